@@ -1,0 +1,1 @@
+"""Training stage: transformation networks, perceptual losses, ``stylize-train``."""
