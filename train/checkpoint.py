@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,13 @@ class ModelInfo:
     source: str = "stylize-video"  # or "pytorch-examples" for bare state_dicts
 
 
-def strip_legacy_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop ``in\\d+.running_mean/var`` (top level and inside residual blocks) left by torch < 0.4."""
-    return {k: v for k, v in state_dict.items() if not _LEGACY_KEY.search(k)}
+def strip_legacy_keys(state_dict: dict[str, torch.Tensor], keep: Collection[str] = ()) -> dict[str, torch.Tensor]:
+    """Drop ``in\\d+.running_mean/var`` (top level and inside residual blocks) left by torch < 0.4.
+
+    Keys in ``keep`` survive: SRNet's batch-norm layers are also named ``in1``/``res.N.in1`` and
+    their running statistics are real.
+    """
+    return {k: v for k, v in state_dict.items() if k in keep or not _LEGACY_KEY.search(k)}
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -57,7 +62,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise StylizeError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for non-checkpoint files
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StylizeError(f"{path} is not a PyTorch checkpoint ({first})") from None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
@@ -71,8 +76,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], name: str = "checkpoint") -> None:
     """Strict load with legacy keys dropped; mismatches name the missing and unexpected keys."""
-    state_dict = strip_legacy_keys(state_dict)
     expected = set(model.state_dict())
+    state_dict = strip_legacy_keys(state_dict, keep=expected)
     missing = sorted(expected - set(state_dict))
     unexpected = sorted(set(state_dict) - expected)
     if missing or unexpected:

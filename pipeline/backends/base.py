@@ -36,7 +36,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Release device memory and sessions. Idempotent."""
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Backend:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(

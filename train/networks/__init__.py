@@ -33,4 +33,4 @@ def build_network(arch: str, scale: int = 1) -> nn.Module:
     return builder(scale)
 
 
-__all__ = ["ARCHITECTURES", "SCALES", "SRNet", "TASK_OF_ARCH", "TransformerNet", "build_network"]
+__all__ = ["ARCHITECTURES", "SCALES", "TASK_OF_ARCH", "SRNet", "TransformerNet", "build_network"]

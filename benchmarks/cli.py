@@ -1,0 +1,127 @@
+"""``stylize-bench``: what each optimisation buys, measured on one machine in one run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.config import RANDOM_WEIGHT_KINDS, BenchConfig, model_kind_of, parse_int_list, parse_size, parse_sizes
+from benchmarks.variants import VARIANTS
+from train.errors import StylizeError, run_cli
+
+PROG = "stylize-bench"
+OUT_NAMES = {"json": "bench.json", "markdown": "bench.md", "plot": "bench.png"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises StylizeError (one line, exit 1) instead of printing usage and exiting 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise StylizeError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=__doc__.strip().strip("`"),
+                epilog="Backends: " + ", ".join(f"{k} ({v.description})" for k, v in VARIANTS.items()))
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", type=Path, help="checkpoint (.pth), ONNX (.onnx) or TensorRT engine (.plan)")
+    src.add_argument("--random-weights", choices=RANDOM_WEIGHT_KINDS,
+                     help="untrained TransformerNet (style) or x4 SRNet (sr4): a model-free smoke run")
+    p.add_argument("--backends", help="comma-separated subset of the backends below (default: all; "
+                                      "the torch-fp32 baseline always runs)")
+    p.add_argument("--sizes", help="comma-separated input sizes, e.g. 360p,720p or 800x600 "
+                                   "(default: 360p,720p,1080p,2160p; x4 SR: 180p,270p,540p)")
+    p.add_argument("--batch", type=int, default=1, help="frames per call in the model section (default 1)")
+    p.add_argument("--iters", type=int, default=50, help="timed iterations per measurement (default 50)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    p.add_argument("--video", type=Path, help="clip for the end-to-end section (default: a synthetic clip at "
+                                              "the first --sizes entry, generated once and cached)")
+    p.add_argument("--clip-frames", type=int, default=120, help="frames of the end-to-end clip (default 120)")
+    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end section")
+    p.add_argument("--throughput-batches", default="1,2,4", help="TensorRT throughput batches (default 1,2,4)")
+    p.add_argument("--throughput-streams", default="1,2,3", help="TensorRT throughput streams (default 1,2,3)")
+    p.add_argument("--throughput-size", help="size of the throughput section (default: 1080p output)")
+    p.add_argument("--json", type=Path, help="write the result JSON (schema: benchmarks/schema.json)")
+    p.add_argument("--markdown", type=Path, help="write a Markdown report")
+    p.add_argument("--plot", type=Path, help="write a PNG bar chart of FPS per backend per size")
+    p.add_argument("--out-dir", type=Path, help="write bench.json, bench.md and bench.png into this folder")
+    p.add_argument("--machine-label", help="machine name in reports (default: GPU name, or cpu-<n>core)")
+    p.add_argument("--work-dir", type=Path, help="cache for exported models and clips "
+                                                 "(default: ~/.cache/stylize-video/bench)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the input frames and random weights")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """Validate the parsed arguments into a BenchConfig; every problem is a one-line StylizeError."""
+    if args.iters < 1:
+        raise StylizeError(f"--iters must be >= 1, got {args.iters}")
+    if args.warmup < 0:
+        raise StylizeError(f"--warmup must be >= 0, got {args.warmup}")
+    if args.batch < 1:
+        raise StylizeError(f"--batch must be >= 1, got {args.batch}")
+    if args.clip_frames < 1:
+        raise StylizeError(f"--clip-frames must be >= 1, got {args.clip_frames}")
+    if args.model is not None:
+        model_kind_of(args.model)
+    if args.video is not None:
+        if not args.video.is_file():
+            raise StylizeError(f"--video {args.video}: file not found")
+        from benchmarks.e2e import probe_clip
+
+        probe_clip(args.video)  # fail now, not after the model section
+    backends = None
+    if args.backends:
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        unknown = [b for b in backends if b not in VARIANTS]
+        if unknown:
+            raise StylizeError(f"unknown backend {unknown[0]!r}; known: {', '.join(VARIANTS)}")
+    outs = {"json": args.json, "markdown": args.markdown, "plot": args.plot}
+    if args.out_dir is not None:
+        outs = {k: v or args.out_dir / OUT_NAMES[k] for k, v in outs.items()}
+    if outs["plot"] is not None and outs["plot"].suffix.lower() != ".png":
+        raise StylizeError(f"--plot writes PNG; give a .png name, got {outs['plot']}")
+    return BenchConfig(
+        model=args.model, random_weights=args.random_weights, backends=backends,
+        sizes=parse_sizes(args.sizes) if args.sizes else [], batch=args.batch, iters=args.iters,
+        warmup=args.warmup, video=args.video, e2e=not args.no_e2e, e2e_frames=args.clip_frames,
+        throughput_batches=parse_int_list(args.throughput_batches, "--throughput-batches"),
+        throughput_streams=parse_int_list(args.throughput_streams, "--throughput-streams"),
+        throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
+        json_out=outs["json"], markdown_out=outs["markdown"], plot_out=outs["plot"],
+        machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from benchmarks.plot import write_plot
+    from benchmarks.record import write_atomic, write_json
+    from benchmarks.suite import Hooks, run_benchmark
+    from benchmarks.tables import render_markdown, render_text
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log)
+    record = run_benchmark(cfg, argv, hooks)
+    print(render_text(record))
+    if cfg.json_out:
+        write_json(cfg.json_out, record)
+    if cfg.markdown_out:
+        write_atomic(cfg.markdown_out, render_markdown(record).encode("utf-8"))
+    if cfg.plot_out:
+        write_plot(cfg.plot_out, record)
+    written = [str(p) for p in (cfg.json_out, cfg.markdown_out, cfg.plot_out) if p]
+    if written:
+        print("wrote " + ", ".join(written))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""What one benchmark run measures: the parsed, validated options of ``stylize-bench``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from train.errors import StylizeError
+
+# Named frame sizes (width, height). 180p is there so a CPU smoke run stays small.
+NAMED_SIZES: dict[str, tuple[int, int]] = {
+    "180p": (320, 180),
+    "240p": (426, 240),
+    "270p": (480, 270),
+    "360p": (640, 360),
+    "480p": (854, 480),
+    "540p": (960, 540),
+    "720p": (1280, 720),
+    "1080p": (1920, 1080),
+    "1440p": (2560, 1440),
+    "2160p": (3840, 2160),
+}
+_WXH = re.compile(r"^(\d+)x(\d+)$")
+# TransformerNet's 9x9 reflection pad needs sides >= 5; below 16 px nothing is worth timing.
+MIN_SIDE = 16
+
+# Sizes name the network INPUT. For x4 super-resolution the defaults are the inputs whose
+# outputs are 720p / 1080p / 2160p, the sizes a user upscales to.
+DEFAULT_SIZES = {"style": "360p,720p,1080p,2160p", "sr": "180p,270p,540p"}
+
+RANDOM_WEIGHT_KINDS = ("style", "sr4")
+MODEL_KINDS = {".pth": "ckpt", ".pt": "ckpt", ".model": "ckpt", ".ckpt": "ckpt", ".onnx": "onnx",
+               ".plan": "plan", ".engine": "plan", ".trt": "plan"}
+
+
+@dataclass(frozen=True)
+class FrameSize:
+    """A frame size to benchmark; ``label`` is what tables and JSON show (``"720p"`` or ``"800x600"``)."""
+
+    label: str
+    width: int
+    height: int
+
+
+@dataclass
+class BenchConfig:
+    """Options of one ``stylize-bench`` run (see ``benchmarks/README.md``)."""
+
+    model: Path | None = None
+    random_weights: str | None = None
+    backends: list[str] | None = None  # None: every known variant (inapplicable ones are reported skipped)
+    sizes: list[FrameSize] = field(default_factory=list)
+    batch: int = 1
+    iters: int = 50
+    warmup: int = 10
+    video: Path | None = None
+    e2e: bool = True
+    e2e_frames: int = 120
+    throughput_batches: list[int] = field(default_factory=lambda: [1, 2, 4])
+    throughput_streams: list[int] = field(default_factory=lambda: [1, 2, 3])
+    throughput_size: FrameSize | None = None  # None: the size whose output is 1080p
+    json_out: Path | None = None
+    markdown_out: Path | None = None
+    plot_out: Path | None = None
+    machine_label: str | None = None
+    work_dir: Path | None = None
+    seed: int = 0
+
+    @property
+    def model_kind(self) -> str:
+        """``ckpt`` | ``onnx`` | ``plan`` for ``--model``; ``ckpt`` for random weights (saved as one)."""
+        if self.model is None:
+            return "ckpt"
+        return MODEL_KINDS[self.model.suffix.lower()]
+
+
+def parse_size(text: str) -> FrameSize:
+    """``"720p"`` or ``"1280x720"`` -> FrameSize. Raises StylizeError on anything else."""
+    text = text.strip().lower()
+    if text in NAMED_SIZES:
+        w, h = NAMED_SIZES[text]
+        return FrameSize(text, w, h)
+    m = _WXH.match(text)
+    if not m:
+        known = ", ".join(sorted(NAMED_SIZES, key=lambda k: NAMED_SIZES[k][1]))
+        raise StylizeError(f"bad size {text!r}: use WIDTHxHEIGHT or one of {known}")
+    w, h = int(m.group(1)), int(m.group(2))
+    if min(w, h) < MIN_SIDE:
+        raise StylizeError(f"bad size {text!r}: both sides must be at least {MIN_SIDE} pixels")
+    return FrameSize(text, w, h)
+
+
+def parse_sizes(text: str) -> list[FrameSize]:
+    """Comma-separated sizes, duplicates removed, order kept."""
+    sizes: list[FrameSize] = []
+    for part in text.split(","):
+        if part.strip():
+            size = parse_size(part)
+            if size not in sizes:
+                sizes.append(size)
+    if not sizes:
+        raise StylizeError("--sizes is empty")
+    return sizes
+
+
+def parse_int_list(text: str, option: str, minimum: int = 1) -> list[int]:
+    """``"1,2,4"`` -> [1, 2, 4]; every value must be an integer >= ``minimum``."""
+    try:
+        values = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise StylizeError(f"{option} wants comma-separated integers, got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise StylizeError(f"{option} values must be integers >= {minimum}, got {text!r}")
+    return sorted(set(values))
+
+
+def model_kind_of(path: Path) -> str:
+    """Model format from the file suffix; StylizeError for unknown suffixes or missing files."""
+    kind = MODEL_KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise StylizeError(f"--model {path}: unknown model type {path.suffix!r}; "
+                           f"expected one of {', '.join(sorted(MODEL_KINDS))}")
+    if not path.is_file():
+        raise StylizeError(f"--model {path}: file not found")
+    return kind

@@ -1,0 +1,209 @@
+"""``stylize-export``: onnx | verify | engine | fetch.
+
+    stylize-export onnx CKPT OUT.onnx [--fp16 [--fp16-io]] [--opset 17] [--exporter torchscript|dynamo]
+    stylize-export verify MODEL.onnx [--checkpoint CKPT] [--reference FP32.onnx]
+    stylize-export engine MODEL.onnx OUT.plan [--fp16] [--min-shape 64x64 --opt-shape 1080x1920 --max-shape 3840x3840
+                          | --static HxW] [--workspace MiB] [--builder-optimization-level N] [--timing-cache PATH]
+                          [--hardware-compatible] [--version-compatible] [--typing auto|strong|weak]
+    stylize-export fetch STYLE [--source zoo|pytorch-examples] [--opset 9] [--out OUT.onnx] [--fp16]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from torch import nn
+
+from export.engine_cache import cache_root
+from export.engine_meta import BuildOptions
+from export.metadata import ModelMetadata, read_metadata, weights_sha256, write_metadata
+from export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
+from export.registry import SOURCES, styles
+from export.shapes import build_profile
+from train.errors import StylizeError, run_cli
+
+PROG = "stylize-export"
+
+
+def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: argparse.Namespace) -> Path:
+    """Export, run every check (FP32 parity; FP16 PSNR + no FP16 norms), print the figures, write atomically."""
+    from export.fp16 import to_mixed_fp16
+    from export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
+
+    proto = export_model(model, meta, opset=args.opset, exporter=args.exporter)
+    reference = torch_runner(model)
+    report = VerifyReport(f"{out} (fp32 graph)")
+    check_fp32_model(proto, reference, meta.scale, report)
+    print("\n".join(report.lines()))
+    final = proto
+    if args.fp16:
+        final = to_mixed_fp16(proto, fp16_io=args.fp16_io)
+        meta.precision, meta.io_dtype = "fp16-mixed", ("float16" if args.fp16_io else "float32")
+        write_metadata(final, meta)
+        report = VerifyReport(f"{out} (fp16 mixed graph)")
+        check_fp16_model(final, reference, meta.scale, report, fp32=proto)
+        print("\n".join(report.lines()))
+    save_atomic(final, out)
+    print(f"wrote {out}")
+    return out
+
+
+def _cmd_onnx(args: argparse.Namespace) -> int:
+    from train.checkpoint import load_model
+
+    if args.fp16_io and not args.fp16:
+        raise StylizeError("--fp16-io needs --fp16")
+    model, info = load_model(args.checkpoint, "cpu")
+    meta = ModelMetadata(task=info.task, scale=info.scale, arch=info.arch,
+                         weights_sha256=weights_sha256(model.state_dict()), source=info.source)
+    _export_and_check(model, meta, Path(args.output), args)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import onnx
+
+    from export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise StylizeError(f"ONNX model not found: {path}")
+    model = onnx.load(str(path))
+    meta = read_metadata(model)
+    reference = None
+    if args.checkpoint:
+        from train.checkpoint import load_model
+
+        net, _ = load_model(args.checkpoint, "cpu")
+        digest = weights_sha256(net.state_dict())
+        if digest != meta.weights_sha256:
+            raise StylizeError(f"{args.checkpoint} is not the checkpoint {path} was exported from "
+                               f"(weights sha256 {digest[:12]}… vs {meta.weights_sha256[:12]}…)")
+        reference = torch_runner(net)
+    fp32 = onnx.load(args.reference) if args.reference else None
+    report = VerifyReport(str(path))
+    if meta.precision.startswith("fp16"):
+        check_fp16_model(model, reference, meta.scale, report, fp32=fp32)
+    else:
+        check_fp32_model(model, reference, meta.scale, report)
+        if reference is None:
+            report.checks.append("parity skipped: pass --checkpoint to compare with PyTorch")
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _build_options(args: argparse.Namespace) -> BuildOptions:
+    if args.fp16_io and not args.fp16:
+        raise StylizeError("--fp16-io needs --fp16")
+    if args.workspace is not None and args.workspace <= 0:
+        raise StylizeError(f"--workspace must be a positive number of MiB, got {args.workspace}")
+    level = args.builder_optimization_level
+    if level is not None and not 0 <= level <= 5:
+        raise StylizeError(f"--builder-optimization-level must be 0..5, got {level}")
+    return BuildOptions(precision="fp16" if args.fp16 else "fp32", fp16_io=args.fp16_io, workspace_mib=args.workspace,
+                        builder_optimization_level=level, hardware_compatible=args.hardware_compatible,
+                        version_compatible=args.version_compatible, typing=args.typing,
+                        timing_cache=str(args.timing_cache) if args.timing_cache else None)
+
+
+def _cmd_engine(args: argparse.Namespace) -> int:
+    src = Path(args.model)
+    if not src.is_file():
+        raise StylizeError(f"ONNX model not found: {src}")
+    meta = read_metadata(src)
+    profile = build_profile(meta.task, meta.scale, min_shape=args.min_shape, opt_shape=args.opt_shape,
+                            max_shape=args.max_shape, static=args.static, max_batch=args.max_batch)
+    build = _build_options(args)
+    from export.tensorrt import build_engine  # only now: everything above works without TensorRT
+
+    engine = build_engine(src, Path(args.output), profile, build)
+    print(f"wrote {args.output} (+ {args.output}.json): TensorRT {engine.tensorrt_version}, {engine.gpu_name}, "
+          f"{engine.typing} typing, {engine.precision}, profile {profile.describe()}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from export.zoo_import import fetch_style
+
+    root = Path(args.cache) if args.cache else cache_root()
+    net, got = fetch_style(args.style, root, source=args.source, opset=args.opset_zoo,
+                           allow_unverified=args.allow_unverified)
+    print(f"downloaded {got.download}; checkpoint {got.checkpoint}"
+          + (f"; imported weights reproduce the zoo graph to {got.import_error:.2e}" if got.import_error is not None
+             else ""))
+    out = Path(args.out) if args.out else root / "models" / f"{got.style}.onnx"
+    meta = ModelMetadata(task="style", scale=1, arch="transformer_net", weights_sha256=weights_sha256(net.state_dict()),
+                         source=got.source)
+    _export_and_check(net, meta, out, args)
+    return 0
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fp16", action="store_true", help="write a mixed-precision graph (norms stay FP32)")
+    p.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 input/output (default float32)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= 17, default {DEFAULT_OPSET})")
+    p.add_argument("--exporter", choices=sorted(EXPORTERS), default="torchscript",
+                   help="torch.onnx path (default torchscript; dynamo needs onnxscript)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Export stylize-video networks to ONNX and TensorRT.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("onnx", help="checkpoint -> ONNX (dynamic batch/height/width), verified")
+    p.add_argument("checkpoint", help="our checkpoint or a pytorch/examples .pth")
+    p.add_argument("output", help="OUT.onnx")
+    _add_export_options(p)
+    p.set_defaults(func=_cmd_onnx)
+
+    p = sub.add_parser("verify", help="run the export checks on an ONNX file and print the figures")
+    p.add_argument("model", help="MODEL.onnx")
+    p.add_argument("--checkpoint", help="checkpoint it came from: enables PyTorch parity / FP16 PSNR")
+    p.add_argument("--reference", help="FP32 ONNX to compare an FP16 graph against")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("engine", help="ONNX -> TensorRT engine (.plan + .plan.json)")
+    p.add_argument("model", help="MODEL.onnx from `stylize-export onnx`")
+    p.add_argument("output", help="OUT.plan")
+    p.add_argument("--fp16", action="store_true", help="FP16 engine (normalisation layers stay FP32)")
+    p.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 input/output tensors")
+    p.add_argument("--min-shape", help="HxW, default 64x64")
+    p.add_argument("--opt-shape", help="HxW, default 1080x1920")
+    p.add_argument("--max-shape", help="HxW, default 3840x3840 (4K landscape and portrait)")
+    p.add_argument("--static", metavar="HxW", help="one fixed input size (min = opt = max)")
+    p.add_argument("--max-batch", type=int, default=1, help="largest batch (default 1)")
+    p.add_argument("--workspace", type=int, metavar="MiB", help="workspace memory pool limit")
+    p.add_argument("--builder-optimization-level", type=int, metavar="0-5", help="TensorRT default is 3")
+    p.add_argument("--timing-cache", metavar="PATH", help="timing cache file, reused and updated")
+    p.add_argument("--hardware-compatible", action="store_true", help="runs on any Ampere+ GPU (slower)")
+    p.add_argument("--version-compatible", action="store_true", help="runs on newer TensorRT (lean runtime)")
+    p.add_argument("--typing", choices=("auto", "strong", "weak"), default="auto",
+                   help="network typing (auto: strong on TensorRT >= 10.12)")
+    p.set_defaults(func=_cmd_engine)
+
+    p = sub.add_parser("fetch", help="download a pretrained style, import it, export ONNX")
+    p.add_argument("style", help=", ".join(styles()))
+    p.add_argument("--source", choices=SOURCES, default="zoo", help="ONNX model zoo (default) or pytorch/examples")
+    p.add_argument("--zoo-opset", dest="opset_zoo", type=int, default=9, help="zoo file variant: 9 (default) or 8")
+    p.add_argument("--out", help="OUT.onnx (default: <cache>/models/<style>.onnx)")
+    p.add_argument("--cache", help="cache root (default $STYLIZE_CACHE or ~/.cache/stylize-video)")
+    p.add_argument("--allow-unverified", action="store_true", help="accept a download without a published sha256")
+    _add_export_options(p)
+    p.set_defaults(func=_cmd_fetch)
+    return parser
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: ``stylize-export``."""
+    return run_cli(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

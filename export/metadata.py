@@ -1,0 +1,83 @@
+"""What an exported ONNX model says about itself (``ModelProto.metadata_props``) and content hashes.
+
+Keys are namespaced ``stylize.*`` so they never collide with the exporter's own entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from train.errors import StylizeError
+
+PREFIX = "stylize."
+REQUIRED = ("task", "scale", "arch", "value_range", "channel_order", "layout", "weights_sha256")
+
+
+@dataclass
+class ModelMetadata:
+    """Facts a consumer of the ONNX file (pipeline, engine builder) needs without PyTorch."""
+
+    task: str  # "style" | "sr"
+    scale: int  # output size / input size
+    arch: str  # train.networks architecture name
+    weights_sha256: str  # see weights_sha256()
+    value_range: str = "0-255"  # float input and output, not clamped
+    channel_order: str = "RGB"
+    layout: str = "NCHW"
+    precision: str = "fp32"  # "fp32" | "fp16-mixed"
+    io_dtype: str = "float32"  # "float32" | "float16"
+    source: str = "stylize-video"  # or "pytorch-examples" / "onnx-model-zoo:<name>"
+    exporter: str = "torchscript"  # which torch.onnx path produced the graph
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor in key order: independent of the file format."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_metadata(model: onnx.ModelProto, meta: ModelMetadata) -> None:
+    """Replace our ``stylize.*`` entries in ``model.metadata_props`` with ``meta``."""
+    keep = [p for p in model.metadata_props if not p.key.startswith(PREFIX)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in asdict(meta).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = PREFIX + key, str(value)
+
+
+def read_metadata(model: onnx.ModelProto | str | os.PathLike[str]) -> ModelMetadata:
+    """Read our metadata back; a file without it raises ``StylizeError`` naming the missing keys."""
+    if not isinstance(model, onnx.ModelProto):
+        path = Path(model)
+        if not path.is_file():
+            raise StylizeError(f"ONNX model not found: {path}")
+        model = onnx.load(str(path), load_external_data=False)
+    props = {p.key[len(PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
+    missing = [k for k in REQUIRED if k not in props]
+    if missing:
+        raise StylizeError(f"ONNX model has no stylize-video metadata ({', '.join(missing)} missing); "
+                           "export it with `stylize-export onnx`")
+    fields = set(ModelMetadata.__dataclass_fields__)
+    kwargs: dict[str, object] = {k: v for k, v in props.items() if k in fields}
+    kwargs["scale"] = int(props["scale"])
+    return ModelMetadata(**kwargs)  # type: ignore[arg-type]

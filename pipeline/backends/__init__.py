@@ -1,0 +1,102 @@
+"""Inference backends behind one ``Backend`` contract, chosen by model file kind or by name.
+
+``load_backend("mosaic.plan")`` -> TensorRT, ``"mosaic.onnx"`` -> ONNX Runtime, ``"mosaic.pth"`` -> PyTorch.
+Heavy runtimes (onnxruntime, tensorrt) are imported only by the backend that needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.backends.base import Backend
+from train.errors import StylizeError
+
+# file suffix -> model kind
+KIND_OF_SUFFIX: dict[str, str] = {
+    ".pth": "checkpoint", ".pt": "checkpoint", ".model": "checkpoint", ".ckpt": "checkpoint",
+    ".onnx": "onnx",
+    ".plan": "engine", ".engine": "engine", ".trt": "engine",
+}
+# model kind -> backend that runs it when --backend auto
+DEFAULT_BACKEND: dict[str, str] = {"checkpoint": "torch", "onnx": "onnxruntime", "engine": "tensorrt"}
+# backend -> model kinds it can run
+ACCEPTS: dict[str, tuple[str, ...]] = {"torch": ("checkpoint",), "onnxruntime": ("onnx",), "tensorrt": ("engine",)}
+BACKENDS = ("auto", *ACCEPTS)
+
+
+def _sniff(path: Path) -> str | None:
+    """Model kind from the first bytes when the suffix says nothing."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch zip / legacy pickle
+        return "checkpoint"
+    if b"ftrt" in head[:32]:  # TensorRT serialized engine magic
+        return "engine"
+    if head[:1] == b"\x08":  # protobuf field 1 (ir_version) varint: an ONNX ModelProto
+        return "onnx"
+    return None
+
+
+def model_kind(path: str | os.PathLike[str]) -> str:
+    """"checkpoint" | "onnx" | "engine" for an existing model file; StylizeError otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise StylizeError(f"model file not found: {path}")
+    if not path.is_file():
+        raise StylizeError(f"model path is not a file: {path}")
+    kind = KIND_OF_SUFFIX.get(path.suffix.lower()) or _sniff(path)
+    if kind is None:
+        raise StylizeError(f"{path}: unknown model file kind (expected .pth checkpoint, .onnx model or "
+                           f".plan TensorRT engine)")
+    return kind
+
+
+def _torch(path: Path, device: str, precision: str, compile: bool) -> Backend:
+    from pipeline.backends.torch import load_torch_backend
+
+    return load_torch_backend(path, device, precision, compile)
+
+
+def _onnxruntime(path: Path, device: str, precision: str, compile: bool) -> Backend:
+    from pipeline.backends.onnxruntime import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(path, device, precision)
+
+
+def _tensorrt(path: Path, device: str, precision: str, compile: bool) -> Backend:
+    from pipeline.backends.tensorrt import TensorRTBackend
+
+    return TensorRTBackend(path, device)
+
+
+LOADERS: dict[str, Callable[[Path, str, str, bool], Backend]] = {
+    "torch": _torch, "onnxruntime": _onnxruntime, "tensorrt": _tensorrt,
+}
+
+
+def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "auto", precision: str = "fp16",
+                 compile: bool = False) -> Backend:
+    """Load ``model`` with ``backend`` ("auto" picks by file kind) on ``device`` ("auto", "cuda", "cpu").
+
+    ``precision`` "fp16" applies where the backend can choose it (torch: FP16 weights with FP32
+    norms; ORT TensorRT EP: FP16 kernels); a TensorRT engine computes in the precision it was built
+    with. ``compile``: torch.compile (torch backend only).
+    """
+    if backend not in BACKENDS:
+        raise StylizeError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if precision not in ("fp16", "fp32"):
+        raise StylizeError(f"precision must be fp16 or fp32, got {precision!r}")
+    path = Path(model)
+    kind = model_kind(path)
+    name = DEFAULT_BACKEND[kind] if backend == "auto" else backend
+    if kind not in ACCEPTS[name]:
+        hint = DEFAULT_BACKEND[kind]
+        raise StylizeError(f"--backend {name} cannot run {path.name} (a {kind} file); use --backend {hint} or auto")
+    if compile and name != "torch":
+        raise StylizeError("--compile applies to the torch backend only")
+    return LOADERS[name](path, device, precision, compile)
+
+
+__all__ = ["ACCEPTS", "BACKENDS", "Backend", "load_backend", "model_kind"]

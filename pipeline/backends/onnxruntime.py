@@ -1,0 +1,138 @@
+"""ONNX Runtime backend for any image-to-image ONNX model with NCHW RGB 0..255 float I/O.
+
+Execution providers by preference: TensorRT EP -> CUDA EP -> CPU EP (those this onnxruntime build
+has). On CUDA, inputs and outputs stay on the GPU: torch tensors are bound with IOBinding, so there
+is no host round trip. The scale comes from our ``metadata_props`` when present, else from the
+output shape of one probe run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.backends.base import Backend
+from pipeline.backends.torch import resolve_device
+from train.errors import StylizeError
+
+_PROVIDER_SHORT = {"TensorrtExecutionProvider": "tensorrt", "CUDAExecutionProvider": "cuda",
+                   "CPUExecutionProvider": "cpu"}
+_NP_OF_ORT = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+_TORCH_OF_ORT = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
+_PROBE_SIDE = 64
+
+
+def metadata_scale(meta: dict[str, str]) -> int | None:
+    """Scale recorded by the exporter (any ``...scale`` key holding an integer), else None."""
+    for key, value in meta.items():
+        if re.search(r"(^|[._])scale$", key) and str(value).strip().isdigit():
+            return int(value)
+    return None
+
+
+def providers_for(device: torch.device, precision: str, available: list[str], cache_dir: Path) -> list:
+    """Provider list, best first, restricted to what this build has and to ``device``."""
+    if device.type != "cuda":
+        return ["CPUExecutionProvider"]
+    idx = device.index or 0
+    wanted: list = []
+    if "TensorrtExecutionProvider" in available:
+        wanted.append(("TensorrtExecutionProvider", {
+            "device_id": idx, "trt_fp16_enable": precision == "fp16",
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir),
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir)}))
+    if "CUDAExecutionProvider" in available:
+        wanted.append(("CUDAExecutionProvider", {"device_id": idx}))
+    if not wanted:
+        raise StylizeError("this onnxruntime has no CUDA provider; install onnxruntime-gpu or use --device cpu")
+    return [*wanted, "CPUExecutionProvider"]
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ONNX Runtime session behind the ``Backend`` contract."""
+
+    def __init__(self, path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp16",
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+        import onnxruntime as ort  # heavy; only when this backend is used
+
+        path = Path(path)
+        self.device = resolve_device(device)
+        self.precision = precision
+        cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "stylize-video" / "ort-trt"
+        if self.device.type == "cuda":
+            cache.mkdir(parents=True, exist_ok=True)
+        providers = providers_for(self.device, precision, ort.get_available_providers(), cache)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StylizeError(f"{path} could not be loaded by onnxruntime ({first[:200]})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4:
+            raise StylizeError(f"{path} is not an image-to-image model (expects one NCHW input, got "
+                               f"{[(i.name, i.shape) for i in inputs]})")
+        self._in, self._out = inputs[0], outputs[0]
+        if self._in.type not in _NP_OF_ORT:
+            raise StylizeError(f"{path}: input type {self._in.type} is not float32/float16")
+        self._static_hw = tuple(d if isinstance(d, int) else None for d in self._in.shape[2:])
+        used = self.session.get_providers()[0]
+        self.name = f"onnxruntime-{_PROVIDER_SHORT.get(used, used)}"
+        if self.device.type == "cuda" and used == "CPUExecutionProvider":
+            raise StylizeError("onnxruntime fell back to the CPU provider on a CUDA device; check onnxruntime-gpu")
+        if "TensorrtExecutionProvider" not in self.session.get_providers():
+            # Only the TRT EP turns FP16 on by itself; the CUDA/CPU EPs compute in the graph's types.
+            self.precision = "fp16" if self._in.type == "tensor(float16)" else "fp32"
+        meta = self.session.get_modelmeta().custom_metadata_map or {}
+        self.scale = metadata_scale(meta)
+        if self.scale is None:
+            self.scale = self._probe_scale()
+
+    def _probe_scale(self) -> int:
+        h = self._static_hw[0] or _PROBE_SIDE
+        w = self._static_hw[1] or _PROBE_SIDE
+        out = self(torch.full((1, 3, h, w), 128.0, device=self.device))
+        oh, ow = out.shape[-2:]
+        if oh % h or ow % w or oh // h != ow // w or out.shape[1] != 3:
+            raise StylizeError(f"model output {tuple(out.shape)} for input (1, 3, {h}, {w}) is not an image x integer scale")
+        return oh // h
+
+    def check_input(self, shape: tuple[int, ...]) -> None:
+        """Raise ``StylizeError`` if NCHW inputs of ``shape`` do not fit a fixed-size model."""
+        for got, want, what in zip(shape[-2:], self._static_hw, ("height", "width")):
+            if want is not None and got != want:
+                raise StylizeError(f"this ONNX model has a fixed input {what} of {want}, the frames have {got}; "
+                                   f"re-export with dynamic axes")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(tuple(x.shape))
+        dtype = _TORCH_OF_ORT[self._in.type]
+        if self.device.type != "cuda":
+            feed = x.detach().to("cpu", dtype).contiguous().numpy()
+            (y,) = self.session.run([self._out.name], {self._in.name: feed})[:1]
+            return torch.from_numpy(np.asarray(y)).float()
+        x = x.to(self.device, dtype).contiguous()
+        n, _, h, w = x.shape
+        s = self.scale or 1
+        if self.scale is None:  # probe run: let ORT allocate, then copy back through the host once
+            feed = x.cpu().numpy()
+            (y,) = self.session.run([self._out.name], {self._in.name: feed})[:1]
+            return torch.from_numpy(np.asarray(y)).to(self.device).float()
+        y = torch.empty((n, 3, h * s, w * s), dtype=_TORCH_OF_ORT.get(self._out.type, torch.float32), device=self.device)
+        binding = self.session.io_binding()
+        idx = self.device.index or 0
+        binding.bind_input(self._in.name, "cuda", idx, _NP_OF_ORT[self._in.type], tuple(x.shape), x.data_ptr())
+        binding.bind_output(self._out.name, "cuda", idx, _NP_OF_ORT.get(self._out.type, np.float32),
+                            tuple(y.shape), y.data_ptr())
+        # ORT runs on its own CUDA stream: make our queued work (the input) visible first.
+        torch.cuda.current_stream(self.device).synchronize()
+        self.session.run_with_iobinding(binding)
+        return y.float()
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]

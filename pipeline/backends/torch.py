@@ -1,0 +1,114 @@
+"""PyTorch backend: our checkpoints / pytorch-examples ``.pth`` (or any ``nn.Module``) run in eager or compiled mode.
+
+FP16 keeps every normalisation layer in FP32: instance-norm statistics over a whole frame overflow
+FP16 (variance > 65504 is easy with 0..255 inputs), the failure reported for ONNX Runtime and
+TensorRT FP16 TransformerNets. Convolutions run in FP16 on CUDA with channels_last (tensor cores).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+from torch import nn
+
+from pipeline.backends.base import Backend
+from train.errors import StylizeError
+
+_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+
+
+class Fp32Norm(nn.Module):
+    """Runs the wrapped normalisation in FP32 and casts back. (N, C, H, W) -> same shape and dtype."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.norm = norm.float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.float()).to(x.dtype)
+
+
+def half_keep_norms_fp32(model: nn.Module) -> nn.Module:
+    """``model.half()`` except normalisation layers, which are wrapped in ``Fp32Norm``. Mutates and returns."""
+    _wrap_norms(model)
+    model.half()
+    for module in model.modules():
+        if isinstance(module, Fp32Norm):
+            module.norm.float()
+    return model
+
+
+def _wrap_norms(model: nn.Module) -> None:
+    for name, child in list(model.named_children()):
+        if isinstance(child, _NORMS):
+            setattr(model, name, Fp32Norm(child))
+        else:
+            _wrap_norms(child)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """"auto" -> cuda when available, else cpu; "cuda" without CUDA is a user error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise StylizeError("--device cuda asked for, but this PyTorch has no usable CUDA device")
+    return dev
+
+
+class TorchBackend(Backend):
+    """An ``nn.Module`` with the 0..255 NCHW RGB convention, on ``device`` in ``precision``."""
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "fp32",
+                 compile: bool = False, scale: int | None = None) -> None:
+        self.device = resolve_device(device)
+        if precision not in ("fp16", "fp32"):
+            raise StylizeError(f"precision must be fp16 or fp32, got {precision!r}")
+        self.precision = precision
+        self.scale = scale if scale is not None else int(getattr(model, "scale", 1))
+        model = model.eval().to(self.device)
+        if precision == "fp16":
+            model = half_keep_norms_fp32(model)
+        self._dtype = torch.float16 if precision == "fp16" else torch.float32
+        self._channels_last = self.device.type == "cuda"
+        if self._channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.name = "torch"
+        if compile:
+            # max-autotune = Triton autotuning + CUDA graphs on CUDA; on CPU inductor emits C++.
+            mode = "max-autotune" if self.device.type == "cuda" else "default"
+            model = torch.compile(model, mode=mode, fullgraph=False, dynamic=False)
+            self.name = "torch-compile"
+        self.model = model
+        self._closed = False
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device=self.device, dtype=self._dtype)
+        if self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.model(x)
+        if self.name == "torch-compile" and self.device.type == "cuda":
+            y = y.clone()  # CUDA-graph outputs are overwritten by the next replay
+        return y.float().contiguous()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.model = None  # type: ignore[assignment]
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+def load_torch_backend(path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp32",
+                       compile: bool = False) -> TorchBackend:
+    """Load our checkpoint (or a pytorch/examples state_dict) via ``train.checkpoint.load_model``."""
+    from train.checkpoint import load_model
+
+    dev = resolve_device(device)
+    if precision == "fp16" and dev.type == "cpu":
+        warnings.warn("FP16 on the CPU is slow and gains nothing; consider --precision fp32", stacklevel=2)
+    model, info = load_model(path, "cpu")
+    return TorchBackend(model, dev, precision, compile, scale=info.scale)

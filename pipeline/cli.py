@@ -1,0 +1,143 @@
+"""``stylize-video IN OUT (--engine X.plan | --onnx X.onnx | --checkpoint X.pth | --style NAME) [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from train.errors import StylizeError, run_cli
+
+PROG = "stylize-video"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Stylize or super-resolve a video with a feed-forward network.")
+    p.add_argument("input", help="input video file")
+    p.add_argument("output", help="output video (.mp4, .mkv, .mov, .webm)")
+    m = p.add_argument_group("model (one of)").add_mutually_exclusive_group(required=True)
+    m.add_argument("--engine", metavar="PLAN", help="TensorRT engine built by stylize-export")
+    m.add_argument("--onnx", metavar="ONNX", help="ONNX model (NCHW RGB 0..255 float in and out)")
+    m.add_argument("--checkpoint", metavar="PTH", help="stylize-train checkpoint or pytorch/examples .pth")
+    m.add_argument("--style", metavar="NAME", help="a style from the export registry (stylize-export list)")
+    r = p.add_argument_group("runtime")
+    r.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"])
+    r.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    r.add_argument("--precision", choices=["fp16", "fp32"], default=None,
+                   help="default: fp16 on CUDA, fp32 on the CPU")
+    r.add_argument("--compile", action="store_true", help="torch.compile the network (torch backend)")
+    r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
+    r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
+    e = p.add_argument_group("encoder")
+    e.add_argument("--codec", default="libx264", help="libx264 (default), libx265, h264_nvenc, hevc_nvenc, libsvtav1, ...")
+    e.add_argument("--crf", type=int, help="constant quality (x264/x265 default 23/28)")
+    e.add_argument("--preset", help="encoder preset, e.g. medium, fast, p4 (NVENC)")
+    e.add_argument("--bitrate", help="target bit rate, e.g. 8M")
+    e.add_argument("--pix-fmt", help="output pixel format (default: like the input; 10-bit kept where possible)")
+    e.add_argument("--gop", type=int, help="keyframe interval in frames")
+    s = p.add_argument_group("selection")
+    s.add_argument("--start", type=float, help="start at this time (seconds)")
+    s.add_argument("--duration", type=float, help="process this many seconds")
+    s.add_argument("--max-frames", type=int, help="stop after this many frames")
+    o = p.add_argument_group("output")
+    o.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    o.add_argument("--apply-rotation", action="store_true",
+                   help="rotate the pixels upright instead of carrying the rotation metadata")
+    o.add_argument("--no-audio", action="store_true", help="do not copy audio streams")
+    o.add_argument("--no-subtitles", action="store_true", help="do not copy subtitle streams")
+    o.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
+    o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _resolve_model(args: argparse.Namespace, precision: str) -> str:
+    if args.style:
+        from pipeline.styles import resolve_style
+
+        return str(resolve_style(args.style, args.backend, precision))
+    from pipeline.backends import model_kind
+
+    for flag, kind in _KIND_OF_FLAG.items():
+        path = getattr(args, flag)
+        if path is not None:
+            found = model_kind(path)
+            if found != kind:
+                other = next(f for f, k in _KIND_OF_FLAG.items() if k == found)
+                raise StylizeError(f"--{flag} expects {_ARTICLE[kind]}; {path} is {_ARTICLE[found]} (use --{other})")
+            return path
+    raise StylizeError("no model given")  # argparse enforces one; kept for API callers
+
+
+# model flag -> the file kind it takes
+_KIND_OF_FLAG = {"engine": "engine", "onnx": "onnx", "checkpoint": "checkpoint"}
+_ARTICLE = {"engine": "a TensorRT engine", "onnx": "an ONNX model", "checkpoint": "a PyTorch checkpoint"}
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--max-frames": (args.max_frames, 1),
+              "--queue-size": (args.queue_size, 1)}
+    for flag, (value, low) in checks.items():
+        if value is not None and value < low:
+            raise StylizeError(f"{flag} must be >= {low}, got {value}")
+    if args.start is not None and args.start < 0:
+        raise StylizeError(f"--start must be >= 0, got {args.start}")
+    if args.duration is not None and args.duration <= 0:
+        raise StylizeError(f"--duration must be > 0, got {args.duration}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    _check_numbers(args)
+    # Imports after argument parsing: --help stays fast.
+    from pipeline.backends import load_backend
+    from pipeline.backends.torch import resolve_device
+    from pipeline.io.sink import EncoderOptions, check_output
+    from pipeline.io.source import FileSourceOptions
+    from pipeline.job import JobOptions, stylize_file
+    from pipeline.runner import save_stats
+
+    out = Path(args.output)
+    check_output(out, args.overwrite)  # fail before loading a model
+    if not Path(args.input).exists():
+        raise StylizeError(f"input not found: {args.input}")
+    device = resolve_device(args.device)
+    precision = args.precision or ("fp16" if device.type == "cuda" else "fp32")
+    options = JobOptions(
+        encoder=EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
+                               pix_fmt=args.pix_fmt, gop=args.gop),
+        source=FileSourceOptions(start=args.start, duration=args.duration, max_frames=args.max_frames,
+                                 hwdec=args.hwdec, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles),
+        overwrite=args.overwrite, apply_rotation=args.apply_rotation,
+        progress=not args.quiet and sys.stderr.isatty(), queue_size=args.queue_size,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _show_warning
+        backend = load_backend(_resolve_model(args, precision), args.backend, str(device), precision, args.compile)
+        with backend:
+            stats = stylize_file(args.input, out, backend, options)
+    if args.stats_json:
+        save_stats(stats, args.stats_json)
+    if not args.quiet:
+        print(f"{PROG}: {stats.summary()}", file=sys.stderr)
+    if stats.interrupted:
+        where = stats.output or "nothing (no frame was finished)"
+        print(f"{PROG}: interrupted; partial output kept: {where}", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(f"{PROG}: wrote {stats.output}", file=sys.stderr)
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

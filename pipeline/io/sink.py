@@ -1,0 +1,260 @@
+"""Sinks: where processed frames (and copied packets) go.
+
+A ``Sink`` is opened with the output ``VideoSpec`` and the input streams to copy, receives software
+``av.VideoFrame``s carrying the input PTS and packets of the copied streams, and is closed exactly
+once: ``close()`` on success, ``close(interrupted=True)`` on Ctrl-C (flush, keep what was written),
+``abort()`` on error. ``FileSink`` encodes with PyAV into a temporary file that is renamed at the
+end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>``.
+The live mode adds network / pipe / virtual-camera sinks with the same protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import av
+
+from pipeline.colorinfo import ColourInfo
+from train.errors import StylizeError
+
+# output extension -> FFmpeg muxer
+CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
+# codec families that can store 10-bit in the formats we produce
+TEN_BIT: dict[str, str] = {"libx264": "yuv420p10le", "libx265": "yuv420p10le", "libsvtav1": "yuv420p10le",
+                           "libaom-av1": "yuv420p10le", "libvpx-vp9": "yuv420p10le", "hevc_nvenc": "p010le",
+                           "av1_nvenc": "p010le", "ffv1": "yuv420p10le"}
+WEBM_CODECS = ("libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1", "av1_nvenc")
+
+
+@dataclass
+class EncoderOptions:
+    codec: str = "libx264"
+    crf: int | None = None
+    preset: str | None = None
+    bitrate: str | None = None  # e.g. "8M"
+    pix_fmt: str | None = None  # None: follow the input (chroma format, 10-bit where possible)
+    gop: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VideoSpec:
+    """What the sink must produce."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    time_base: Fraction
+    rate: Fraction | None
+    colour: ColourInfo
+    rotation: int = 0  # display-matrix rotation to write (0: none)
+
+
+@runtime_checkable
+class Sink(Protocol):
+    def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None: ...
+
+    def write_frame(self, frame: av.VideoFrame) -> None: ...
+
+    def write_packet(self, packet: av.Packet) -> None: ...
+
+    def close(self, interrupted: bool = False) -> Path | None:
+        """Flush and finish; returns where the output is (None if nothing is kept)."""
+
+    def abort(self) -> None:
+        """Drop everything written (error path). Idempotent."""
+
+
+def _parse_bitrate(text: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+    t = text.strip().lower()
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(float(t))
+    except ValueError:
+        raise StylizeError(f"--bitrate {text!r} is not a bit rate like 8M or 2500k") from None
+
+
+def partial_name(path: Path) -> Path:
+    """``out.mp4`` -> ``out.partial.mp4``."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.inprogress")
+
+
+def check_output(path: Path, overwrite: bool) -> str:
+    """Validate the output path before any work; returns the muxer name."""
+    fmt = CONTAINERS.get(path.suffix.lower())
+    if fmt is None:
+        raise StylizeError(f"{path}: unknown output container {path.suffix!r}; use one of {', '.join(CONTAINERS)}")
+    if path.exists() and not overwrite:
+        raise StylizeError(f"{path} exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise StylizeError(f"{path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise StylizeError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StylizeError(f"output folder is not writable: {parent}")
+    return fmt
+
+
+def choose_pix_fmt(codec: str, in_fmt: str, width: int, height: int, asked: str | None) -> str:
+    """Encoder pixel format: the asked one, else the input's chroma format and depth when the codec has it.
+
+    10-bit input -> 10-bit output where the codec stores it (warned otherwise); odd sizes can't be
+    4:2:0 / 4:2:2 in most encoders, so they go 4:4:4 when the codec can.
+    """
+    try:
+        supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
+    except (ValueError, av.error.FFmpegError):
+        raise StylizeError(f"encoder {codec!r} is not available in this FFmpeg") from None
+    if asked:
+        if supported and asked not in supported:
+            raise StylizeError(f"encoder {codec} does not take --pix-fmt {asked}; it takes {', '.join(supported)}")
+        return asked
+    from pipeline.io.planes import FORMATS
+
+    depth, sx, sy = FORMATS.get(in_fmt, (8, 1, 1, False, False))[:3]
+    base = {(1, 1): "yuv420p", (1, 0): "yuv422p", (0, 0): "yuv444p", (0, 1): "yuv444p"}[(sx, sy)]
+    if (width % 2 and sx) or (height % 2 and sy):
+        warnings.warn(f"odd frame size {width}x{height}: encoding 4:4:4 to keep every pixel", stacklevel=2)
+        base = "yuv444p"
+    candidates = []
+    if depth > 8:
+        candidates.append(f"{base}10le")
+        if base == "yuv420p":
+            candidates.append(TEN_BIT.get(codec, "yuv420p10le"))
+    candidates.append(base)
+    if base != "yuv420p" and not (width % 2 or height % 2):
+        candidates.append("yuv420p")
+    for cand in candidates:
+        if not supported or cand in supported:
+            if depth > 8 and not cand.endswith(("10le", "p010le")):
+                warnings.warn(f"encoder {codec} cannot write 10-bit; writing 8-bit {cand}", stacklevel=2)
+            return cand
+    if "nv12" in supported and not (width % 2 or height % 2):
+        return "nv12"
+    raise StylizeError(f"encoder {codec} takes none of {', '.join(candidates)} for a {width}x{height} {in_fmt} input; "
+                       f"pass --pix-fmt")
+
+
+class FileSink:
+    """Encode to a file with PyAV: temp name, atomic rename, ``.partial`` on interrupt."""
+
+    def __init__(self, path: str | os.PathLike[str], encoder: EncoderOptions | None = None,
+                 overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.encoder = encoder or EncoderOptions()
+        self.overwrite = overwrite
+        self.format = check_output(self.path, overwrite)
+        self.tmp = _temp_name(self.path)
+        self.container: av.container.OutputContainer | None = None
+        self._map: dict[int, av.stream.Stream] = {}
+        self.frames_written = 0
+        self.packets_copied = 0
+        self.encode_path = "cpu"
+
+    def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
+        enc = self.encoder
+        if self.format == "webm" and enc.codec not in WEBM_CODECS:
+            raise StylizeError(f"WebM holds VP8/VP9/AV1 only; pass --codec libvpx-vp9 or libsvtav1 (got {enc.codec})")
+        try:
+            self.container = av.open(str(self.tmp), "w", format=self.format)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise StylizeError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            self._add_video(spec)
+            for s in passthrough:
+                try:
+                    self._map[s.index] = self.container.add_stream_from_template(s)
+                except (ValueError, av.error.FFmpegError) as exc:
+                    warnings.warn(f"stream #{s.index} ({s.type} {s.codec_context.name}) cannot go into "
+                                  f"{self.path.suffix}: dropped ({exc})", stacklevel=2)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add_video(self, spec: VideoSpec) -> None:
+        enc = self.encoder
+        options = dict(enc.extra)
+        if enc.crf is not None:
+            options["crf"] = str(enc.crf)
+        if enc.preset:
+            options["preset"] = enc.preset
+        try:
+            stream = self.container.add_stream(enc.codec, rate=spec.rate or Fraction(25), options=options)
+        except (ValueError, av.error.FFmpegError) as exc:
+            raise StylizeError(f"cannot use encoder {enc.codec}: {exc}") from None
+        if enc.codec.endswith(("_nvenc", "_cuda")):
+            self.encode_path = "nvenc"
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
+        stream.time_base = spec.time_base
+        cc = stream.codec_context
+        cc.time_base = spec.time_base
+        c = spec.colour
+        cc.colorspace, cc.color_range = c.colorspace, c.range_code
+        cc.color_primaries, cc.color_trc = c.primaries, c.trc
+        if enc.bitrate:
+            cc.bit_rate = _parse_bitrate(enc.bitrate)
+        if enc.gop:
+            cc.gop_size = enc.gop
+        if spec.rotation:
+            stream.set_display_rotation(float(spec.rotation))
+        self.video = stream
+        self.spec = spec
+
+    def write_frame(self, frame: av.VideoFrame) -> None:
+        c = self.spec.colour
+        frame.colorspace, frame.color_range = c.colorspace, c.range_code
+        try:
+            packets = self.video.encode(frame)
+        except av.error.FFmpegError as exc:
+            raise StylizeError(f"encoder {self.encoder.codec} failed: {exc}") from None
+        self._mux(packets)
+        self.frames_written += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        out = self._map.get(packet.stream.index)
+        if out is None:
+            return
+        packet.stream = out
+        self._mux([packet])
+        self.packets_copied += 1
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self.container.mux(packets)
+        except OSError as exc:  # disk full, permission lost mid-way
+            raise StylizeError(f"writing {self.path} failed: {exc.strerror or exc}") from None
+
+    def close(self, interrupted: bool = False) -> Path | None:
+        if self.container is None:
+            return None
+        try:
+            self._mux(self.video.encode(None))  # drain the encoder's lookahead
+            self.container.close()
+        except BaseException:
+            self.abort()
+            raise
+        self.container = None
+        if interrupted and self.frames_written == 0:
+            self.tmp.unlink(missing_ok=True)
+            return None
+        final = partial_name(self.path) if interrupted else self.path
+        os.replace(self.tmp, final)
+        return final
+
+    def abort(self) -> None:
+        if self.container is not None:
+            with contextlib.suppress(Exception):  # already broken; we only want the file gone
+                self.container.close()
+            self.container = None
+        self.tmp.unlink(missing_ok=True)

@@ -1,0 +1,154 @@
+"""The processing stage: packed Y'CbCr planes -> RGB -> model -> RGB -> packed Y'CbCr, on one device.
+
+Pure conversion functions first (usable by the live mode on its own), then ``FrameProcessor``, which
+owns the device buffers and, on CUDA, its own stream: upload (non-blocking, from pinned memory),
+convert, infer, convert back and download are all queued on that stream and the caller gets an
+event to wait on, so the decode and encode threads keep running meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pipeline.backends.base import Backend
+from pipeline.colorinfo import ColourInfo
+from pipeline.colour import downsample_chroma, quantise, rgb_to_yuv, upsample_chroma, yuv_to_rgb
+from pipeline.io.planes import PlaneLayout
+
+
+def _to_float(p: torch.Tensor, layout: PlaneLayout) -> torch.Tensor:
+    """uint8 / int16-holding-uint16 plane -> float32 code values at the layout's bit depth."""
+    if p.dtype == torch.uint8:
+        return p.float()
+    x = (p.to(torch.int32) & 0xFFFF).float()
+    return x / (1 << (16 - layout.bit_depth)) if layout.spec[4] else x  # P010 keeps samples in the MSBs
+
+
+def planes_to_rgb(planes: list[torch.Tensor], layout: PlaneLayout, colour: ColourInfo,
+                  siting: str = "left") -> torch.Tensor:
+    """Decoded planes -> RGB 0..255 float32 (not clamped).
+
+    Shapes: [(H, W), (Hc, Wc), (Hc, Wc)] or NV12-style [(H, W), (Hc, 2 Wc)] -> (1, 3, H, W).
+    """
+    y = _to_float(planes[0], layout)
+    if layout.semi_planar:
+        uv = _to_float(planes[1], layout)
+        # (Hc, 2 Wc) from our packed buffer; DLPack exports of CUDA frames may be (Hc, Wc, 2).
+        u, v = (uv[..., 0], uv[..., 1]) if uv.dim() == 3 else (uv[:, 0::2], uv[:, 1::2])
+    else:
+        u, v = _to_float(planes[1], layout), _to_float(planes[2], layout)
+    sx, sy = layout.log2_chroma
+    uv = upsample_chroma(torch.stack([u, v]), layout.height, layout.width, sx, sy, siting)
+    rgb = yuv_to_rgb(y, uv[0], uv[1], matrix=colour.matrix, full_range=colour.full_range, bit_depth=layout.bit_depth)
+    return rgb.unsqueeze(0)
+
+
+def rgb_to_packed(rgb: torch.Tensor, layout: PlaneLayout, colour: ColourInfo, siting: str = "left") -> torch.Tensor:
+    """RGB 0..255 (clamped here) -> the layout's packed plane buffer.
+
+    Shapes: (1, 3, H, W) float -> (layout.nbytes,) uint8, same device.
+    """
+    rgb = rgb[0].float().clamp(0.0, 255.0)
+    y, u, v = rgb_to_yuv(rgb, matrix=colour.matrix, full_range=colour.full_range, bit_depth=layout.bit_depth)
+    sx, sy = layout.log2_chroma
+    uv = downsample_chroma(torch.stack([u, v]), sx, sy, siting)
+    y, uv = quantise(y, layout.bit_depth), quantise(uv, layout.bit_depth)
+    if layout.spec[4]:
+        y, uv = y * (1 << (16 - layout.bit_depth)), uv * (1 << (16 - layout.bit_depth))
+    planes = [y, torch.stack([uv[0], uv[1]], dim=-1).flatten(-2)] if layout.semi_planar else [y, uv[0], uv[1]]
+    if layout.bytes_per_sample == 1:
+        return torch.cat([p.to(torch.uint8).flatten() for p in planes])
+    # Values <= 65535 fit int32; the low 16 bits reinterpreted as int16 are the uint16 samples.
+    return torch.cat([p.to(torch.int32).to(torch.int16).flatten().view(torch.uint8) for p in planes])
+
+
+def rotate_rgb(rgb: torch.Tensor, degrees_ccw: int) -> torch.Tensor:
+    """Rotate by a multiple of 90 degrees counter-clockwise (display-matrix convention). (N,3,H,W) -> rotated."""
+    k = (degrees_ccw // 90) % 4
+    return torch.rot90(rgb, k, dims=(-2, -1)) if k else rgb
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    in_layout: PlaneLayout
+    out_layout: PlaneLayout
+    colour_in: ColourInfo
+    colour_out: ColourInfo
+    rotate_ccw: int = 0  # applied before the model (--apply-rotation)
+    siting: str = "left"
+
+
+class FrameProcessor:
+    """Backend plus colour conversion on the backend's device, with buffers allocated once."""
+
+    def __init__(self, backend: Backend, config: ProcessorConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self.device = backend.device
+        cuda = self.device.type == "cuda"
+        self.stream = torch.cuda.Stream(self.device) if cuda else None
+        # Device-side staging for the packed input; reused every frame.
+        self._dev_in = torch.empty(config.in_layout.nbytes, dtype=torch.uint8, device=self.device)
+
+    def convert_in(self, planes: list[torch.Tensor]) -> torch.Tensor:
+        """Device planes -> (1, 3, H', W') RGB ready for the model (rotated if asked)."""
+        c = self.config
+        return rotate_rgb(planes_to_rgb(planes, c.in_layout, c.colour_in, c.siting), c.rotate_ccw)
+
+    def run_planes(self, planes: list[torch.Tensor]) -> torch.Tensor:
+        """Device planes -> packed output planes on the device (queued on the current stream)."""
+        c = self.config
+        out = self.backend(self.convert_in(planes))
+        expect = (c.out_layout.height, c.out_layout.width)
+        if tuple(out.shape[-2:]) != expect:
+            raise RuntimeError(f"model output {tuple(out.shape[-2:])} does not match the expected frame size {expect}")
+        return rgb_to_packed(out, c.out_layout, c.colour_out, c.siting)
+
+    @torch.no_grad()
+    def __call__(self, host_in: torch.Tensor, host_out: torch.Tensor) -> torch.cuda.Event | None:
+        """Upload ``host_in`` (packed input), process, download into ``host_out`` (packed output).
+
+        On CUDA everything is queued on this processor's stream and the returned event marks the end
+        of the download (also the moment ``host_in`` may be reused); on CPU it is all done on return.
+        """
+        if self.stream is None:
+            host_out.copy_(self.run_planes(self.config.in_layout.torch_planes(host_in)))
+            return None
+        with torch.cuda.stream(self.stream):
+            self._dev_in.copy_(host_in, non_blocking=True)
+            packed = self.run_planes(self.config.in_layout.torch_planes(self._dev_in))
+            host_out.copy_(packed, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        return event
+
+    def warmup(self) -> float:
+        """Run one mid-grey frame through (torch.compile / TensorRT graph capture happen here); seconds taken."""
+        import time
+
+        t0 = time.perf_counter()
+        c = self.config
+        pin = self.device.type == "cuda"
+        host_in = torch.empty(c.in_layout.nbytes, dtype=torch.uint8, pin_memory=pin)
+        host_in.fill_(1 << 7 if c.in_layout.bytes_per_sample == 1 else 0)
+        host_out = torch.empty(c.out_layout.nbytes, dtype=torch.uint8, pin_memory=pin)
+        event = self(host_in, host_out)
+        if event is not None:
+            event.synchronize()
+        return time.perf_counter() - t0
+
+    @torch.no_grad()
+    def process_device_planes(self, planes: list[torch.Tensor], host_out: torch.Tensor) -> torch.cuda.Event | None:
+        """Same as ``__call__`` for planes already on the device (NVDEC frames imported via DLPack)."""
+        if self.stream is None:
+            host_out.copy_(self.run_planes(planes))
+            return None
+        # DLPack planes were written on FFmpeg's stream; PyAV cannot pass one, so the caller synchronised.
+        with torch.cuda.stream(self.stream):
+            packed = self.run_planes(planes)
+            host_out.copy_(packed, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        return event

@@ -1,0 +1,334 @@
+"""Source -> FrameProcessor -> Sink with three overlapping threads and bounded queues.
+
+decode thread: demux + decode, copy planes into a free pinned host buffer (packed Y'CbCr, 1.5 B/px
+for 4:2:0) -> queue -> process thread: upload on the processor's CUDA stream, colour + model,
+download into a pinned output buffer; returns at once with an event -> queue -> encode thread: waits
+on the event, wraps the planes in an ``av.VideoFrame`` with the input PTS, encodes and muxes;
+audio/subtitle packets ride the same queues so they reach the muxer in demux order.
+
+Host buffers come from fixed pools allocated once; a buffer goes back to its pool when the encode
+thread is done with it, so the pools also bound how far decode can run ahead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import torch
+
+from pipeline.colorinfo import ColourInfo
+from pipeline.io.planes import FORMATS, buffer_to_frame, frame_to_buffer
+from pipeline.io.sink import Sink, VideoSpec
+from pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
+from pipeline.processor import FrameProcessor
+
+_END = object()
+_POLL_S = 0.05
+
+
+@dataclass
+class RunStats:
+    """End-of-run summary (also what ``--stats-json`` writes)."""
+
+    frames: int = 0
+    corrupt_packets: int = 0
+    passthrough_packets: int = 0
+    wall_s: float = 0.0  # from the first decoded frame to the closed output, warm-up excluded
+    warmup_s: float = 0.0  # one frame through the model before timing (compilation, graph capture)
+    fps: float = 0.0
+    # busy seconds per stage; they overlap, so their sum exceeds wall_s when the overlap works
+    stage_s: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "process": 0.0, "encode": 0.0})
+    decode_path: str = "cpu"
+    encode_path: str = "cpu"
+    backend: str = ""
+    device: str = "cpu"
+    precision: str = ""
+    input_size: tuple[int, int] = (0, 0)
+    output_size: tuple[int, int] = (0, 0)
+    output: str | None = None
+    interrupted: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        s = self.stage_s
+        per = {k: (1000.0 * v / self.frames if self.frames else 0.0) for k, v in s.items()}
+        return (f"{self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} fps "
+                f"({self.input_size[0]}x{self.input_size[1]} -> {self.output_size[0]}x{self.output_size[1]}); "
+                f"per frame: decode {per['decode']:.1f} ms, process {per['process']:.1f} ms, "
+                f"encode {per['encode']:.1f} ms; backend {self.backend} on {self.device} {self.precision}; "
+                f"decode {self.decode_path}, encode {self.encode_path}"
+                + (f"; warm-up {self.warmup_s:.2f} s" if self.warmup_s >= 0.5 else "")
+                + (f"; {self.corrupt_packets} corrupt packets skipped" if self.corrupt_packets else ""))
+
+
+def input_plan(pix_fmt: str, colour: ColourInfo) -> tuple[str, ColourInfo, dict | None]:
+    """(layout pix_fmt, colour of those planes, swscale reformat kwargs or None) for decoded frames.
+
+    Formats without a packed layout (RGB, 4:1:1, paletted, ...) are converted once per frame by
+    swscale with coefficients we state explicitly: BT.709 full-range 4:4:4, which loses nothing
+    the 8/10-bit source had.
+    """
+    if pix_fmt in FORMATS:
+        return pix_fmt, colour, None
+    desc = av.VideoFormat(pix_fmt)
+    deep = any(c.bits > 8 for c in desc.components)
+    target = "yuv444p10le" if deep else "yuv444p"
+    src_rgb = desc.is_rgb
+    kwargs = {"format": target, "dst_colorspace": "itu709", "dst_color_range": "JPEG"}
+    if not src_rgb:
+        kwargs |= {"src_colorspace": {"bt601": "smpte170m", "bt709": "itu709", "bt2020": "bt2020"}.get(colour.matrix,
+                                                                                                       "itu709"),
+                   "src_color_range": "JPEG" if colour.full_range else "MPEG"}
+    warnings.warn(f"input pixel format {pix_fmt} is converted to {target} by swscale first", stacklevel=2)
+    return target, ColourInfo("bt709", True, 1, colour.primaries, colour.trc), kwargs
+
+
+class BufferPool:
+    """``count`` flat uint8 host tensors of ``nbytes`` (pinned when CUDA is used), recycled."""
+
+    def __init__(self, count: int, nbytes: int, pin: bool) -> None:
+        self.free: queue.Queue[torch.Tensor] = queue.Queue()
+        for _ in range(count):
+            self.free.put(torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin))
+
+    def get(self, alive: Callable[[], bool]) -> torch.Tensor | None:
+        while alive():
+            try:
+                return self.free.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+        return None
+
+    def put(self, buf: torch.Tensor) -> None:
+        self.free.put(buf)
+
+
+class Runner:
+    """Runs one source through one processor into one sink. ``run()`` returns ``RunStats``."""
+
+    def __init__(self, source: Source, processor: FrameProcessor, sink: Sink, spec: VideoSpec, *,
+                 reformat: dict | None = None, queue_size: int = 4, progress: bool = True) -> None:
+        self.source, self.processor, self.sink, self.spec = source, processor, sink, spec
+        self.reformat = reformat
+        self.progress = progress
+        cfg = processor.config
+        pin = processor.device.type == "cuda"
+        depth = queue_size + 2
+        self.in_pool = BufferPool(depth, cfg.in_layout.nbytes, pin)
+        self.out_pool = BufferPool(depth, cfg.out_layout.nbytes, pin)
+        self.q_in: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.stats = RunStats()
+        self._error: BaseException | None = None
+        self._abort = threading.Event()
+        self._done = 0
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _alive(self) -> bool:
+        return not self._abort.is_set()
+
+    def _put(self, q: queue.Queue, item: object) -> bool:
+        while self._alive():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue) -> object:
+        while self._alive():
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+        return _END
+
+    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def wrapped() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                if self._error is None:
+                    self._error = exc
+                self._abort.set()
+        return wrapped
+
+    # -- stages ---------------------------------------------------------------------------------
+    def _decode(self) -> None:
+        layout = self.processor.config.in_layout
+        busy = 0.0
+        t0 = time.perf_counter()
+        for item in self.source:
+            if isinstance(item, VideoItem) and item.frame.format.name == "cuda":
+                # NVDEC frame kept on the GPU: no host copy; the process thread imports it via DLPack.
+                meta = (item.frame.pts, item.frame.time_base, item.frame.duration)
+                busy += time.perf_counter() - t0
+                if not self._put(self.q_in, ("devframe", item.frame, meta)):
+                    return
+            elif isinstance(item, VideoItem):
+                frame = item.frame
+                if self.reformat is not None:
+                    frame = frame.reformat(**self.reformat)
+                buf = self.in_pool.get(self._alive)
+                if buf is None:
+                    return
+                frame_to_buffer(frame, layout, buf.numpy())
+                meta = (item.frame.pts, item.frame.time_base, item.frame.duration)
+                busy += time.perf_counter() - t0
+                if not self._put(self.q_in, ("frame", buf, meta)):
+                    return
+            elif isinstance(item, PacketItem):
+                busy += time.perf_counter() - t0
+                if not self._put(self.q_in, ("packet", item.packet)):
+                    return
+            t0 = time.perf_counter()
+        self.stats.stage_s["decode"] = busy
+        self._put(self.q_in, _END)
+
+    def _process(self) -> None:
+        busy = 0.0
+        if self.processor.device.type == "cuda":
+            torch.cuda.set_device(self.processor.device)
+        while True:
+            item = self._get(self.q_in)
+            if item is _END:
+                break
+            if item[0] == "frame":
+                _, buf, meta = item
+                out = self.out_pool.get(self._alive)
+                if out is None:
+                    return
+                t0 = time.perf_counter()
+                event = self.processor(buf, out)
+                busy += time.perf_counter() - t0
+                item = ("frame", buf, out, meta, event)
+            elif item[0] == "devframe":
+                _, frame, meta = item
+                out = self.out_pool.get(self._alive)
+                if out is None:
+                    return
+                t0 = time.perf_counter()
+                # FFmpeg decoded on its own CUDA stream and PyAV cannot hand it over: wait for the device.
+                torch.cuda.synchronize(self.processor.device)
+                event = self.processor.process_device_planes(dlpack_planes(frame), out)
+                busy += time.perf_counter() - t0
+                item = ("frame", frame, out, meta, event)  # the frame stays alive until the event completes
+            if not self._put(self.q_out, item):
+                return
+        self.stats.stage_s["process"] = busy
+        self._put(self.q_out, _END)
+
+    def _encode(self) -> None:
+        layout = self.processor.config.out_layout
+        busy = 0.0
+        while True:
+            item = self._get(self.q_out)
+            if item is _END:
+                break
+            t0 = time.perf_counter()
+            if item[0] == "packet":
+                self.sink.write_packet(item[1])
+            else:
+                _, buf, out, (pts, time_base, duration), event = item
+                if event is not None:
+                    event.synchronize()  # download done; the input buffer is free again too
+                if isinstance(buf, torch.Tensor):
+                    self.in_pool.put(buf)  # (a CUDA av.VideoFrame on the DLPack path is just released)
+                frame = buffer_to_frame(out.numpy(), layout)
+                self.out_pool.put(out)
+                frame.pts, frame.time_base = pts, time_base
+                if duration:
+                    frame.duration = duration
+                self.sink.write_frame(frame)
+                self._done += 1
+            busy += time.perf_counter() - t0
+        self.stats.stage_s["encode"] = busy
+
+    # -- driver ---------------------------------------------------------------------------------
+    def run(self) -> RunStats:
+        """Run to the end. Ctrl-C stops decoding, drains what is queued, keeps a ``.partial`` output."""
+        info = self.source.info
+        st = self.stats
+        st.decode_path = info.decode_path
+        st.encode_path = getattr(self.sink, "encode_path", "cpu")
+        b = self.processor.backend
+        st.backend, st.device, st.precision = b.name, str(b.device), b.precision
+        st.input_size = (info.width, info.height)
+        st.output_size = (self.spec.width, self.spec.height)
+        st.warmup_s = self.processor.warmup()
+        self.sink.open(self.spec, list(self.source.passthrough))
+        threads = [threading.Thread(target=self._guard(fn), name=f"stylize-{fn.__name__.strip('_')}", daemon=True)
+                   for fn in (self._decode, self._process, self._encode)]
+        bar = _progress_bar(info.frames, self.progress)
+        start = time.perf_counter()
+        interrupted = False
+        try:
+            for t in threads:
+                t.start()
+            shown = 0
+            while any(t.is_alive() for t in threads):
+                try:
+                    threads[-1].join(timeout=0.1)
+                except KeyboardInterrupt:
+                    if interrupted:  # second Ctrl-C: stop draining
+                        self._abort.set()
+                    interrupted = True
+                    self.source.stop()
+                if bar is not None and self._done > shown:
+                    bar.update(self._done - shown)
+                    shown = self._done
+                if self._abort.is_set() and not threads[-1].is_alive():
+                    break
+            for t in threads:
+                t.join(timeout=5.0)
+        except BaseException:
+            self._abort.set()
+            self.sink.abort()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        if self._error is not None:
+            self.sink.abort()
+            raise self._error
+        st.wall_s = time.perf_counter() - start
+        st.frames = self._done
+        st.fps = st.frames / st.wall_s if st.wall_s > 0 else 0.0
+        st.corrupt_packets = self.source.stats.corrupt
+        st.passthrough_packets = getattr(self.sink, "packets_copied", self.source.stats.passthrough_packets)
+        st.interrupted = interrupted
+        out = self.sink.close(interrupted=interrupted)
+        st.output = str(out) if out is not None else None
+        return st
+
+
+def _progress_bar(total: int | None, enabled: bool):  # -> tqdm | None
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False, smoothing=0.1)
+
+
+def save_stats(stats: RunStats, path: str | Path) -> None:
+    """Write ``stats`` as JSON atomically."""
+    import json
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+__all__ = ["BufferPool", "RunStats", "Runner", "input_plan", "save_stats"]

@@ -1,0 +1,98 @@
+"""``stylize-bench`` end to end with the real pipeline backends, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.validate import validate
+
+
+def _real_backends_or_skip() -> None:
+    try:
+        from pipeline.backends import load_backend  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"pipeline.backends.load_backend not available ({exc})")
+
+
+def test_cpu_smoke_run_under_a_minute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _real_backends_or_skip()
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    status = main(["--random-weights", "style", "--sizes", "48x32", "--iters", "2", "--warmup", "1",
+                   "--clip-frames", "4", "--work-dir", str(tmp_path / "work"), "--out-dir", str(out), "--quiet"])
+    elapsed = time.perf_counter() - t0
+    assert status == 0, capsys.readouterr().err
+    assert elapsed < 60.0
+    record = json.loads((out / "bench.json").read_text())
+    assert validate(record) == []
+    assert record["model"]["random_weights"] == "style"
+    by_variant = {r["variant"]: r for r in record["model_results"]}
+    assert by_variant["torch-fp32"]["status"] == "ok" and by_variant["torch-fp32"]["speedup"] == 1.0
+    if "ort-cpu-fp32" in by_variant:  # ONNX Runtime (CPU) is part of the [cpu] extra
+        assert by_variant["ort-cpu-fp32"]["psnr_db"] > 40.0  # same FP32 graph: near-identical outputs
+    skipped = {v["label"]: v["reason"] for v in record["variants"] if v["status"] == "skipped"}
+    assert all(reason for reason in skipped.values())
+    assert (out / "bench.md").read_text().startswith("# stylize-bench")
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stdout = capsys.readouterr().out
+    assert "== Model only ==" in stdout and "wrote " in stdout
+    full = next(s for s in record["end_to_end"]["stages"] if s["stage"] == "full")
+    assert full["status"] in ("ok", "skipped") and (full["status"] == "ok" or full["reason"])
+
+
+def test_sr_random_weights_model_only(tmp_path: Path) -> None:
+    _real_backends_or_skip()
+    js = tmp_path / "sr.json"
+    assert main(["--random-weights", "sr4", "--sizes", "24x16", "--iters", "1", "--warmup", "0", "--no-e2e",
+                 "--backends", "torch-fp32", "--work-dir", str(tmp_path), "--json", str(js), "--quiet"]) == 0
+    record = json.loads(js.read_text())
+    assert record["model"]["scale"] == 4 and record["model"]["task"] == "sr"
+    assert [v["label"] for v in record["variants"]] == ["torch-fp32"]
+    assert record["end_to_end"]["status"] == "skipped"
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    ([], "one of the arguments --model --random-weights is required"),
+    (["--random-weights", "style", "--model", "x.pth"], "not allowed with"),
+    (["--random-weights", "cubism"], "invalid choice"),
+    (["--model", "missing.pth"], "file not found"),
+    (["--model", "model.txt"], "unknown model type"),
+    (["--random-weights", "style", "--backends", "torch-fp32,warp-drive"], "unknown backend 'warp-drive'"),
+    (["--random-weights", "style", "--sizes", "720i"], "bad size"),
+    (["--random-weights", "style", "--iters", "0"], "--iters must be >= 1"),
+    (["--random-weights", "style", "--warmup", "-1"], "--warmup must be >= 0"),
+    (["--random-weights", "style", "--batch", "0"], "--batch must be >= 1"),
+    (["--random-weights", "style", "--plot", "chart.jpg"], "give a .png name"),
+    (["--random-weights", "style", "--throughput-streams", "0"], "--throughput-streams"),
+    (["--random-weights", "style", "--video", "nope.mp4"], "--video nope.mp4: file not found"),
+])
+def test_bad_arguments_give_one_line_error(argv: list[str], fragment: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.txt").write_text("x")
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stylize-bench: error: ") and "\n" not in err
+    assert fragment in err
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--model", "broken.pth"], "is not a PyTorch checkpoint"),
+    (["--random-weights", "style", "--video", "clip.mp4"], "cannot read the clip"),
+])
+def test_unusable_inputs_are_one_line_errors(args: list[str], fragment: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _real_backends_or_skip()
+    monkeypatch.chdir(tmp_path)
+    for name in ("broken.pth", "clip.mp4"):
+        (tmp_path / name).write_bytes(b"not what the name says")
+    assert main([*args, "--sizes", "32x24", "--iters", "1", "--work-dir", str(tmp_path), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stylize-bench: error: ") and "\n" not in err and fragment in err

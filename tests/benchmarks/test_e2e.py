@@ -1,0 +1,65 @@
+"""End-to-end stage ceilings on a tiny real clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import e2e
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return e2e.ensure_clip(tmp_path_factory.mktemp("clips"), 64, 48, 6, fps=25)
+
+
+def test_clip_is_cached(clip: Path) -> None:
+    mtime = clip.stat().st_mtime_ns
+    assert e2e.ensure_clip(clip.parent, 64, 48, 6, fps=25) == clip
+    assert clip.stat().st_mtime_ns == mtime
+    assert not list(clip.parent.glob("*partial*"))
+    info = e2e.probe_clip(clip)
+    assert (info["width"], info["height"], info["frames"], info["audio"]) == (64, 48, 6, True)
+
+
+def test_decode_ceiling_counts_frames(clip: Path) -> None:
+    assert e2e.decode_ceiling(clip, 100).frames == 6
+    res = e2e.decode_ceiling(clip, 4)
+    assert res.stage == "decode" and res.status == "ok" and res.frames == 4
+    assert res.fps == pytest.approx(4 / res.seconds)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_encode_ceiling_output_size_and_cleanup(clip: Path, tmp_path: Path, scale: int) -> None:
+    res = e2e.encode_ceiling(clip, scale, 9, tmp_path, e2e.EncodeSettings(options={"preset": "ultrafast"}), fps=25)
+    assert res.status == "ok" and res.frames == 9  # the 6 clip frames cycled
+    assert (res.detail["width"], res.detail["height"]) == (64 * scale, 48 * scale)
+    assert res.detail["output_mb"] > 0
+    assert list(tmp_path.iterdir()) == []  # the encoded file is deleted
+
+
+def test_pipeline_default_encoder_settings() -> None:
+    settings = e2e.EncodeSettings.pipeline_default()
+    assert settings.codec == "libx264" and settings.pix_fmt == "yuv420p"
+
+
+def test_model_ceiling_and_full(clip: Path, tmp_path: Path, fake_backend_cls) -> None:
+    backend = fake_backend_cls()
+    res = e2e.model_ceiling(backend, 64, 48, iters=5, warmup=2)
+    assert res.frames == 5 and backend.calls == 7 and res.detail["backend"] == "torch"
+
+    def runner(src: Path, dst: Path) -> dict:
+        dst.write_bytes(b"video")
+        return {"frames": 6, "stage_busy_s": {"decode": 0.1}}
+
+    full = e2e.run_full(runner, clip, tmp_path)
+    assert full.frames == 6 and full.detail["stage_busy_s"] == {"decode": 0.1}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bottleneck_is_the_slowest_stage_alone() -> None:
+    stages = [e2e.StageResult.timed("decode", 10, 0.1), e2e.StageResult.timed("model", 10, 2.0),
+              e2e.StageResult.timed("encode", 10, 0.5), e2e.StageResult.timed("full", 10, 9.0)]
+    assert e2e.name_bottleneck(stages) == "model"  # "full" is never the bottleneck
+    assert e2e.name_bottleneck([e2e.StageResult("model", "skipped", "x")]) is None

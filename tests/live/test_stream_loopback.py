@@ -1,0 +1,132 @@
+"""Stream a generated clip through the live path to UDP / TCP / stdout on 127.0.0.1 and read it back with PyAV."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+import time
+
+import av
+import numpy as np
+import pytest
+
+from pipeline.live.frames import frame_to_rgb
+from pipeline.live.inputs import parse_input
+from pipeline.live.loop import LiveConfig, run_live
+from pipeline.live.outputs import parse_output
+from pipeline.live.sinks import StreamSink
+from pipeline.live.source import FrameReader
+from pipeline.stylizer import Stylizer
+
+UDP_MIN_FRACTION = 0.9  # stated tolerance: loopback UDP may lose a few datagrams under load
+PIXEL_TOL = 12.0  # mean |error| after two 4:2:0 round trips and x264 crf 23 on a 64x48 clip
+
+
+def _source_rgb(path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [frame_to_rgb(f) for f in c.decode(video=0)]
+
+
+def _check_stylized(received: list[np.ndarray], source: list[np.ndarray]) -> None:
+    """Each received frame is the negation of some source frame, in order, and not the source itself."""
+    expected = [255 - s.astype(np.int16) for s in source]
+    last = -1
+    for got in received:
+        errs = [np.abs(got.astype(np.int16) - e).mean() for e in expected]
+        best = int(np.argmin(errs))
+        assert errs[best] < PIXEL_TOL, f"frame not stylized as expected (mean error {errs[best]:.1f})"
+        assert np.abs(got.astype(np.int16) - source[best]).mean() > 50, "frame arrived unstylized"
+        assert best > last, "frames out of order"
+        last = best
+
+
+def _read_stream(url: str, out: list[np.ndarray], errors: list[BaseException], **kw) -> None:
+    try:
+        with av.open(url, format="mpegts", timeout=(10.0, 3.0), **kw) as c:
+            try:
+                for f in c.decode(video=0):
+                    out.append(frame_to_rgb(f))
+            except av.error.ExitError:
+                pass  # the read timeout: sender finished (UDP has no end-of-stream)
+    except BaseException as exc:  # reported in the test thread
+        errors.append(exc)
+
+
+def test_udp_mpegts_loopback(flat_clip, negate, udp_port):
+    received: list[np.ndarray] = []
+    errors: list[BaseException] = []
+    rx = threading.Thread(target=_read_stream, args=(f"udp://127.0.0.1:{udp_port}", received, errors),
+                          kwargs={"options": {"overrun_nonfatal": "1"}}, daemon=True)
+    rx.start()
+    time.sleep(0.5)  # the receiver binds its socket before the first datagram
+    reader = FrameReader(parse_input(str(flat_clip)), pace=True, speed=2.0)
+    sink = StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}"), fps=reader.fps)
+    with Stylizer(negate()) as stylizer:
+        report = run_live(reader, stylizer, sink, LiveConfig(realtime=True))
+    rx.join(15)
+    assert not rx.is_alive() and not errors, errors
+    assert report.frames_out + report.dropped == report.frames_in == 25
+    assert len(received) >= UDP_MIN_FRACTION * report.frames_out
+    _check_stylized(received, _source_rgb(flat_clip))
+    assert report.latency.summary()["count"] == report.frames_out
+
+
+def test_tcp_listen_mpegts_loopback(flat_clip, negate, tcp_port):
+    """Our output listens (``?listen``); the test connects as the client. TCP is lossless: every frame arrives."""
+    result: dict = {}
+
+    def serve() -> None:
+        try:
+            reader = FrameReader(parse_input(str(flat_clip)))
+            sink = StreamSink(parse_output(f"tcp://127.0.0.1:{tcp_port}?listen"), fps=reader.fps, open_timeout=10)
+            with Stylizer(negate()) as stylizer:
+                result["report"] = run_live(reader, stylizer, sink, LiveConfig(realtime=False))
+        except BaseException as exc:
+            result["error"] = exc
+
+    tx = threading.Thread(target=serve, daemon=True)
+    tx.start()
+    received: list[np.ndarray] = []
+    errors: list[BaseException] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # connect once the server listens
+        errors.clear()
+        _read_stream(f"tcp://127.0.0.1:{tcp_port}", received, errors)
+        if not errors:
+            break
+        time.sleep(0.1)
+    tx.join(15)
+    assert not errors and "error" not in result, (errors, result.get("error"))
+    report = result["report"]
+    assert report.dropped == 0 and report.frames_out == report.frames_in == 25
+    assert len(received) == 25
+    _check_stylized(received, _source_rgb(flat_clip))
+
+
+_STDOUT_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from conftest import NegateBackend
+from pipeline.live import FrameReader, LiveConfig, StreamSink, parse_input, parse_output, run_live
+from pipeline.stylizer import Stylizer
+reader = FrameReader(parse_input({clip!r}))
+sink = StreamSink(parse_output("-", output_format={fmt!r}), fps=reader.fps)
+report = run_live(reader, Stylizer(NegateBackend()), sink, LiveConfig(realtime=False))
+print(report.summary_line(), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["mpegts", "nut"])
+def test_stdout_stream(flat_clip, fmt):
+    """``-`` writes a pipeable stream on stdout and nothing else (the summary goes to stderr)."""
+    from pathlib import Path
+
+    script = _STDOUT_SCRIPT.format(tests=str(Path(__file__).parent), clip=str(flat_clip), fmt=fmt)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=True)
+    assert b"25 frames out of 25" in proc.stderr
+    with av.open(io.BytesIO(proc.stdout), format=fmt) as c:
+        frames = [frame_to_rgb(f) for f in c.decode(video=0)]
+    assert len(frames) == 25
+    _check_stylized(frames, _source_rgb(flat_clip))

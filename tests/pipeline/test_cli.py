@@ -1,0 +1,122 @@
+"""stylize-video command line: the main command, its summary/JSON, every bad input, and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pytest
+
+from pipeline.cli import main
+from pipeline.synth import make_test_clip
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_test_clip(tmp_path / "in.mp4", frames=6)
+
+
+def _err(capsys) -> str:
+    return capsys.readouterr().err
+
+
+def test_main_command_with_stats_json(tmp_path, clip, checkpoints, capsys, vid):
+    out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
+    rc = main([str(clip), str(out), "--checkpoint", str(checkpoints["style"]), "--preset", "ultrafast",
+               "--stats-json", str(stats)])
+    assert rc == 0, _err(capsys)
+    err = _err(capsys)
+    assert "6 frames in" in err and "per frame: decode" in err and "decode cpu, encode cpu" in err
+    data = json.loads(stats.read_text())
+    assert data["frames"] == 6 and data["backend"] == "torch" and set(data["stage_s"]) == {"decode", "process", "encode"}
+    assert len(vid.frames(out)) == 6
+
+
+def test_encoder_options(tmp_path, clip, checkpoints, capsys):
+    out = tmp_path / "out.mp4"
+    rc = main([str(clip), str(out), "--checkpoint", str(checkpoints["style"]), "--codec", "libx264", "--crf", "30",
+               "--gop", "3", "--bitrate", "500k", "--pix-fmt", "yuv444p", "--quiet", "--max-frames", "4"])
+    assert rc == 0, _err(capsys)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv444p"
+        keys = [p.is_keyframe for p in c.demux(video=0) if p.size]
+    assert len(keys) == 4 and keys[3]  # gop 3: frame 3 is a keyframe
+
+
+def _bad(tmp_path, clip, checkpoints):
+    (tmp_path / "text.mp4").write_text("not a video")
+    audio_only = tmp_path / "audio.m4a"
+    with av.open(str(audio_only), "w") as c:
+        s = c.add_stream("aac", rate=48000, layout="mono")
+        import numpy as np
+
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        f.sample_rate, f.pts = 48000, 0
+        c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    (tmp_path / "exists.mp4").write_bytes(b"old")
+    ck = str(checkpoints["style"])
+    return {
+        "missing input": ([str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"), "--checkpoint", ck], "input not found"),
+        "not a video": ([str(tmp_path / "text.mp4"), str(tmp_path / "o.mp4"), "--checkpoint", ck],
+                        "is not a readable video"),
+        "no video stream": ([str(audio_only), str(tmp_path / "o.mp4"), "--checkpoint", ck], "has no video stream"),
+        "output exists": ([str(clip), str(tmp_path / "exists.mp4"), "--checkpoint", ck], "exists; pass --overwrite"),
+        "unwritable output": ([str(clip), str(tmp_path / "no" / "dir" / "o.mp4"), "--checkpoint", ck],
+                              "output folder does not exist"),
+        "unwritable fs": ([str(clip), "/proc/stylize-test-out.mp4", "--checkpoint", ck], "/proc/stylize-test-out.mp4"),
+        "wrong kind": ([str(clip), str(tmp_path / "o.mp4"), "--onnx", ck], "--onnx expects an ONNX model"),
+        "bad checkpoint": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", str(tmp_path / "text.mp4")],
+                           "unknown model file kind"),
+        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "-1"], "--crf must be >= 0"),
+        "bad codec": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--codec", "nope264"],
+                      "not available"),
+    }
+
+
+CASES = ["missing input", "not a video", "no video stream", "output exists", "unwritable output", "unwritable fs",
+         "wrong kind", "bad checkpoint", "bad number", "bad codec"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_one_line_and_no_complete_file(tmp_path, clip, checkpoints, capsys, case):
+    argv, message = _bad(tmp_path, clip, checkpoints)[case]
+    before = set(os.listdir(tmp_path))
+    assert main(argv) == 1
+    err = _err(capsys).strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stylize-video: error: ") and message in err[0], err
+    assert set(os.listdir(tmp_path)) == before  # nothing new, in particular no o.mp4
+    assert (tmp_path / "exists.mp4").read_bytes() == b"old"
+
+
+def test_ctrl_c_keeps_a_playable_partial_output(tmp_path, checkpoints):
+    src = make_test_clip(tmp_path / "long.mp4", width=96, height=64, frames=400, audio=True)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", str(src), str(out), "--checkpoint",
+                             str(checkpoints["style"]), "--preset", "ultrafast", "--gop", "5"],
+                            stderr=subprocess.PIPE, text=True, cwd=os.getcwd())
+    try:
+        deadline = time.monotonic() + 60
+        # The temporary file appears with the first muxed packet (PyAV writes the header lazily);
+        # then let a few more frames through. The whole clip takes far longer than that here.
+        while time.monotonic() < deadline and proc.poll() is None and not list(tmp_path.glob(".out.mp4.*.inprogress")):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert proc.poll() is None, "finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    partial = tmp_path / "out.partial.mp4"
+    assert "partial output kept" in err and str(partial) in err
+    assert not out.exists() and not list(tmp_path.glob("*.inprogress"))
+    with av.open(str(partial)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert 0 < n < 400

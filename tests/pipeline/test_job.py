@@ -1,0 +1,180 @@
+"""End to end through pipeline.job.stylize_file on synthetic clips: timing, audio, colour, geometry."""
+
+from __future__ import annotations
+
+import warnings
+
+import av
+import pytest
+
+from pipeline.backends import load_backend
+from pipeline.io.sink import EncoderOptions
+from pipeline.io.source import FileSourceOptions
+from pipeline.job import JobOptions, stylize_file
+from pipeline.synth import corrupt_clip, make_test_clip
+from train.errors import StylizeError
+
+LOSSLESS = EncoderOptions(crf=0, preset="ultrafast")
+
+
+def _opts(**kw) -> JobOptions:
+    kw.setdefault("encoder", EncoderOptions(preset="ultrafast"))
+    return JobOptions(progress=False, **kw)
+
+
+def test_vfr_pts_audio_and_duration_preserved(tmp_path, vid, checkpoints):
+    src = make_test_clip(tmp_path / "vfr.mp4", vfr=True)
+    dst = tmp_path / "out.mp4"
+    with load_backend(checkpoints["style"], device="cpu", precision="fp32") as b:
+        stats = stylize_file(src, dst, b, _opts())
+    assert stats.frames == 12 and stats.output == str(dst)
+    assert vid.pts(dst) == vid.pts(src)  # every timestamp, exactly
+    assert vid.audio(dst) == vid.audio(src)  # packet for packet, bit-identical
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert abs(a.duration - b.duration) < 5_000  # microseconds
+        assert b.streams.audio[0].codec_context.name == "aac"
+    assert not list(tmp_path.glob(".*inprogress"))
+
+
+@pytest.mark.parametrize(("space", "rng", "tags"), [("bt601", "tv", (6, 1, 6, 6)), ("bt709", "tv", (1, 1, 1, 1)),
+                                                    ("bt601", "pc", (6, 2, 6, 6)), ("bt709", "pc", (1, 2, 1, 1))])
+def test_colour_tags_carried(tmp_path, identity_backend, space, rng, tags):
+    src = make_test_clip(tmp_path / "c.mkv", colorspace=space, color_range=rng, audio=False, frames=3)
+    dst = tmp_path / "c_out.mkv"
+    stylize_file(src, dst, identity_backend, _opts())
+    with av.open(str(dst)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (int(cc.colorspace), int(cc.color_range), int(cc.color_primaries), int(cc.color_trc)) == tags
+
+
+@pytest.mark.parametrize("space", ["bt601", "bt709"])
+@pytest.mark.parametrize("rng", ["tv", "pc"])
+def test_identity_round_trip_psnr(tmp_path, vid, identity_backend, space, rng):
+    src = make_test_clip(tmp_path / "rt.mkv", colorspace=space, color_range=rng, audio=False, frames=4)
+    dst = tmp_path / "rt_out.mkv"
+    stylize_file(src, dst, identity_backend, _opts(encoder=LOSSLESS))
+    a, b = vid.frames(src), vid.frames(dst)
+    assert len(a) == len(b) == 4
+    for fa, fb in zip(a, b):
+        for pa, pb in zip(vid.planes(fa), vid.planes(fb)):
+            assert vid.psnr(pa, pb, 255) >= 40
+
+
+def test_ten_bit_in_ten_bit_out(tmp_path, vid, identity_backend):
+    src = make_test_clip(tmp_path / "p10.mkv", pix_fmt="yuv420p10le", colorspace="bt2020", audio=False, frames=3)
+    dst = tmp_path / "p10_out.mkv"
+    stylize_file(src, dst, identity_backend, _opts(encoder=LOSSLESS))
+    a, b = vid.frames(src), vid.frames(dst)
+    assert b[0].format.name == "yuv420p10le"
+    assert min(vid.psnr(x, y, 1023) for x, y in zip(vid.planes(a[0]), vid.planes(b[0]))) >= 40
+
+
+def test_ten_bit_into_eight_bit_codec_warns(tmp_path, vid, identity_backend):
+    src = make_test_clip(tmp_path / "p10.mkv", pix_fmt="yuv420p10le", audio=False, frames=2)
+    with pytest.warns(UserWarning, match="cannot write 10-bit"):
+        stylize_file(src, tmp_path / "o.mkv", identity_backend, _opts(encoder=EncoderOptions(codec="mpeg4")))
+    assert vid.frames(tmp_path / "o.mkv")[0].format.name == "yuv420p"
+
+
+def test_sr_output_size(tmp_path, vid, checkpoints):
+    src = make_test_clip(tmp_path / "s.mp4", width=34, height=26, frames=3)
+    with load_backend(checkpoints["sr"], device="cpu", precision="fp32") as b:
+        stats = stylize_file(src, tmp_path / "s_out.mp4", b, _opts())
+    assert stats.output_size == (68, 52)
+    assert [(f.width, f.height) for f in vid.frames(tmp_path / "s_out.mp4")] == [(68, 52)] * 3
+
+
+def test_rotation_carried_or_applied(tmp_path, vid, identity_backend):
+    src = make_test_clip(tmp_path / "r.mp4", rotation=90, audio=False, frames=3)
+    stylize_file(src, tmp_path / "keep.mp4", identity_backend, _opts())
+    f = vid.frames(tmp_path / "keep.mp4")[0]
+    assert (f.rotation, f.width, f.height) == (90, 64, 48)
+    stylize_file(src, tmp_path / "applied.mp4", identity_backend, _opts(apply_rotation=True))
+    g = vid.frames(tmp_path / "applied.mp4")[0]
+    assert (g.rotation, g.width, g.height) == (0, 48, 64)
+    # CCW rotation moves the source's top-right corner to the top-left.
+    src_rgb = vid.frames(src)[0].to_ndarray(format="rgb24").astype(int)
+    out_rgb = g.to_ndarray(format="rgb24").astype(int)
+    assert abs(out_rgb[:8, :8] - src_rgb[:8, -8:].transpose(1, 0, 2)[::-1]).mean() < 12
+
+
+@pytest.mark.parametrize(("w", "h", "fmt"), [(63, 47, "yuv444p"), (66, 50, "yuv420p")])
+def test_odd_and_non_multiple_of_four_sizes(tmp_path, vid, checkpoints, w, h, fmt):
+    src = make_test_clip(tmp_path / "o.mkv", width=w, height=h, pix_fmt=fmt, audio=False, frames=2)
+    with load_backend(checkpoints["style"], device="cpu", precision="fp32") as b:
+        stylize_file(src, tmp_path / "o_out.mkv", b, _opts())
+    assert {(f.width, f.height) for f in vid.frames(tmp_path / "o_out.mkv")} == {(w, h)}
+
+
+def test_interlaced_warns_and_runs(tmp_path, identity_backend):
+    src = make_test_clip(tmp_path / "i.mkv", interlaced=True, audio=False, frames=4)
+    with pytest.warns(UserWarning, match="interlaced"):
+        stats = stylize_file(src, tmp_path / "i_out.mkv", identity_backend, _opts())
+    assert stats.frames == 4
+
+
+def test_start_duration_max_frames(tmp_path, vid, identity_backend):
+    src = make_test_clip(tmp_path / "t.mp4", frames=25, fps=25)
+    stats = stylize_file(src, tmp_path / "a.mp4", identity_backend,
+                         _opts(source=FileSourceOptions(start=0.2, duration=0.4)))
+    assert stats.frames == 10
+    pts = vid.pts(tmp_path / "a.mp4")
+    assert float(pts[0]) == pytest.approx(0.2) and float(pts[-1]) == pytest.approx(0.56)
+    with av.open(str(tmp_path / "a.mp4")) as c:  # audio cut to the same window (whole packets)
+        times = [float(p.pts * p.time_base) for p in c.demux(audio=0) if p.size]
+    assert times and min(times) >= 0.2 - 0.03 and max(times) < 0.6
+    stats = stylize_file(src, tmp_path / "b.mp4", identity_backend, _opts(source=FileSourceOptions(max_frames=5)))
+    assert stats.frames == 5 and len(vid.frames(tmp_path / "b.mp4")) == 5
+
+
+def test_no_audio_option_and_containers(tmp_path, vid, identity_backend):
+    src = make_test_clip(tmp_path / "m.mp4", frames=3)
+    stylize_file(src, tmp_path / "m.mov", identity_backend, _opts(source=FileSourceOptions(copy_audio=False)))
+    with av.open(str(tmp_path / "m.mov")) as c:
+        assert [s.type for s in c.streams] == ["video"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AAC cannot go into WebM: dropped with a warning
+        stylize_file(src, tmp_path / "m.webm", identity_backend,
+                     _opts(encoder=EncoderOptions(codec="libvpx-vp9", extra={"deadline": "realtime", "cpu-used": "8"})))
+    assert len(vid.frames(tmp_path / "m.webm")) == 3
+
+
+def test_corrupt_packets_are_skipped_and_counted(tmp_path, identity_backend):
+    src = make_test_clip(tmp_path / "n.mp4", pattern="noise", width=128, height=96, frames=20, audio=False)
+    bad = corrupt_clip(src, tmp_path / "bad.mp4", length=2000)
+    stats = stylize_file(bad, tmp_path / "bad_out.mp4", identity_backend, _opts())
+    assert stats.corrupt_packets >= 1 and 0 < stats.frames < 20
+    assert "corrupt packets skipped" in stats.summary()
+
+
+def test_output_checks_leave_nothing(tmp_path, identity_backend):
+    src = make_test_clip(tmp_path / "x.mp4", frames=2)
+    (tmp_path / "exists.mp4").write_bytes(b"old")
+    with pytest.raises(StylizeError, match="exists; pass --overwrite"):
+        stylize_file(src, tmp_path / "exists.mp4", identity_backend, _opts())
+    assert (tmp_path / "exists.mp4").read_bytes() == b"old"
+    with pytest.raises(StylizeError, match="unknown output container"):
+        stylize_file(src, tmp_path / "out.avi2", identity_backend, _opts())
+    with pytest.raises(StylizeError, match="WebM holds VP8/VP9/AV1"):
+        stylize_file(src, tmp_path / "out.webm", identity_backend, _opts())
+    with pytest.raises(StylizeError, match="would overwrite the input"):
+        stylize_file(src, src, identity_backend, _opts(overwrite=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.mp4", "x.mp4"]
+
+
+def test_model_failure_mid_run_removes_temp(tmp_path, identity_backend):
+    class Boom(type(identity_backend)):
+        calls = 0
+
+        def __call__(self, x):
+            Boom.calls += 1
+            if Boom.calls == 3:
+                raise StylizeError("model exploded")
+            return super().__call__(x)
+
+    from torch import nn
+
+    src = make_test_clip(tmp_path / "x.mp4", frames=8)
+    with pytest.raises(StylizeError, match="model exploded"):
+        stylize_file(src, tmp_path / "y.mp4", Boom(nn.Identity(), "cpu", "fp32"), _opts())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]

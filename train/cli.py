@@ -1,0 +1,205 @@
+"""``stylize-train``: train style-transfer or super-resolution networks, evaluate SR models.
+
+    stylize-train style --style-image IMG --data DIR --out DIR [...]
+    stylize-train sr --scale 4 --data DIR --out DIR --loss feature|pixel [...]
+    stylize-train eval-sr (--checkpoint CKPT | --method bicubic) --data DIR [--scale 4] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from train import options
+from train.checkpoint import load_model, read_checkpoint
+from train.errors import StylizeError, run_cli
+from train.images import DECODE_ERRORS, list_images, load_rgb, readable_images, to_tensor
+from train.losses import PRESETS
+from train.trainer import RunConfig, train
+
+PROG = "stylize-train"
+
+
+def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--data", required=True, help="folder of training images (searched recursively)")
+    g.add_argument("--out", required=True, help="output folder: model.pth, checkpoints/, samples/, log.jsonl")
+    g.add_argument("--iterations", type=int, help=f"optimiser steps (default {iterations})")
+    g.add_argument("--batch-size", type=int, help="images per step (default 4)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--seed", type=int, help="seed for weights, data order and crops (default 42)")
+    g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 2000; 0: only at the end)")
+    g.add_argument("--sample-every", type=int, help="steps between sample images (default 1000; 0: only at the end)")
+    g.add_argument("--log-every", type=int, help="steps between log lines / progress-bar loss updates (default 10)")
+    g.add_argument("--workers", type=int, help="data-loading processes (default 4; 0 loads in the main process)")
+    g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA (AMP is on by default there)")
+    g.add_argument("--vgg-weights", help="loss-network weights: imagenet (default, torchvision download), "
+                                         "PATH to a torchvision VGG state_dict, or random (tests only)")
+    g.add_argument("--resume", metavar="CKPT", help="continue exactly from OUT/checkpoints/step_*.pth")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Train and evaluate Johnson et al. networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("style", help="train a style-transfer TransformerNet")
+    st.add_argument("--style-image", help="the style to learn (any format Pillow reads)")
+    st.add_argument("--image-size", type=int, help="training crops: shorter side resized, centre crop (default 256)")
+    st.add_argument("--style-size", type=int, help="longer side of the style image (default 256; 0 = as is)")
+    st.add_argument("--loss-net", choices=sorted(PRESETS), help="layer preset: vgg16 (paper, default) or vgg19")
+    st.add_argument("--content-layers", help="NAME[:WEIGHT],... (default relu2_2)")
+    st.add_argument("--style-layers", help="NAME[:WEIGHT],... (default relu1_2,relu2_2,relu3_3,relu4_3; "
+                                           "a missing weight is 1/C^2)")
+    st.add_argument("--content-weight", type=float, help="default 1.0")
+    st.add_argument("--style-weight", type=float, help="default 1e5")
+    st.add_argument("--tv-weight", type=float, help="default 1e-4")
+    _run_options(st, 40_000)
+
+    sr = sub.add_parser("sr", help="train a super-resolution SRNet")
+    sr.add_argument("--scale", type=int, help="2, 4 (default) or 8")
+    sr.add_argument("--loss", choices=["feature", "pixel"], help="relu2_2 feature loss (default) or pixel MSE")
+    sr.add_argument("--patch-size", type=int, help="HR training patch (default 288)")
+    sr.add_argument("--blur-sigma", type=float, help="Gaussian blur before downsampling (default 1.0)")
+    sr.add_argument("--tv-weight", type=float, help="default 0")
+    _run_options(sr, 200_000)
+
+    ev = sub.add_parser("eval-sr", help="PSNR/SSIM (Y channel) of an SR checkpoint or bicubic")
+    ev.add_argument("--checkpoint", help="SR checkpoint to evaluate")
+    ev.add_argument("--method", choices=["model", "bicubic"], default=None,
+                    help="model (default with --checkpoint) or the bicubic baseline")
+    ev.add_argument("--data", required=True, help="folder of HR images (searched recursively)")
+    ev.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's, or 4)")
+    ev.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table (infinite PSNR -> null)")
+    return parser
+
+
+def _training_files(data: str) -> list[Path]:
+    files = list_images(data)
+    good, bad = readable_images(files)
+    if bad:
+        shown = ", ".join(str(p) for p in bad[:3]) + (" ..." if len(bad) > 3 else "")
+        print(f"{PROG}: skipping {len(bad)} unreadable image(s): {shown}", file=sys.stderr)
+    if not good:
+        raise StylizeError(f"no readable images under {data} ({len(bad)} file(s) could not be read)")
+    return good
+
+
+def _sample_images(files: list[Path], size: int, count: int = 4) -> list:
+    from train.data import resize_center_crop
+
+    crop, out = resize_center_crop(size), []
+    for path in files:
+        if len(out) == count:
+            break
+        try:
+            out.append(to_tensor(crop(load_rgb(path), None)))
+        except DECODE_ERRORS:  # not worth failing over a sample image: take the next file
+            pass
+    return out
+
+
+def _train(args: argparse.Namespace, kind: str) -> int:
+    task_cls, make_cfg, from_dict, iterations = {
+        "style": (_style_task, options.style_config, options.style_from_dict, 40_000),
+        "sr": (_sr_task, options.sr_config, options.sr_from_dict, 200_000),
+    }[kind]
+    arch = {"style": "transformer_net", "sr": "sr_net"}[kind]
+    resume, base_task, base_run = None, None, RunConfig(out=args.out, iterations=iterations)
+    if args.resume:
+        resume = read_checkpoint(args.resume)
+        task_dict, base_run = options.from_checkpoint(resume, arch, args.resume)
+        base_task = from_dict(task_dict)
+    cfg = make_cfg(args, base_task)
+    run = options.run_config(args, base_run)
+    run.out = args.out
+    if base_task is not None:
+        options.refuse_changes(base_task, cfg, options.RESUMABLE_TASK)
+        options.refuse_changes(base_run, run, options.RESUMABLE_RUN)
+    task = task_cls(cfg)
+    files = _training_files(args.data)
+    size = cfg.image_size if kind == "style" else cfg.patch_size
+    result = train(task, run, files, resume, _sample_images(files, size))
+    if result.skipped:
+        print(f"{PROG}: {result.skipped} image(s) failed to decode during training and were replaced",
+              file=sys.stderr)
+    print(f"saved {result.model_path} (step {result.step})")
+    return 0
+
+
+def _style_task(cfg):
+    from train.style import StyleTask
+
+    return StyleTask(cfg)
+
+
+def _sr_task(cfg):
+    from train.sr import SRTask
+
+    return SRTask(cfg)
+
+
+def _eval_sr(args: argparse.Namespace) -> int:
+    from train import eval_sr
+    from train.runtime import pick_runtime
+
+    method = args.method or ("model" if args.checkpoint else "bicubic")
+    if method == "model" and not args.checkpoint:
+        raise StylizeError("--checkpoint is required unless --method bicubic")
+    if method == "model":
+        runtime = pick_runtime(args.device, amp=False)
+        model, info = load_model(args.checkpoint, runtime.device)
+        if info.task != "sr":
+            raise StylizeError(f"{args.checkpoint} is a {info.task} model, not a super-resolution one")
+        if args.scale is not None and args.scale != info.scale:
+            raise StylizeError(f"--scale {args.scale} does not match the checkpoint's scale {info.scale}")
+        scale, upscale = info.scale, eval_sr.model_upscaler(model, runtime.device)
+    else:
+        scale = 4 if args.scale is None else args.scale
+        if scale < 2:
+            raise StylizeError(f"--scale must be an integer of at least 2, got {scale}")
+        upscale = eval_sr.bicubic_upscaler(scale)
+    scores, skipped = eval_sr.evaluate(args.data, scale, upscale)
+    if skipped:
+        print(f"{PROG}: skipped {len(skipped)} unreadable or too small image(s) (need >= "
+              f"{eval_sr.min_side(scale)} px): {', '.join(skipped[:3])}", file=sys.stderr)
+    if not scores:
+        raise StylizeError(f"no image under {args.data} could be evaluated")
+    if args.json:
+        meta = {"method": method, "checkpoint": args.checkpoint if method == "model" else None, "scale": scale,
+                "protocol": "Y (BT.601), border = scale, MATLAB bicubic LR, 8-bit rounding"}
+        print(json.dumps(eval_sr.to_json(scores, skipped, meta), indent=2))
+    else:
+        print(f"# {method}{' ' + args.checkpoint if method == 'model' else ''}, x{scale}, Y channel, border {scale}")
+        print(eval_sr.format_table(scores))
+    return 0
+
+
+_COMMANDS = {"style": lambda a: _train(a, "style"), "sr": lambda a: _train(a, "sr"), "eval-sr": _eval_sr}
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    # Warnings print as one line "stylize-train: warning: ..."; callers' recorders still see them.
+    saved, warnings.formatwarning = warnings.formatwarning, _format_warning
+    try:
+        return _COMMANDS[args.command](args)
+    finally:
+        warnings.formatwarning = saved
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{PROG}: warning: {message}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
