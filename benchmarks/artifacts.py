@@ -140,18 +140,19 @@ class Artifacts:
         if self.fmt == "onnx" and _onnx_precision(self.model) not in (None, "fp32"):
             return self.model  # already the mixed-FP16 graph
         base = self._made.get("onnx-fp32") or self._onnx_fp32()
-        out = base.with_name(base.stem + "-fp16.onnx")
-        if self.fmt == "onnx":
-            out = self.work_dir / out.name
-        if not out.is_file():
-            try:
-                import onnx
+        try:
+            import onnx
 
-                from export.fp16 import to_mixed_fp16
-                from export.metadata import read_metadata, write_metadata
-                from export.onnx_export import save_atomic
-            except ImportError as exc:
-                raise SkipVariant(f"FP16 conversion unavailable ({exc})") from None
+            from export.fp16 import to_mixed_fp16
+            from export.metadata import file_sha256, read_metadata, write_metadata
+            from export.onnx_export import save_atomic
+        except ImportError as exc:
+            raise SkipVariant(f"FP16 conversion unavailable ({exc})") from None
+        if self.fmt == "onnx":  # a user's file: key the cached conversion by its content
+            out = self.work_dir / f"{base.stem}-{file_sha256(base)[:12]}-fp16.onnx"
+        else:  # our export, whose name already carries the weights' hash
+            out = base.with_name(base.stem + "-fp16.onnx")
+        if not out.is_file():
             self.log(f"fp16  {base.name} -> {out.name}")
             proto = to_mixed_fp16(onnx.load(str(base)))
             try:

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", type=Path, help="checkpoint (.pth), ONNX (.onnx) or TensorRT engine (.plan)")
     src.add_argument("--random-weights", choices=RANDOM_WEIGHT_KINDS,
                      help="untrained TransformerNet (style) or x4 SRNet (sr4): a model-free smoke run")
+    src.add_argument("--from-json", type=Path, metavar="JSON",
+                     help="run nothing: re-render the reports of an earlier result JSON")
     p.add_argument("--backends", help="comma-separated subset of the backends below (default: all; "
                                       "the torch-fp32 baseline always runs)")
     p.add_argument("--sizes", help="comma-separated input sizes, e.g. 360p,720p or 800x600 "
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path, help="clip for the end-to-end section (default: a synthetic clip at "
                                               "the first --sizes entry, generated once and cached)")
     p.add_argument("--clip-frames", type=int, default=120, help="frames of the end-to-end clip (default 120)")
+    p.add_argument("--clip-size", help="size of the synthetic clip (default: the first --sizes entry)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end section")
     p.add_argument("--throughput-batches", default="1,2,4", help="TensorRT throughput batches (default 1,2,4)")
     p.add_argument("--throughput-streams", default="1,2,3", help="TensorRT throughput streams (default 1,2,3)")
@@ -88,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         model=args.model, random_weights=args.random_weights, backends=backends,
         sizes=parse_sizes(args.sizes) if args.sizes else [], batch=args.batch, iters=args.iters,
         warmup=args.warmup, video=args.video, e2e=not args.no_e2e, e2e_frames=args.clip_frames,
+        clip_size=parse_size(args.clip_size) if args.clip_size else None,
         throughput_batches=parse_int_list(args.throughput_batches, "--throughput-batches"),
         throughput_streams=parse_int_list(args.throughput_streams, "--throughput-streams"),
         throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
@@ -95,17 +99,37 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed)
 
 
+def _load_record(path: Path) -> dict:
+    """An earlier result JSON, checked against the schema."""
+    import json
+
+    from benchmarks.validate import validate
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StylizeError(f"--from-json {path}: cannot read it ({exc})") from None
+    errors = validate(record)
+    if errors:
+        raise StylizeError(f"--from-json {path}: not a stylize-bench result ({errors[0]})")
+    return record
+
+
 def _main(argv: Sequence[str] | None) -> int:
     from benchmarks.plot import write_plot
     from benchmarks.record import write_atomic, write_json
-    from benchmarks.suite import Hooks, run_benchmark
     from benchmarks.tables import render_markdown, render_text
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
-    hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log)
-    record = run_benchmark(cfg, argv, hooks)
+    if args.from_json is not None:
+        record = _load_record(args.from_json)
+    else:
+        from benchmarks.suite import Hooks, run_benchmark
+
+        hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log)
+        record = run_benchmark(cfg, argv, hooks)
     print(render_text(record))
     if cfg.json_out:
         write_json(cfg.json_out, record)

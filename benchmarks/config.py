@@ -57,6 +57,7 @@ class BenchConfig:
     video: Path | None = None
     e2e: bool = True
     e2e_frames: int = 120
+    clip_size: FrameSize | None = None  # synthetic clip size; None: the first of ``sizes``
     throughput_batches: list[int] = field(default_factory=lambda: [1, 2, 4])
     throughput_streams: list[int] = field(default_factory=lambda: [1, 2, 3])
     throughput_size: FrameSize | None = None  # None: the size whose output is 1080p

@@ -80,8 +80,7 @@ def ensure_clip(cache_dir: Path, width: int, height: int, frames: int, fps: int 
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.mp4")  # the container follows the suffix
-    # Colour bars over a moving gradient would be too easy for x264; "noise" is the encoder's worst case.
-    # "gradient" is a smooth, moving, camera-like middle ground.
+    # "gradient": smooth, moving, camera-like; "bars" would be trivial for x264 and "noise" its worst case.
     make_test_clip(tmp, width=width, height=height, frames=frames, fps=fps, audio=True, pattern="gradient")
     os.replace(tmp, path)
     return path

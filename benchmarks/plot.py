@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from benchmarks.record import write_atomic
+from benchmarks.tables import fmt_fps
 
 _W = 960
 _LABEL_W = 190
@@ -37,9 +38,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def _panels(record: dict[str, Any]) -> list[tuple[str, list[tuple[str, float]]]]:
     """[(size label, [(variant, fps), ...]), ...] for the results that ran, in run order."""
     panels: dict[str, list[tuple[str, float]]] = {}
+    scale = record["model"]["scale"] or 1
     for r in record["model_results"]:
         if r["status"] == "ok" and r["fps"]:
-            panels.setdefault(f"{r['size']} ({r['width']}x{r['height']})", []).append((r["variant"], r["fps"]))
+            w, h = r["width"], r["height"]
+            label = f"{r['size']} ({w}x{h} -> {w * scale}x{h * scale})" if scale > 1 else f"{r['size']} ({w}x{h})"
+            panels.setdefault(label, []).append((r["variant"], r["fps"]))
     return list(panels.items())
 
 
@@ -75,7 +79,7 @@ def render_png(record: dict[str, Any]) -> bytes:
             draw.text((12, y + 2), name, fill="black", font=small)
             length = max(1, round(span * fps / top))
             draw.rectangle([_LABEL_W, y, _LABEL_W + length, y + _BAR_H], fill=colours[variant])
-            value = f"{fps:.1f} fps" + (f"  ({fps / base_fps:.2f}x baseline)" if base_fps and variant != baseline else "")
+            value = f"{fmt_fps(fps)} fps" + (f"  ({fps / base_fps:.2f}x baseline)" if base_fps and variant != baseline else "")
             draw.text((_LABEL_W + length + 6, y + 2), value, fill="black", font=small)
             y += _BAR_H + _GAP
         draw.line([_LABEL_W, y - _GAP + 2, _LABEL_W + span, y - _GAP + 2], fill=(200, 200, 200))

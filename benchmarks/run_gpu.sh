@@ -2,7 +2,7 @@
 # The GPU benchmark in one command (H100 / H200 / any CUDA machine):
 #
 #   benchmarks/run_gpu.sh                       # random-weight style + x4 SR runs, the full matrix
-#   MODE=quick benchmarks/run_gpu.sh            # ~5 min: 2 sizes, fewer iterations, no torch.compile
+#   MODE=quick benchmarks/run_gpu.sh            # shorter: 2 sizes, fewer iterations, no torch.compile
 #   MODEL=mosaic.pth benchmarks/run_gpu.sh      # a trained style checkpoint instead of random weights
 #   benchmarks/run_gpu.sh --backends torch-fp32,tensorrt-fp16   # extra options go to every stylize-bench run
 #
@@ -29,10 +29,10 @@ work=${WORK_DIR:-$HOME/.cache/stylize-video/bench}
 
 case "$MODE" in
     full)  common=(--iters 50 --warmup 10 --clip-frames 300 --throughput-batches 1,2,4 --throughput-streams 1,2,3)
-           style_sizes=360p,720p,1080p,2160p; sr_sizes=180p,270p,540p ;;
+           style_sizes=360p,720p,1080p,2160p; sr_sizes=180p,270p,540p; style_clip=1080p; sr_clip=270p ;;
     quick) common=(--iters 20 --warmup 5 --clip-frames 120 --throughput-batches 1,4 --throughput-streams 1,2
                    --backends torch-fp16,ort-cuda-fp32,ort-cuda-fp16,ort-trt-fp16,tensorrt-fp16)
-           style_sizes=360p,1080p; sr_sizes=270p ;;
+           style_sizes=360p,1080p; sr_sizes=270p; style_clip=1080p; sr_clip=270p ;;
     *) echo "run_gpu.sh: MODE must be full or quick, got $MODE" >&2; exit 1 ;;
 esac
 
@@ -41,10 +41,12 @@ if [[ -n "${MODEL:-}" ]]; then style_model=(--model "$MODEL"); else style_model=
 {
     nvidia-smi || true
     echo "== style =="
-    "$PY" -m benchmarks.cli "${style_model[@]}" --sizes "$style_sizes" "${common[@]}" --work-dir "$work" \
+    "$PY" -m benchmarks.cli "${style_model[@]}" --sizes "$style_sizes" --clip-size "$style_clip" "${common[@]}" \
+        --work-dir "$work" \
         --json "$out/bench-style.json" --markdown "$out/bench-style.md" --plot "$out/bench-style.png" "$@"
     echo "== x4 super-resolution =="
-    "$PY" -m benchmarks.cli --random-weights sr4 --sizes "$sr_sizes" "${common[@]}" --work-dir "$work" \
+    "$PY" -m benchmarks.cli --random-weights sr4 --sizes "$sr_sizes" --clip-size "$sr_clip" "${common[@]}" \
+        --work-dir "$work" \
         --json "$out/bench-sr4.json" --markdown "$out/bench-sr4.md" --plot "$out/bench-sr4.png" "$@"
 } 2>&1 | tee "$out/console.log"
 echo "run_gpu.sh: results in $out"

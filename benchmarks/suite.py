@@ -96,8 +96,8 @@ def _run_e2e(cfg: BenchConfig, bench: ModelBenchResult, artifacts: ArtifactFor, 
 
 def _fill_e2e(result: EndToEnd, cfg: BenchConfig, bench: ModelBenchResult, artifacts: ArtifactFor,
               caps: Capabilities, loader: Loader, scale: int, work_dir: Path, hooks: Hooks) -> None:
-    clip_size = cfg.sizes[0]
-    clip = cfg.video or e2e.ensure_clip(work_dir / "clips", clip_size.width, clip_size.height, cfg.e2e_frames)
+    size = cfg.clip_size or cfg.sizes[0]
+    clip = cfg.video or e2e.ensure_clip(work_dir / "clips", size.width, size.height, cfg.e2e_frames)
     info = result.clip = e2e.probe_clip(clip)
     frames = min(info["frames"], cfg.e2e_frames)
     hooks.log(f"e2e  decode / encode ceilings on {clip.name} ({info['width']}x{info['height']}, {frames} frames)")
@@ -184,6 +184,9 @@ def run_benchmark(cfg: BenchConfig, argv: list[str] | None = None, hooks: Hooks 
     if cfg.video is not None:  # the end-to-end section runs the clip's own size
         clip_info = e2e.probe_clip(cfg.video)
         shapes.append((1, 3, clip_info["height"], clip_info["width"]))
+    else:
+        cfg.clip_size = cfg.clip_size or cfg.sizes[0]
+        shapes.append((1, 3, cfg.clip_size.height, cfg.clip_size.width))
     artifacts = hooks.artifacts or Artifacts(model_path, fmt, work_dir, task=model["task"], scale=scale,
                                              shapes=shapes, log=hooks.log)
 

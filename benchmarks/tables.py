@@ -12,9 +12,16 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def fmt_fps(value: float | None) -> str:
+    """FPS with precision where it matters: 1234, 56.7, 0.123."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.3f}"
+
+
 def model_rows(record: dict[str, Any]) -> tuple[Row, list[Row]]:
     """Header and rows of the model-only table, in run order."""
-    header = ["backend", "size", "batch", "ms/frame (median)", "ms/frame (p95)", "FPS", "speed-up",
+    header = ["backend", "input size", "batch", "ms/frame (median)", "ms/frame (p95)", "FPS", "speed-up",
               "PSNR vs baseline (dB)", "GPU mem (MB)", "status"]
     rows: list[Row] = []
     for r in record["model_results"]:
@@ -27,7 +34,7 @@ def model_rows(record: dict[str, Any]) -> tuple[Row, list[Row]]:
         else:
             quality = _num(r["psnr_db"], "{:.1f}")
         rows.append([r["variant"], r["size"], str(r["batch"]), _num(r["ms_per_frame"]), _num(r["ms_per_frame_p95"]),
-                     _num(r["fps"], "{:.1f}"), _num(r["speedup"], "{:.2f}x"), quality, _num(used, "{:.0f}"),
+                     fmt_fps(r["fps"]), _num(r["speedup"], "{:.2f}x"), quality, _num(used, "{:.0f}"),
                      r["status"] if r["status"] == "ok" else f"failed: {r['reason']}"])
     return header, rows
 
@@ -47,14 +54,14 @@ def stage_rows(record: dict[str, Any]) -> tuple[Row, list[Row]]:
         if s["stage"] == "encode" and detail.get("codec"):
             opts = " ".join(f"{k}={v}" for k, v in detail.get("options", {}).items()) or "encoder defaults"
             what += f" ({detail['codec']}, {opts})"
-        rows.append([s["stage"], _num(s["fps"], "{:.1f}"), _num(s["ms_per_frame"]), str(s["frames"]), what,
+        rows.append([s["stage"], fmt_fps(s["fps"]), _num(s["ms_per_frame"]), str(s["frames"]), what,
                      s["status"] if s["status"] == "ok" else f"{s['status']}: {s['reason']}"])
     return header, rows
 
 
 def throughput_rows(record: dict[str, Any]) -> tuple[Row, list[Row]]:
     header = ["batch", "streams", "FPS", "ms/batch", "GPU mem used (MB)", "status"]
-    rows = [[str(p["batch"]), str(p["streams"]), _num(p["fps"], "{:.1f}"), _num(p["ms_per_batch"]),
+    rows = [[str(p["batch"]), str(p["streams"]), fmt_fps(p["fps"]), _num(p["ms_per_batch"]),
              _num(p["device_used_mb"], "{:.0f}"), p["status"] if p["status"] == "ok" else f"failed: {p['reason']}"]
             for p in record["throughput"]["results"]]
     return header, rows
@@ -83,8 +90,10 @@ def _machine_line(record: dict[str, Any]) -> str:
     gpu_text = (f"{gpu['name']} ({gpu['memory_mb']} MB, driver {gpu['driver']}, CUDA {m['cuda']['torch_cuda']})"
                 if gpu else "no GPU")
     v = m["versions"]
+    load = m.get("load_average")
+    busy = f"; load average {load[0]:.1f} at start" if load else ""
     return (f"{m['label']}: {m['cpu']['count']}x {m['cpu']['model']}, {gpu_text}; torch {v['torch']}, "
-            f"onnxruntime {v['onnxruntime']}, TensorRT {v['tensorrt'] or 'not installed'}, PyAV {v['av']}")
+            f"onnxruntime {v['onnxruntime']}, TensorRT {v['tensorrt'] or 'not installed'}, PyAV {v['av']}{busy}")
 
 
 def _model_line(record: dict[str, Any]) -> str:
@@ -104,13 +113,14 @@ def _e2e_summary(record: dict[str, Any]) -> str:
     return text
 
 
-def _render(record: dict[str, Any], table: Callable[[Row, list[Row]], str], h: Callable[[str], str]) -> str:
-    parts = [h("Machine"), _machine_line(record), _model_line(record), "", h("Model only"),
+def _render(record: dict[str, Any], table: Callable[[Row, list[Row]], str], h: Callable[[str], str],
+            sep: str = "\n") -> str:
+    parts = [h("Machine"), _machine_line(record), _model_line(record), h("Model only"),
              table(*model_rows(record))]
     skipped = skipped_rows(record)
     if skipped:
-        parts += ["", h("Not measured"), table(["backend", "status", "reason"], skipped)]
-    parts += ["", h("End to end")]
+        parts += [h("Not measured"), table(["backend", "status", "reason"], skipped)]
+    parts += [h("End to end")]
     e2e = record["end_to_end"]
     if e2e["clip"]:
         c = e2e["clip"]
@@ -119,23 +129,23 @@ def _render(record: dict[str, Any], table: Callable[[Row, list[Row]], str], h: C
         parts.append(table(*stage_rows(record)))
     parts.append(_e2e_summary(record))
     tp = record["throughput"]
-    parts += ["", h(f"Throughput ({tp['variant']})")]
+    parts += [h(f"Throughput ({tp['variant']})")]
     if tp["results"]:
         size = tp["size"]
         parts += [f"size {size['label']} ({size['width']}x{size['height']})" if size else "", table(*throughput_rows(record))]
     if tp["status"] != "ok":
         parts.append(f"{tp['status']}: {tp['reason']}")
     if record["notes"]:
-        parts += ["", h("Notes")] + [f"- {n}" for n in record["notes"]]
-    return "\n".join(parts) + "\n"
+        parts += [h("Notes"), "\n".join(f"- {n}" for n in record["notes"])]
+    return sep.join(p for p in parts if p) + "\n"
 
 
 def render_text(record: dict[str, Any]) -> str:
     """Plain-text report for the terminal."""
-    return _render(record, _text_table, lambda title: f"== {title} ==")
+    return _render(record, _text_table, lambda title: f"\n== {title} ==")
 
 
 def render_markdown(record: dict[str, Any]) -> str:
     """Markdown report (the committed ``results/<date>_<machine>/bench.md``)."""
     title = f"# stylize-bench: {record['machine']['label']}, {record['created']}\n\n`{record['command']}`\n"
-    return title + "\n" + _render(record, _md_table, lambda t: f"## {t}\n")
+    return title + "\n" + _render(record, _md_table, lambda t: f"## {t}", sep="\n\n")

@@ -70,6 +70,33 @@ def rotate_rgb(rgb: torch.Tensor, degrees_ccw: int) -> torch.Tensor:
     return torch.rot90(rgb, k, dims=(-2, -1)) if k else rgb
 
 
+@dataclass
+class GpuWork:
+    """One frame's work queued on a CUDA stream, bracketed by timing events."""
+
+    start: torch.cuda.Event
+    end: torch.cuda.Event
+
+    def synchronize(self) -> None:
+        self.end.synchronize()
+
+    def elapsed_s(self) -> float:
+        """Device time from upload start to download end (call after ``synchronize``)."""
+        return self.start.elapsed_time(self.end) / 1000.0
+
+
+def _begin(stream: torch.cuda.Stream) -> torch.cuda.Event:
+    event = torch.cuda.Event(enable_timing=True)
+    event.record(stream)
+    return event
+
+
+def _end(stream: torch.cuda.Stream, start: torch.cuda.Event) -> GpuWork:
+    end = torch.cuda.Event(enable_timing=True)
+    end.record(stream)
+    return GpuWork(start, end)
+
+
 @dataclass(frozen=True)
 class ProcessorConfig:
     in_layout: PlaneLayout
@@ -107,22 +134,21 @@ class FrameProcessor:
         return rgb_to_packed(out, c.out_layout, c.colour_out, c.siting)
 
     @torch.no_grad()
-    def __call__(self, host_in: torch.Tensor, host_out: torch.Tensor) -> torch.cuda.Event | None:
+    def __call__(self, host_in: torch.Tensor, host_out: torch.Tensor) -> GpuWork | None:
         """Upload ``host_in`` (packed input), process, download into ``host_out`` (packed output).
 
-        On CUDA everything is queued on this processor's stream and the returned event marks the end
-        of the download (also the moment ``host_in`` may be reused); on CPU it is all done on return.
+        On CUDA everything is queued on this processor's stream and the returned ``GpuWork`` ends with
+        the download (also the moment ``host_in`` may be reused); on CPU it is all done on return.
         """
         if self.stream is None:
             host_out.copy_(self.run_planes(self.config.in_layout.torch_planes(host_in)))
             return None
         with torch.cuda.stream(self.stream):
+            start = _begin(self.stream)
             self._dev_in.copy_(host_in, non_blocking=True)
             packed = self.run_planes(self.config.in_layout.torch_planes(self._dev_in))
             host_out.copy_(packed, non_blocking=True)
-            event = torch.cuda.Event()
-            event.record(self.stream)
-        return event
+            return _end(self.stream, start)
 
     def warmup(self) -> float:
         """Run one mid-grey frame through (torch.compile / TensorRT graph capture happen here); seconds taken."""
@@ -140,15 +166,14 @@ class FrameProcessor:
         return time.perf_counter() - t0
 
     @torch.no_grad()
-    def process_device_planes(self, planes: list[torch.Tensor], host_out: torch.Tensor) -> torch.cuda.Event | None:
+    def process_device_planes(self, planes: list[torch.Tensor], host_out: torch.Tensor) -> GpuWork | None:
         """Same as ``__call__`` for planes already on the device (NVDEC frames imported via DLPack)."""
         if self.stream is None:
             host_out.copy_(self.run_planes(planes))
             return None
         # DLPack planes were written on FFmpeg's stream; PyAV cannot pass one, so the caller synchronised.
         with torch.cuda.stream(self.stream):
+            start = _begin(self.stream)
             packed = self.run_planes(planes)
             host_out.copy_(packed, non_blocking=True)
-            event = torch.cuda.Event()
-            event.record(self.stream)
-        return event
+            return _end(self.stream, start)

@@ -43,7 +43,8 @@ class RunStats:
     wall_s: float = 0.0  # from the first decoded frame to the closed output, warm-up excluded
     warmup_s: float = 0.0  # one frame through the model before timing (compilation, graph capture)
     fps: float = 0.0
-    # busy seconds per stage; they overlap, so their sum exceeds wall_s when the overlap works
+    # busy seconds per stage; they overlap, so their sum exceeds wall_s when the overlap works.
+    # On CUDA "process" is host time spent queueing work and "gpu" the device time (upload..download).
     stage_s: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "process": 0.0, "encode": 0.0})
     decode_path: str = "cpu"
     encode_path: str = "cpu"
@@ -64,7 +65,8 @@ class RunStats:
         return (f"{self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} fps "
                 f"({self.input_size[0]}x{self.input_size[1]} -> {self.output_size[0]}x{self.output_size[1]}); "
                 f"per frame: decode {per['decode']:.1f} ms, process {per['process']:.1f} ms, "
-                f"encode {per['encode']:.1f} ms; backend {self.backend} on {self.device} {self.precision}; "
+                f"encode {per['encode']:.1f} ms" + (f", gpu {per['gpu']:.1f} ms" if "gpu" in per else "")
+                + f"; backend {self.backend} on {self.device} {self.precision}; "
                 f"decode {self.decode_path}, encode {self.encode_path}"
                 + (f"; warm-up {self.warmup_s:.2f} s" if self.warmup_s >= 0.5 else "")
                 + (f"; {self.corrupt_packets} corrupt packets skipped" if self.corrupt_packets else ""))
@@ -122,7 +124,8 @@ class Runner:
         self.progress = progress
         cfg = processor.config
         pin = processor.device.type == "cuda"
-        depth = queue_size + 2
+        # Enough buffers for both queues full plus one frame in each stage: the queues set the pace.
+        depth = 2 * queue_size + 3
         self.in_pool = BufferPool(depth, cfg.in_layout.nbytes, pin)
         self.out_pool = BufferPool(depth, cfg.out_layout.nbytes, pin)
         self.q_in: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -164,6 +167,19 @@ class Runner:
         return wrapped
 
     # -- stages ---------------------------------------------------------------------------------
+    _last_pts: int | None = None
+
+    def _timestamps(self, frame: av.VideoFrame) -> tuple[int | None, object, int]:
+        """(pts, time_base, duration) kept for the output; a missing PTS continues from the last at the nominal rate."""
+        tb = frame.time_base or self.spec.time_base
+        pts = frame.pts
+        if pts is None and self._last_pts is not None and self.spec.rate:
+            pts = self._last_pts + max(1, round(1 / (self.spec.rate * tb)))
+        elif pts is None:
+            pts = 0 if self._last_pts is None else self._last_pts + 1
+        self._last_pts = pts
+        return pts, tb, frame.duration
+
     def _decode(self) -> None:
         layout = self.processor.config.in_layout
         busy = 0.0
@@ -171,7 +187,7 @@ class Runner:
         for item in self.source:
             if isinstance(item, VideoItem) and item.frame.format.name == "cuda":
                 # NVDEC frame kept on the GPU: no host copy; the process thread imports it via DLPack.
-                meta = (item.frame.pts, item.frame.time_base, item.frame.duration)
+                meta = self._timestamps(item.frame)
                 busy += time.perf_counter() - t0
                 if not self._put(self.q_in, ("devframe", item.frame, meta)):
                     return
@@ -179,11 +195,13 @@ class Runner:
                 frame = item.frame
                 if self.reformat is not None:
                     frame = frame.reformat(**self.reformat)
-                buf = self.in_pool.get(self._alive)
+                busy += time.perf_counter() - t0
+                buf = self.in_pool.get(self._alive)  # waiting for a free buffer is not decode work
                 if buf is None:
                     return
+                t0 = time.perf_counter()
                 frame_to_buffer(frame, layout, buf.numpy())
-                meta = (item.frame.pts, item.frame.time_base, item.frame.duration)
+                meta = self._timestamps(item.frame)
                 busy += time.perf_counter() - t0
                 if not self._put(self.q_in, ("frame", buf, meta)):
                     return
@@ -242,6 +260,8 @@ class Runner:
                 _, buf, out, (pts, time_base, duration), event = item
                 if event is not None:
                     event.synchronize()  # download done; the input buffer is free again too
+                    self.stats.stage_s["gpu"] = self.stats.stage_s.get("gpu", 0.0) + event.elapsed_s()
+                    t0 = time.perf_counter()  # waiting for the device is not encode work
                 if isinstance(buf, torch.Tensor):
                     self.in_pool.put(buf)  # (a CUDA av.VideoFrame on the DLPack path is just released)
                 frame = buffer_to_frame(out.numpy(), layout)
@@ -266,13 +286,14 @@ class Runner:
         st.input_size = (info.width, info.height)
         st.output_size = (self.spec.width, self.spec.height)
         st.warmup_s = self.processor.warmup()
-        self.sink.open(self.spec, list(self.source.passthrough))
         threads = [threading.Thread(target=self._guard(fn), name=f"stylize-{fn.__name__.strip('_')}", daemon=True)
                    for fn in (self._decode, self._process, self._encode)]
-        bar = _progress_bar(info.frames, self.progress)
-        start = time.perf_counter()
+        bar = None
         interrupted = False
         try:
+            self.sink.open(self.spec, list(self.source.passthrough))
+            bar = _progress_bar(info.frames, self.progress)
+            start = time.perf_counter()
             for t in threads:
                 t.start()
             shown = 0

@@ -83,13 +83,14 @@ class Stylizer:
         """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model).
 
         ``backend``/``device``/``precision`` and extra keywords (e.g. ``compile=True``) go to
-        ``pipeline.backends.load_backend``; ``precision=None`` keeps its default.
+        ``pipeline.backends.load_backend``. ``precision=None``: fp16 on CUDA, fp32 on the CPU.
         """
-        from pipeline.backends import load_backend  # heavy: torch/onnxruntime/tensorrt imports live there
+        from pipeline.backends import load_backend  # heavy: onnxruntime/tensorrt imports live there
 
-        if precision is not None:
-            kwargs["precision"] = precision
-        return cls(load_backend(os.fspath(path), backend=backend, device=device, **kwargs))
+        if precision is None:
+            on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+            precision = "fp16" if on_gpu else "fp32"
+        return cls(load_backend(os.fspath(path), backend=backend, device=device, precision=precision, **kwargs))
 
     # -- properties mirrored from the backend -------------------------------------------------------
     @property

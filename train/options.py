@@ -65,9 +65,10 @@ def run_config(args: argparse.Namespace, base: RunConfig) -> RunConfig:
     run = _overlay(base, args, {f.name: f.name for f in fields(RunConfig)})
     if args.no_amp:
         run.amp = False
-    for name in ("iterations", "batch_size"):
-        if getattr(run, name) < 1:
-            raise StylizeError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(run, name)}")
+    for name, least in (("iterations", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 0),
+                        ("sample_every", 0), ("workers", 0)):
+        if getattr(run, name) < least:
+            raise StylizeError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(run, name)}")
     if run.lr <= 0:
         raise StylizeError(f"--lr must be positive, got {run.lr}")
     return run

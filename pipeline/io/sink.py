@@ -208,6 +208,12 @@ class FileSink:
             cc.gop_size = enc.gop
         if spec.rotation:
             stream.set_display_rotation(float(spec.rotation))
+        try:  # open now: a missing GPU encoder is reported as such, not as a muxing error later
+            cc.open()
+        except av.error.FFmpegError as exc:
+            hint = ("; NVENC needs an NVIDIA GPU with a video encoder (data-centre H100/H200 have none): "
+                    "use --codec libx264/libx265") if "nvenc" in enc.codec else ""
+            raise StylizeError(f"cannot open encoder {enc.codec} ({exc.strerror or exc}){hint}") from None
         self.video = stream
         self.spec = spec
 
@@ -232,8 +238,8 @@ class FileSink:
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
             self.container.mux(packets)
-        except OSError as exc:  # disk full, permission lost mid-way
-            raise StylizeError(f"writing {self.path} failed: {exc.strerror or exc}") from None
+        except (OSError, av.error.FFmpegError) as exc:  # disk full, permission lost, non-monotonic timestamps
+            raise StylizeError(f"writing {self.path} failed: {getattr(exc, 'strerror', None) or exc}") from None
 
     def close(self, interrupted: bool = False) -> Path | None:
         if self.container is None:

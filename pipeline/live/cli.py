@@ -29,8 +29,9 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
-    """The live/real-time option group (names chosen not to clash with the file pipeline's)."""
-    g = parser.add_argument_group("live video")
+    """Options only the live path has. The shared ones (--codec, --crf, --preset, --bitrate, --gop,
+    --max-frames, --duration, --stats-json) are ``stylize-video``'s own and read from the same namespace."""
+    g = parser.add_argument_group("live video (cameras, streams, virtual camera)")
     g.add_argument("--realtime", dest="realtime", action="store_true", default=None,
                    help="keep only the newest frame, drop late ones (default for cameras and network inputs)")
     g.add_argument("--no-realtime", dest="realtime", action="store_false",
@@ -45,14 +46,47 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--vcam", nargs="?", const="", default=None, metavar="DEVICE",
                    help="also (or only) send frames to a virtual camera; optional device, e.g. /dev/video2")
     g.add_argument("--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
-    g.add_argument("--live-codec", default="auto", help="live encoder: auto (h264_nvenc on GPU if it opens, "
-                   "else libx264), libx264, h264_nvenc, hevc_nvenc, libx265")
-    g.add_argument("--bitrate", type=float, help="live bitrate in Mbit/s with a 1 s VBV (default: quality mode)")
-    g.add_argument("--gop", type=float, default=1.0, help="keyframe interval in seconds (default 1)")
     g.add_argument("--open-timeout", type=float, default=30.0, help="seconds to wait for a stream/peer (default 30)")
     g.add_argument("--read-timeout", type=float, default=10.0, help="seconds of silence that end a live input")
+
+
+def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
+    """The encoder/selection options ``stylize-video`` already has, for the standalone parser only."""
+    g = parser.add_argument_group("encoder and selection")
+    g.add_argument("--codec", default="auto", help="auto (h264_nvenc on GPU if it opens, else libx264), libx264, "
+                   "h264_nvenc, hevc_nvenc, libx265")
+    g.add_argument("--crf", type=int, help="constant quality")
+    g.add_argument("--preset", help="encoder preset (default: veryfast for x264, p1 for NVENC)")
+    g.add_argument("--bitrate", help="target bit rate with a 1 s VBV, e.g. 4M (default: quality mode)")
+    g.add_argument("--gop", type=int, help="keyframe interval in frames (default: 1 s)")
     g.add_argument("--max-frames", type=int, help="stop after this many output frames")
     g.add_argument("--duration", type=float, help="stop after this many seconds")
+    g.add_argument("--stats-json", metavar="PATH", help="write frame counts, drops and latency percentiles here")
+
+
+def parse_bitrate(text: str | None) -> int | None:
+    """``"4M"`` -> 4_000_000; plain numbers are bits/s."""
+    if text is None:
+        return None
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1.0)
+    try:
+        value = float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        raise StylizeError(f"--bitrate: expected e.g. 4M or 2500k, got {text!r}") from None
+    if value <= 0:
+        raise StylizeError(f"--bitrate must be > 0, got {text!r}")
+    return int(value)
+
+
+def encoder_config(args: argparse.Namespace) -> LiveEncoderConfig:
+    """Live encoder settings from the shared options; user --preset/--crf override the low-latency preset."""
+    extra = {}
+    if getattr(args, "preset", None):
+        extra["preset"] = args.preset
+    if getattr(args, "crf", None) is not None:
+        extra["crf"] = str(args.crf)
+    return LiveEncoderConfig(codec=getattr(args, "codec", None) or "auto", bitrate=parse_bitrate(
+        getattr(args, "bitrate", None)), gop_frames=getattr(args, "gop", None), extra_options=extra or None)
 
 
 @dataclass
@@ -90,9 +124,7 @@ def plan(input_arg: str, output_arg: str | None, args: argparse.Namespace) -> Li
 def build_sink(p: LivePlan, args: argparse.Namespace, *, fps: float, prefer_gpu: bool) -> FrameSink:
     sinks: list[FrameSink] = []
     if p.output is not None:
-        enc = LiveEncoderConfig(codec=args.live_codec, gop_seconds=args.gop,
-                                bitrate=int(args.bitrate * 1e6) if args.bitrate else None)
-        sinks.append(StreamSink(p.output, fps=fps, encoder=enc, prefer_gpu=prefer_gpu, open_timeout=args.open_timeout))
+        sinks.append(StreamSink(p.output, fps=fps, encoder=encoder_config(args), prefer_gpu=prefer_gpu, open_timeout=args.open_timeout))
     if args.vcam is not None:
         sinks.append(VirtualCameraSink(fps=fps, device=args.vcam or None, backend=args.vcam_backend))
     return sinks[0] if len(sinks) == 1 else TeeSink(sinks)
@@ -108,7 +140,8 @@ def run_from_args(stylizer, input_arg: str, output_arg: str | None, args: argpar
     except BaseException:
         reader.stop()
         raise
-    config = LiveConfig(realtime=p.realtime, max_frames=args.max_frames, duration_s=args.duration)
+    config = LiveConfig(realtime=p.realtime, max_frames=getattr(args, "max_frames", None),
+                        duration_s=getattr(args, "duration", None))
     report = run_live(reader, stylizer, sink, config)
     print(f"stylize-video: {report.summary_line()}", file=sys.stderr)  # stdout may be the stream
     if getattr(args, "stats_json", None):
@@ -127,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default=None)
-    parser.add_argument("--stats-json", help="write frame counts, drops and latency percentiles here")
+    add_shared_arguments(parser)
     add_live_arguments(parser)
     return parser
 

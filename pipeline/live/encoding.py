@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+from av.video.reformatter import ColorRange
 
+from pipeline.live.frames import matrix_for_height
 from train.errors import StylizeError
 
 # Codec -> private options for the lowest encode latency.
@@ -35,6 +37,7 @@ class LiveEncoderConfig:
     codec: str = "auto"
     bitrate: int | None = None  # bits/s; None = quality mode (x264 crf 23 / nvenc default)
     gop_seconds: float = 1.0
+    gop_frames: int | None = None  # overrides gop_seconds
     pix_fmt: str = "yuv420p"
     extra_options: dict[str, str] | None = None
 
@@ -68,7 +71,7 @@ def pick_codec(config: LiveEncoderConfig, *, prefer_gpu: bool, container_format:
 
 def encoder_options(codec: str, fps: float, config: LiveEncoderConfig) -> dict[str, str]:
     """Codec options: the low-latency preset, no B-frames, GOP of ``gop_seconds``, optional CBR-ish bitrate."""
-    gop = max(1, round(fps * config.gop_seconds))
+    gop = config.gop_frames or max(1, round(fps * config.gop_seconds))
     opts = {**LOW_LATENCY_OPTIONS.get(codec, {}), "bf": "0", "g": str(gop)}
     if config.bitrate:
         # VBV of one second bounds the burst size, which keeps UDP/SRT receivers from overflowing.
@@ -86,5 +89,10 @@ def add_live_stream(container: av.container.OutputContainer, *, width: int, heig
     stream = container.add_stream(codec, rate=rate, options=encoder_options(codec, float(rate), config))
     stream.width, stream.height, stream.pix_fmt = width, height, config.pix_fmt
     stream.time_base = TIME_BASE
-    stream.codec_context.time_base = TIME_BASE
+    cc = stream.codec_context
+    cc.time_base = TIME_BASE
+    # Colour tags in the bitstream (VUI), matching what rgb_to_frame converts with.
+    tags = matrix_for_height(height)
+    cc.colorspace, cc.color_primaries, cc.color_trc = tags["tag"], tags["primaries"], tags["trc"]
+    cc.color_range = int(ColorRange.MPEG)
     return stream

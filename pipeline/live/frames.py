@@ -14,8 +14,9 @@ from av.video.reformatter import ColorRange, Colorspace
 # FFmpeg AVColorSpace values that swscale can convert, -> the reformatter's name.
 _MATRIX_OF_TAG: dict[int, Colorspace] = {1: Colorspace.ITU709, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
                                          7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
-_BT709 = {"colorspace": Colorspace.ITU709, "trc": 1, "primaries": 1}
-_BT601 = {"colorspace": Colorspace.ITU601, "trc": 6, "primaries": 6}  # SMPTE 170M
+# swscale matrix + the AVColorSpace / transfer / primaries tags written out (SMPTE 170M = BT.601 525-line).
+_BT709 = {"colorspace": Colorspace.ITU709, "tag": 1, "trc": 1, "primaries": 1}
+_BT601 = {"colorspace": Colorspace.ITU601, "tag": 6, "trc": 6, "primaries": 6}
 
 
 def matrix_for_height(height: int) -> dict[str, Colorspace | int]:
@@ -45,4 +46,5 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str = "yuv420p") -> av.VideoFrame:
     out = frame.reformat(format=pix_fmt, src_colorspace=tags["colorspace"], dst_colorspace=tags["colorspace"],
                          src_color_range=ColorRange.JPEG, dst_color_range=ColorRange.MPEG,
                          dst_color_trc=tags["trc"], dst_color_primaries=tags["primaries"])
+    out.colorspace = tags["tag"]
     return out

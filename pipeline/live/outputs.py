@@ -42,6 +42,7 @@ class OutputSpec:
     format: str | None
     options: dict[str, str] = field(default_factory=dict)
     live: bool = True
+    scheme: str | None = None  # URL scheme of network outputs
 
     @property
     def partial(self) -> str:
@@ -70,10 +71,11 @@ def parse_output(spec: str, *, output_format: str | None = None) -> OutputSpec:
         if scheme not in CONTAINER_OF_SCHEME:
             raise StylizeError(f"unsupported output URL scheme {scheme}:// "
                                f"(supported: {', '.join(sorted(CONTAINER_OF_SCHEME))})")
-        require_protocol(scheme, output=True)
+        if scheme != "tcp":  # tcp is served by Python sockets (pipeline/live/tcp.py)
+            require_protocol(scheme, output=True)
         fmt = output_format or CONTAINER_OF_SCHEME[scheme]
         target = _with_query(spec, "pkt_size", UDP_PACKET) if scheme == "udp" else spec
-        return OutputSpec("network", target, fmt, dict(MUXER_OPTIONS.get(fmt, {})), live=True)
+        return OutputSpec("network", target, fmt, dict(MUXER_OPTIONS.get(fmt, {})), live=True, scheme=scheme)
     path = Path(spec)
     if not path.suffix and output_format is None:
         raise StylizeError(f"{spec}: cannot tell the container without an extension; add one or pass --format")

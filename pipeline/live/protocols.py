@@ -62,8 +62,16 @@ def has_protocol(name: str, *, output: bool) -> bool | None:
     return None if names is None else name in names
 
 
+# Schemes FFmpeg implements as a (de)muxer over tcp/udp rather than as a protocol.
+_FORMAT_SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp"}
+
+
 def require_protocol(name: str, *, output: bool) -> None:
     """Raise ``StylizeError`` if the bundled FFmpeg definitely lacks protocol ``name``."""
+    if name in _FORMAT_SCHEMES:
+        if not has_format(_FORMAT_SCHEMES[name]):
+            raise StylizeError(f"this FFmpeg build has no {name} (de)muxer")
+        return
     if has_protocol(name, output=output) is False:
         hint = ""
         if name in ("srt", "rist"):

@@ -15,6 +15,7 @@ import numpy as np
 from pipeline.live.encoding import TIME_BASE, LiveEncoderConfig, add_live_stream
 from pipeline.live.frames import rgb_to_frame
 from pipeline.live.outputs import OutputSpec
+from pipeline.live.tcp import SocketWriter, open_tcp_writer
 from train.errors import StylizeError
 
 
@@ -44,13 +45,15 @@ class StreamSink:
         self._stream: av.video.stream.VideoStream | None = None
         self._last_pts = -1
         self._failed = False
+        self._socket: SocketWriter | None = None
 
     def _open(self, width: int, height: int) -> None:
         if width % 2 or height % 2:
             raise StylizeError(f"output size {width}x{height} must be even for {self.encoder.pix_fmt}")
-        target = self.spec.partial if self.spec.kind == "file" else self.spec.target
+        target: str | SocketWriter = self.spec.partial if self.spec.kind == "file" else self.spec.target
+        if self.spec.scheme == "tcp":
+            target = self._socket = open_tcp_writer(self.spec.target, timeout=self.open_timeout)
         try:
-            # The timeout covers a `tcp://…?listen` output waiting for its receiver to connect.
             self._container = av.open(target, "w", format=self.spec.format, options=self.spec.options or None,
                                       timeout=(self.open_timeout, self.open_timeout))
         except (av.error.FFmpegError, OSError) as exc:
@@ -89,6 +92,8 @@ class StreamSink:
             self._failed = True
         finally:
             container.close()
+            if self._socket is not None:
+                self._socket.close()
         if self.spec.kind == "file":
             if self._failed:
                 os.unlink(self.spec.partial)

@@ -57,7 +57,7 @@ def test_sr_random_weights_model_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    ([], "one of the arguments --model --random-weights is required"),
+    ([], "one of the arguments --model --random-weights --from-json is required"),
     (["--random-weights", "style", "--model", "x.pth"], "not allowed with"),
     (["--random-weights", "cubism"], "invalid choice"),
     (["--model", "missing.pth"], "file not found"),
@@ -96,3 +96,15 @@ def test_unusable_inputs_are_one_line_errors(args: list[str], fragment: str, tmp
     assert main([*args, "--sizes", "32x24", "--iters", "1", "--work-dir", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("stylize-bench: error: ") and "\n" not in err and fragment in err
+
+
+def test_reports_rerendered_from_json(sample_record: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "old.json"
+    src.write_text(json.dumps(sample_record))
+    assert main(["--from-json", str(src), "--markdown", str(tmp_path / "r.md"), "--plot", str(tmp_path / "r.png")]) == 0
+    assert "== Model only ==" in capsys.readouterr().out
+    assert (tmp_path / "r.md").read_text().startswith("# stylize-bench") and (tmp_path / "r.png").is_file()
+    src.write_text(json.dumps({"schema": "something else"}))
+    assert main(["--from-json", str(src)]) == 1
+    err = capsys.readouterr().err
+    assert "not a stylize-bench result" in err and err.count("\n") == 1

@@ -33,7 +33,7 @@ def test_text_and_markdown_name_skips_and_columns(sample_record: dict) -> None:
         assert "tensorrt-fp16" in text and "no CUDA device" in text
         assert "bottleneck:" in text
     md = render_markdown(sample_record)
-    assert md.startswith("# stylize-bench") and "| backend | size |" in md
+    assert md.startswith("# stylize-bench") and "| backend | input size |" in md
 
 
 def test_plot_and_json_written_atomically(sample_record: dict, tmp_path: Path) -> None:

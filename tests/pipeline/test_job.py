@@ -178,3 +178,37 @@ def test_model_failure_mid_run_removes_temp(tmp_path, identity_backend):
     with pytest.raises(StylizeError, match="model exploded"):
         stylize_file(src, tmp_path / "y.mp4", Boom(nn.Identity(), "cpu", "fp32"), _opts())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
+
+
+def test_hwdec_without_cuda_falls_back_to_cpu(tmp_path, identity_backend):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the no-GPU fallback; this machine has CUDA")
+    src = make_test_clip(tmp_path / "h.mp4", frames=3, audio=False)
+    with pytest.warns(UserWarning, match="--hwdec"):
+        stats = stylize_file(src, tmp_path / "h_out.mp4", identity_backend, _opts(source=FileSourceOptions(hwdec=True)))
+    assert stats.decode_path == "cpu" and stats.frames == 3
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("hwdec", [False, True])
+def test_cuda_frame_path_round_trip(tmp_path, vid, hwdec):
+    """Pinned buffers, the processor's CUDA stream and events, and (hwdec) NVDEC via DLPack or download."""
+    from torch import nn
+
+    from pipeline.backends.torch import TorchBackend
+
+    src = make_test_clip(tmp_path / "g.mkv", width=256, height=144, frames=6, audio=True, vfr=True)
+    dst = tmp_path / "g_out.mkv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = stylize_file(src, dst, TorchBackend(nn.Identity(), "cuda", "fp32"),
+                             _opts(encoder=LOSSLESS, source=FileSourceOptions(hwdec=hwdec)))
+    assert stats.device.startswith("cuda")
+    if hwdec:
+        assert stats.decode_path in ("nvdec-dlpack", "nvdec-download", "cpu (nvdec fallback)")
+    assert vid.pts(dst) == vid.pts(src) and vid.audio(dst) == vid.audio(src)
+    for fa, fb in zip(vid.frames(src), vid.frames(dst)):
+        for pa, pb in zip(vid.planes(fa), vid.planes(fb)):
+            assert vid.psnr(pa, pb, 255) >= 40
