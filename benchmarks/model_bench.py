@@ -192,7 +192,7 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
                 backend.close()
                 st.status = "skipped"
                 st.reason = (f"load_backend gave {st.backend_name}, not {variant.expect_name}: "
-                             "pipeline.backends cannot force that execution provider")
+                             "the backend did not run what this variant names")
                 log(f"skip {variant.label}: {st.reason}")
                 continue
             with backend:

@@ -28,9 +28,9 @@ ARTIFACT_FROM: dict[str, tuple[str, ...]] = {  # artefact -> --model formats it 
 class Variant:
     """One line of the comparison: ``label`` in tables, ``load`` passed to ``load_backend``.
 
-    ``expect_name``: the ``Backend.name`` this variant must get. ONNX Runtime picks its execution
-    provider itself (TensorRT EP > CUDA EP > CPU EP), so a mismatch means the variant did not run
-    what its label says and is reported instead of measured.
+    ``expect_name``: the ``Backend.name`` this variant must get (``load["ort_provider"]`` pins the
+    ONNX Runtime execution provider); a mismatch means the variant did not run what its label says
+    and is reported instead of measured.
     """
 
     label: str
@@ -61,17 +61,17 @@ VARIANTS: dict[str, Variant] = {v.label: v for v in (
             {"backend": "torch", "device": "cuda", "precision": "fp16", "compile": True}, "ckpt",
             needs_cuda=True, expect_name="torch-compile"),
     Variant("ort-cpu-fp32", "ONNX Runtime, CPU execution provider, FP32 graph",
-            {"backend": "onnxruntime", "device": "cpu", "precision": "fp32"}, "onnx-fp32",
+            {"backend": "onnxruntime", "device": "cpu", "precision": "fp32", "ort_provider": "cpu"}, "onnx-fp32",
             ort_provider="CPUExecutionProvider", expect_name="onnxruntime-cpu"),
     Variant("ort-cuda-fp32", "ONNX Runtime, CUDA execution provider, IOBinding on torch tensors, FP32 graph",
-            {"backend": "onnxruntime", "device": "cuda", "precision": "fp32"}, "onnx-fp32",
-            needs_cuda=True, ort_provider="CUDAExecutionProvider", expect_name="onnxruntime-cuda"),
+            {"backend": "onnxruntime", "device": "cuda", "precision": "fp32", "ort_provider": "cuda"},
+            "onnx-fp32", needs_cuda=True, ort_provider="CUDAExecutionProvider", expect_name="onnxruntime-cuda"),
     Variant("ort-cuda-fp16", "ONNX Runtime, CUDA execution provider, IOBinding, mixed-FP16 graph (norms FP32)",
-            {"backend": "onnxruntime", "device": "cuda", "precision": "fp16"}, "onnx-fp16",
-            needs_cuda=True, ort_provider="CUDAExecutionProvider", expect_name="onnxruntime-cuda"),
+            {"backend": "onnxruntime", "device": "cuda", "precision": "fp16", "ort_provider": "cuda"},
+            "onnx-fp16", needs_cuda=True, ort_provider="CUDAExecutionProvider", expect_name="onnxruntime-cuda"),
     Variant("ort-trt-fp16", "ONNX Runtime, TensorRT execution provider (trt_fp16_enable), IOBinding",
-            {"backend": "onnxruntime", "device": "cuda", "precision": "fp16"}, "onnx-fp32",
-            needs_cuda=True, ort_provider="TensorrtExecutionProvider", expect_name="onnxruntime-tensorrt"),
+            {"backend": "onnxruntime", "device": "cuda", "precision": "fp16", "ort_provider": "tensorrt"},
+            "onnx-fp32", needs_cuda=True, ort_provider="TensorrtExecutionProvider", expect_name="onnxruntime-tensorrt"),
     Variant("tensorrt-fp16", "TensorRT engine, FP16, CUDA graph where possible",
             {"backend": "tensorrt", "device": "cuda", "precision": "fp16"}, "plan",
             needs_cuda=True, needs_tensorrt=True),

@@ -170,10 +170,7 @@ def check_compatible(meta: EngineMeta, env: RuntimeEnv, plan: str | os.PathLike[
                            f"this GPU is {env.gpu_name} (sm_{env.compute_capability[0]}{env.compute_capability[1]}); "
                            f"rebuild it with: {meta.rebuild_command(plan)}")
     built, here = _version_tuple(meta.tensorrt_version), _version_tuple(env.tensorrt_version)
-    if meta.build.version_compatible:
-        ok = here >= built and here[:1] >= built[:1]
-    else:
-        ok = here == built
+    ok = here >= built if meta.build.version_compatible else here == built
     if not ok:
         kind = "TensorRT >= " if meta.build.version_compatible else "TensorRT "
         raise StylizeError(f"{where} {kind}{meta.tensorrt_version}, this machine has TensorRT {env.tensorrt_version}; "

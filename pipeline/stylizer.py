@@ -121,7 +121,8 @@ class Stylizer:
             if layout not in (None, "hwc"):
                 raise FrameError("numpy frames are always HWC (H, W, 3); layout='chw' applies to torch tensors")
             nchw, single = _numpy_to_nchw(frame)
-            out = self._run(nchw, torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            # contiguous on the backend device (cheap on a GPU): callers get an ordinary C-order array
+            out = self._run(nchw, torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
             return out[0] if single else out
         if isinstance(frame, torch.Tensor):
             return self._call_tensor(frame, layout)

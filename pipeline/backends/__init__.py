@@ -53,36 +53,37 @@ def model_kind(path: str | os.PathLike[str]) -> str:
     return kind
 
 
-def _torch(path: Path, device: str, precision: str, compile: bool) -> Backend:
+def _torch(path: Path, device: str, precision: str, compile: bool, ort_provider: str | None) -> Backend:
     from pipeline.backends.torch import load_torch_backend
 
     return load_torch_backend(path, device, precision, compile)
 
 
-def _onnxruntime(path: Path, device: str, precision: str, compile: bool) -> Backend:
+def _onnxruntime(path: Path, device: str, precision: str, compile: bool, ort_provider: str | None) -> Backend:
     from pipeline.backends.onnxruntime import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path, device, precision)
+    return OnnxRuntimeBackend(path, device, precision, provider=ort_provider)
 
 
-def _tensorrt(path: Path, device: str, precision: str, compile: bool) -> Backend:
+def _tensorrt(path: Path, device: str, precision: str, compile: bool, ort_provider: str | None) -> Backend:
     from pipeline.backends.tensorrt import TensorRTBackend
 
     return TensorRTBackend(path, device)
 
 
-LOADERS: dict[str, Callable[[Path, str, str, bool], Backend]] = {
+LOADERS: dict[str, Callable[[Path, str, str, bool, str | None], Backend]] = {
     "torch": _torch, "onnxruntime": _onnxruntime, "tensorrt": _tensorrt,
 }
 
 
 def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "auto", precision: str = "fp16",
-                 compile: bool = False) -> Backend:
+                 compile: bool = False, ort_provider: str | None = None) -> Backend:
     """Load ``model`` with ``backend`` ("auto" picks by file kind) on ``device`` ("auto", "cuda", "cpu").
 
     ``precision`` "fp16" applies where the backend can choose it (torch: FP16 weights with FP32
     norms; ORT TensorRT EP: FP16 kernels); a TensorRT engine computes in the precision it was built
-    with. ``compile``: torch.compile (torch backend only).
+    with. ``compile``: torch.compile (torch backend only). ``ort_provider`` ("tensorrt", "cuda",
+    "cpu"): pin ONNX Runtime to one execution provider instead of the best available.
     """
     if backend not in BACKENDS:
         raise StylizeError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -96,7 +97,9 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
         raise StylizeError(f"--backend {name} cannot run {path.name} (a {kind} file); use --backend {hint} or auto")
     if compile and name != "torch":
         raise StylizeError("--compile applies to the torch backend only")
-    return LOADERS[name](path, device, precision, compile)
+    if ort_provider is not None and name != "onnxruntime":
+        raise StylizeError("an ONNX Runtime provider applies to the onnxruntime backend only")
+    return LOADERS[name](path, device, precision, compile, ort_provider)
 
 
 __all__ = ["ACCEPTS", "BACKENDS", "Backend", "load_backend", "model_kind"]

@@ -34,8 +34,20 @@ def metadata_scale(meta: dict[str, str]) -> int | None:
     return None
 
 
-def providers_for(device: torch.device, precision: str, available: list[str], cache_dir: Path) -> list:
-    """Provider list, best first, restricted to what this build has and to ``device``."""
+_PROVIDER_LONG = {short: long for long, short in _PROVIDER_SHORT.items()}
+
+
+def providers_for(device: torch.device, precision: str, available: list[str], cache_dir: Path,
+                  only: str | None = None) -> list:
+    """Provider list, best first, restricted to what this build has, to ``device`` and to ``only``."""
+    if only is not None:
+        if only not in _PROVIDER_LONG:
+            raise StylizeError(f"unknown onnxruntime provider {only!r}; choose one of {', '.join(_PROVIDER_LONG)}")
+        if (only == "cpu") != (device.type != "cuda"):
+            raise StylizeError(f"onnxruntime provider {only} does not run on device {device.type}")
+        if _PROVIDER_LONG[only] not in available:
+            raise StylizeError(f"this onnxruntime has no {_PROVIDER_LONG[only]}")
+        available = [_PROVIDER_LONG[only]]
     if device.type != "cuda":
         return ["CPUExecutionProvider"]
     idx = device.index or 0
@@ -46,17 +58,18 @@ def providers_for(device: torch.device, precision: str, available: list[str], ca
             "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir),
             "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir)}))
     if "CUDAExecutionProvider" in available:
-        wanted.append(("CUDAExecutionProvider", {"device_id": idx}))
+        # The CUDA EP defaults to TF32 convolutions; FP32 must mean FP32 (also for the baseline rows).
+        wanted.append(("CUDAExecutionProvider", {"device_id": idx, "use_tf32": int(precision != "fp32")}))
     if not wanted:
         raise StylizeError("this onnxruntime has no CUDA provider; install onnxruntime-gpu or use --device cpu")
-    return [*wanted, "CPUExecutionProvider"]
+    return wanted if only is not None else [*wanted, "CPUExecutionProvider"]
 
 
 class OnnxRuntimeBackend(Backend):
     """An ONNX Runtime session behind the ``Backend`` contract."""
 
     def __init__(self, path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp16",
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None, provider: str | None = None) -> None:
         import onnxruntime as ort  # heavy; only when this backend is used
 
         path = Path(path)
@@ -65,7 +78,7 @@ class OnnxRuntimeBackend(Backend):
         cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "stylize-video" / "ort-trt"
         if self.device.type == "cuda":
             cache.mkdir(parents=True, exist_ok=True)
-        providers = providers_for(self.device, precision, ort.get_available_providers(), cache)
+        providers = providers_for(self.device, precision, ort.get_available_providers(), cache, only=provider)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         try:
@@ -85,10 +98,12 @@ class OnnxRuntimeBackend(Backend):
         self.name = f"onnxruntime-{_PROVIDER_SHORT.get(used, used)}"
         if self.device.type == "cuda" and used == "CPUExecutionProvider":
             raise StylizeError("onnxruntime fell back to the CPU provider on a CUDA device; check onnxruntime-gpu")
-        if "TensorrtExecutionProvider" not in self.session.get_providers():
-            # Only the TRT EP turns FP16 on by itself; the CUDA/CPU EPs compute in the graph's types.
-            self.precision = "fp16" if self._in.type == "tensor(float16)" else "fp32"
         meta = self.session.get_modelmeta().custom_metadata_map or {}
+        if "TensorrtExecutionProvider" not in self.session.get_providers():
+            # Only the TRT EP turns FP16 on by itself; the CUDA/CPU EPs compute in the graph's types,
+            # which for our mixed graphs (FP32 I/O) only the exporter's metadata tells.
+            mixed = meta.get("stylize.precision", "").startswith("fp16")
+            self.precision = "fp16" if mixed or self._in.type == "tensor(float16)" else "fp32"
         self.scale = metadata_scale(meta)
         if self.scale is None:
             self.scale = self._probe_scale()

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.live.encoding import LiveEncoderConfig
 from pipeline.live.inputs import InputSpec, parse_input
@@ -99,15 +100,11 @@ class LivePlan:
 
 
 def wants_live(input_arg: str, output_arg: str | None, args: argparse.Namespace) -> bool:
-    """True when the live path should handle this run rather than the file pipeline."""
-    live_in = input_arg == "-" or ":" in input_arg and not _is_plain_path(input_arg)
+    """True when the live path should handle this run rather than the file pipeline: stdin/stdout, a device
+    or URL (``x:…`` that is not an existing path, e.g. not ``C:\\clip.mp4``), no output, or a live flag."""
+    live_in = input_arg == "-" or (":" in input_arg and not Path(input_arg).exists())
     live_out = output_arg is None or output_arg == "-" or "://" in output_arg
     return bool(live_in or live_out or args.vcam is not None or args.realtime or args.pace)
-
-
-def _is_plain_path(text: str) -> bool:
-    from pathlib import Path
-    return Path(text).exists()
 
 
 def plan(input_arg: str, output_arg: str | None, args: argparse.Namespace) -> LivePlan:
@@ -143,7 +140,8 @@ def run_from_args(stylizer, input_arg: str, output_arg: str | None, args: argpar
     config = LiveConfig(realtime=p.realtime, max_frames=getattr(args, "max_frames", None),
                         duration_s=getattr(args, "duration", None))
     report = run_live(reader, stylizer, sink, config)
-    print(f"stylize-video: {report.summary_line()}", file=sys.stderr)  # stdout may be the stream
+    if not getattr(args, "quiet", False):
+        print(f"stylize-video: {report.summary_line()}", file=sys.stderr)  # stdout may be the stream
     if getattr(args, "stats_json", None):
         write_stats_json(report, args.stats_json, extra={"input": input_arg, "output": output_arg,
                                                          "backend": stylizer.name, "device": str(stylizer.device)})

@@ -58,6 +58,7 @@ class LiveReport:
     wall_s: float = 0.0
     realtime: bool = False
     paced: bool = False
+    interrupted: bool = False  # ended by Ctrl-C
     latency: LatencyStats = field(default_factory=LatencyStats)  # decode -> encoded and muxed
     model_time: LatencyStats = field(default_factory=LatencyStats)  # model call alone
 
@@ -72,6 +73,7 @@ class LiveReport:
             "fps": round(fps, 2),
             "realtime": self.realtime,
             "paced": self.paced,
+            "interrupted": self.interrupted,
             "latency_ms": self.latency.summary(),
             "model_ms": self.model_time.summary(),
         }

@@ -32,6 +32,8 @@ def run_live(reader: FrameReader, process: Callable[[np.ndarray], np.ndarray], s
              config: LiveConfig, *, on_frame: Callable[[LiveReport], None] | None = None) -> LiveReport:
     """Run until the input ends, ``max_frames``/``duration_s`` is reached or Ctrl-C; always closes both ends.
 
+    Ctrl-C ends the run normally (``report.interrupted``), so the summary and stats are still produced.
+
     ``process``: (H, W, 3) uint8 RGB -> (H', W', 3) uint8 RGB (e.g. a ``Stylizer``).
     Latency per frame = from the frame leaving the decoder (after pacing) to the encoder/muxer returning.
     """
@@ -41,32 +43,42 @@ def run_live(reader: FrameReader, process: Callable[[np.ndarray], np.ndarray], s
     start = time.perf_counter()
     reader.start(mailbox)
     try:
-        while True:
-            if config.duration_s is not None and time.perf_counter() - start >= config.duration_s:
-                break
-            item = mailbox.get(timeout=config.poll_s)
-            if item is None:
-                if reader.finished:
+        try:
+            while True:
+                if config.duration_s is not None and time.perf_counter() - start >= config.duration_s:
                     break
-                continue
-            report.max_backlog = max(report.max_backlog, reader.produced - item.index - 1)
-            t0 = time.perf_counter()
-            out = process(item.rgb)
-            report.model_time.add(time.perf_counter() - t0)
-            sink.write(out, item.time_s)
-            report.latency.add(time.perf_counter() - item.t_decoded)
-            report.frames_out += 1
-            if on_frame is not None:
-                on_frame(report)
-            if config.max_frames is not None and report.frames_out >= config.max_frames:
-                break
+                item = mailbox.get(timeout=config.poll_s)
+                if item is None:
+                    if reader.finished:
+                        break
+                    continue
+                report.max_backlog = max(report.max_backlog, reader.produced - item.index - 1)
+                t0 = time.perf_counter()
+                out = process(item.rgb)
+                report.model_time.add(time.perf_counter() - t0)
+                sink.write(out, item.time_s)
+                report.latency.add(time.perf_counter() - item.t_decoded)
+                report.frames_out += 1
+                if on_frame is not None:
+                    on_frame(report)
+                if config.max_frames is not None and report.frames_out >= config.max_frames:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C is how a live run normally ends
+            report.interrupted = True
+        failed = False
+    except BaseException:
+        failed = True
+        raise
     finally:
         mailbox.abort()
         reader.stop()
         report.wall_s = time.perf_counter() - start
         report.frames_in = reader.produced
         report.dropped = mailbox.dropped
-        sink.close()
+        if failed or reader.error is not None:
+            sink.abort()
+        else:
+            sink.close()
     if reader.error is not None:
         raise reader.error
     return report

@@ -24,6 +24,8 @@ class FrameSink(Protocol):
 
     def write(self, rgb: np.ndarray, time_s: float) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None:
+        """Close after a failure: a file output must not be left looking complete."""
 
 
 class StreamSink:
@@ -48,8 +50,6 @@ class StreamSink:
         self._socket: SocketWriter | None = None
 
     def _open(self, width: int, height: int) -> None:
-        if width % 2 or height % 2:
-            raise StylizeError(f"output size {width}x{height} must be even for {self.encoder.pix_fmt}")
         target: str | SocketWriter = self.spec.partial if self.spec.kind == "file" else self.spec.target
         if self.spec.scheme == "tcp":
             target = self._socket = open_tcp_writer(self.spec.target, timeout=self.open_timeout)
@@ -63,6 +63,8 @@ class StreamSink:
                                        config=self.encoder, prefer_gpu=self.prefer_gpu)
 
     def write(self, rgb: np.ndarray, time_s: float) -> None:
+        # 4:2:0 needs even sizes: an odd last row/column is cropped rather than failing a live run.
+        rgb = rgb[: rgb.shape[0] & ~1, : rgb.shape[1] & ~1]
         if self._container is None:
             self._open(rgb.shape[1], rgb.shape[0])
         assert self._stream is not None and self._container is not None
@@ -79,6 +81,10 @@ class StreamSink:
             self._failed = True
             raise StylizeError(f"output {self.spec.target} failed: {getattr(exc, 'strerror', None) or exc}") \
                 from None
+
+    def abort(self) -> None:
+        self._failed = True
+        self.close()
 
     def close(self) -> None:
         """Flush the encoder and close; a file output is renamed to its final name only if all went well."""
@@ -144,6 +150,8 @@ class VirtualCameraSink:
             camera, self._camera = self._camera, None
             camera.close()
 
+    abort = close
+
 
 class TeeSink:
     """Writes every frame to several sinks (e.g. a UDP stream and a virtual camera)."""
@@ -155,11 +163,17 @@ class TeeSink:
         for sink in self.sinks:
             sink.write(rgb, time_s)
 
+    def abort(self) -> None:
+        self._close_all(abort=True)
+
     def close(self) -> None:
+        self._close_all(abort=False)
+
+    def _close_all(self, *, abort: bool) -> None:
         errors = []
         for sink in self.sinks:
             try:
-                sink.close()
+                sink.abort() if abort else sink.close()
             except Exception as exc:  # noqa: BLE001 - close the others before reporting
                 errors.append(exc)
         if errors:

@@ -105,6 +105,10 @@ class FrameReader:
             self._done.set()
             mailbox.close()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the input to end (or fail); True if it did within ``timeout``."""
+        return self._done.wait(timeout)
+
     def stop(self, join_timeout: float = 15.0) -> None:
         """Ask the thread to end, wait for it, close the input."""
         self._stop.set()

@@ -65,8 +65,9 @@ class FakeLoader:
         self.backends: list[FakeBackend] = []
 
     def __call__(self, model: Path, backend: str = "auto", device: str = "auto", precision: str = "fp16",
-                 compile: bool = False) -> FakeBackend:
-        self.loaded.append({"model": Path(model), "backend": backend, "device": device, "precision": precision})
+                 compile: bool = False, ort_provider: str | None = None) -> FakeBackend:
+        self.loaded.append({"model": Path(model), "backend": backend, "device": device, "precision": precision,
+                            "ort_provider": ort_provider})
         if backend in self.fail:
             raise RuntimeError(f"{backend} exploded while loading")
         settings = {

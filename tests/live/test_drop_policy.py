@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import av
 import numpy as np
+import pytest
 
 from pipeline.live.inputs import parse_input
 from pipeline.live.loop import LiveConfig, run_live, write_stats_json
+from pipeline.live.outputs import parse_output
+from pipeline.live.sinks import StreamSink
 from pipeline.live.source import FrameReader
 from pipeline.stylizer import Stylizer
 
@@ -24,6 +29,9 @@ class ListSink:
 
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.closed = "aborted"
 
 
 def _run(clip, negate, realtime: bool):
@@ -53,3 +61,32 @@ def test_lossless_mode_never_drops_but_queues(flat_clip, negate):
     assert report.dropped == 0
     assert report.frames_out == report.frames_in == len(sink.frames) == 25
     assert report.max_backlog >= 1  # frames waited behind the slow model: this is the lag realtime avoids
+
+
+def _fail_on_third(exc: BaseException):
+    calls = []
+
+    def process(rgb: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 3:
+            raise exc
+        return rgb
+    return process
+
+
+def test_ctrl_c_ends_the_run_with_a_complete_output(flat_clip, tmp_path):
+    spec = parse_output(str(tmp_path / "o.mkv"))
+    report = run_live(FrameReader(parse_input(str(flat_clip))), _fail_on_third(KeyboardInterrupt()),
+                      StreamSink(spec, fps=25), LiveConfig(realtime=False))
+    assert report.interrupted and report.frames_out == 2
+    with av.open(spec.target) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 2
+    assert not Path(spec.partial).exists()
+
+
+def test_failure_leaves_no_complete_looking_file(flat_clip, tmp_path):
+    spec = parse_output(str(tmp_path / "o.mkv"))
+    with pytest.raises(RuntimeError, match="boom"):
+        run_live(FrameReader(parse_input(str(flat_clip))), _fail_on_third(RuntimeError("boom")),
+                 StreamSink(spec, fps=25), LiveConfig(realtime=False))
+    assert not Path(spec.target).exists() and not Path(spec.partial).exists()

@@ -31,7 +31,7 @@ with av.open(url, format="flv", options={"listen": "1"}, timeout=(20, 2)) as c:
     try:
         for f in c.decode(video=0):
             frames.append(f.to_ndarray(format="rgb24"))
-    except (av.error.ExitError, av.error.EOFError):
+    except (av.error.ExitError, av.error.EOFError, av.error.OSError):  # publisher hung up
         pass
 np.save(out, np.stack(frames))
 """

@@ -130,3 +130,35 @@ def test_stdout_stream(flat_clip, fmt):
         frames = [frame_to_rgb(f) for f in c.decode(video=0)]
     assert len(frames) == 25
     _check_stylized(frames, _source_rgb(flat_clip))
+
+
+_STDIN_SCRIPT = """
+import sys
+import numpy as np
+from pipeline.live import FrameReader, LatestSlot, parse_input
+reader = FrameReader(parse_input("-", input_format="mpegts"))
+frames = []
+class Collect(LatestSlot):
+    def put(self, item):
+        frames.append(item.rgb)
+box = Collect()
+reader.start(box)
+reader.wait(30)
+np.save(sys.argv[1], np.stack(frames))
+print(reader.produced, reader.error, file=sys.stderr)
+"""
+
+
+def test_stdin_input(flat_clip, tmp_path):
+    """``-`` reads a piped MPEG-TS (e.g. ``ffmpeg ... -f mpegts - | stylize-video - ...``); no torch needed."""
+    ts = tmp_path / "in.ts"
+    reader = FrameReader(parse_input(str(flat_clip)))
+    run_live(reader, lambda rgb: rgb, StreamSink(parse_output(str(ts)), fps=reader.fps), LiveConfig(realtime=False))
+    dump = tmp_path / "frames.npy"
+    proc = subprocess.run([sys.executable, "-c", _STDIN_SCRIPT, str(dump)], input=ts.read_bytes(),
+                          capture_output=True, timeout=60, check=False)
+    assert proc.returncode == 0 and proc.stderr.decode().startswith("25 None"), proc.stderr.decode()[-500:]
+    got = np.load(dump)
+    source = _source_rgb(flat_clip)
+    assert len(got) == 25
+    assert max(np.abs(g.astype(np.int16) - s).mean() for g, s in zip(got, source)) < PIXEL_TOL

@@ -21,7 +21,7 @@ class TestNumpy:
     def test_smoke(self, negate, frame):
         with Stylizer(negate()) as s:
             out = s(frame)
-        assert out.dtype == np.uint8 and out.shape == frame.shape
+        assert out.dtype == np.uint8 and out.shape == frame.shape and out.flags.c_contiguous
         np.testing.assert_array_equal(out, 255 - frame)
 
     @pytest.mark.parametrize("n", [1, 3])

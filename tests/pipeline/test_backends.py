@@ -216,3 +216,22 @@ def test_tensorrt_engine_end_to_end(tmp_path, onnx_models):
     with load_backend(plan, device="cuda") as b:
         assert b.name == "tensorrt" and b.scale == 2
         assert b(torch.rand(1, 3, 32, 32, device="cuda") * 255).shape == (1, 3, 64, 64)
+
+
+def test_provider_lists_pin_and_keep_fp32_strict(tmp_path):
+    from pipeline.backends.onnxruntime import providers_for
+
+    gpu, cpu = torch.device("cuda", 0), torch.device("cpu")
+    every = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    best = providers_for(gpu, "fp32", every, tmp_path)
+    assert [p if isinstance(p, str) else p[0] for p in best] == every
+    cuda_opts = dict(best[1][1])
+    assert cuda_opts["use_tf32"] == 0  # FP32 rows must not silently run TF32 convolutions
+    pinned = providers_for(gpu, "fp16", every, tmp_path, only="cuda")
+    assert [p[0] for p in pinned] == ["CUDAExecutionProvider"] and pinned[0][1]["use_tf32"] == 1
+    assert providers_for(cpu, "fp32", every, tmp_path, only="cpu") == ["CPUExecutionProvider"]
+    for only, device, avail, msg in [("rocm", gpu, every, "unknown onnxruntime provider"),
+                                     ("cuda", cpu, every, "does not run on device cpu"),
+                                     ("tensorrt", gpu, every[1:], "has no TensorrtExecutionProvider")]:
+        with pytest.raises(StylizeError, match=msg):
+            providers_for(device, "fp32", avail, tmp_path, only=only)
