@@ -93,8 +93,9 @@ class FrameReader:
                 mailbox.put(TimedFrame(self.produced, rgb, float(t), time.perf_counter()))
                 self.produced += 1
         except av.error.ExitError:
-            if not self._stop.is_set():
-                self.error = StylizeError(f"{self.spec.target}: input stalled (no data within the read timeout)")
+            # UDP/MPEG-TS has no end-of-stream: silence after frames is the end; silence before any is an error.
+            if not self._stop.is_set() and self.produced == 0:
+                self.error = StylizeError(f"{self.spec.target}: no frames within the read timeout")
         except (av.error.FFmpegError, OSError) as exc:
             if not self._stop.is_set():
                 self.error = StylizeError(f"reading {self.spec.target} failed: "

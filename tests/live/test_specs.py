@@ -133,3 +133,15 @@ class TestEncoding:
         assert all(int(f.pict_type) != int(PictureType.B) for f in frames)
         assert [i for i, f in enumerate(frames) if f.key_frame] == [0, 5, 10]
         assert frames[0].colorspace == 6  # tagged BT.601 (SMPTE 170M) below 720 lines
+
+
+def test_odd_frame_size_is_cropped_to_even(tmp_path):
+    from pipeline.live.sinks import StreamSink
+
+    spec = parse_output(str(tmp_path / "odd.mkv"))
+    sink = StreamSink(spec, fps=25)
+    for i in range(3):
+        sink.write(np.full((47, 63, 3), 40 * i, np.uint8), i / 25)
+    sink.close()
+    with av.open(spec.target) as c:
+        assert [(f.width, f.height) for f in c.decode(video=0)] == [(62, 46)] * 3

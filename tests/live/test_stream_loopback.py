@@ -162,3 +162,44 @@ def test_stdin_input(flat_clip, tmp_path):
     source = _source_rgb(flat_clip)
     assert len(got) == 25
     assert max(np.abs(g.astype(np.int16) - s).mean() for g, s in zip(got, source)) < PIXEL_TOL
+
+
+def test_udp_live_input(flat_clip, negate, udp_port):
+    """Our reader on a live UDP input (default low-latency options, realtime by default); silence ends it."""
+    opened: dict = {}
+
+    def open_reader() -> None:
+        try:  # av.open blocks until the stream has been probed
+            opened["reader"] = FrameReader(parse_input(f"udp://127.0.0.1:{udp_port}"), read_timeout=1.0)
+        except BaseException as exc:  # noqa: BLE001 - reported in the test thread
+            opened["error"] = exc
+
+    rx = threading.Thread(target=open_reader, daemon=True)
+    rx.start()
+    time.sleep(0.5)  # bound before the first datagram
+    sender = FrameReader(parse_input(str(flat_clip)), pace=True, speed=2.0)
+    run_live(sender, lambda rgb: rgb, StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}"), fps=sender.fps),
+             LiveConfig(realtime=False))  # the sender runs to completion; the receiver buffered meanwhile
+    rx.join(10)
+    assert "error" not in opened, opened.get("error")
+    reader = opened["reader"]
+    assert reader.spec.live
+    received: list[np.ndarray] = []
+    with Stylizer(negate()) as stylizer:
+        report = run_live(reader, stylizer, _ListSink(received), LiveConfig(realtime=reader.spec.live))
+    assert report.frames_in >= UDP_MIN_FRACTION * 25
+    assert report.frames_out + report.dropped == report.frames_in and report.frames_out == len(received) >= 1
+    _check_stylized(received, _source_rgb(flat_clip))
+
+
+class _ListSink:
+    def __init__(self, out: list[np.ndarray]) -> None:
+        self.out = out
+
+    def write(self, rgb: np.ndarray, time_s: float) -> None:
+        self.out.append(rgb)
+
+    def close(self) -> None:
+        pass
+
+    abort = close

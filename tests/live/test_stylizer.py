@@ -134,11 +134,30 @@ class TestLifetime:
         assert not errors and s.backend.calls == 40
 
 
+def _negate_onnx(path) -> None:
+    """A hand-built ONNX graph y = 255 - x on (N, 3, H, W) float: no exporter involved."""
+    from onnx import TensorProto, helper, save
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    c = helper.make_tensor("c255", TensorProto.FLOAT, [], [255.0])
+    graph = helper.make_graph([helper.make_node("Sub", ["c255", "input"], ["output"])], "negate", [x], [y], [c])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+def test_load_onnx(tmp_path, frame):
+    pytest.importorskip("onnxruntime", reason="onnxruntime (extra [cpu] or [gpu]) is not installed")
+    path = tmp_path / "negate.onnx"
+    _negate_onnx(path)
+    with Stylizer.load(path, device="cpu") as s:
+        np.testing.assert_array_equal(s(frame), 255 - frame)
+        out = s(torch.from_numpy(frame).permute(2, 0, 1).float())
+        torch.testing.assert_close(out, 255 - torch.from_numpy(frame).permute(2, 0, 1).float())
+        assert s.scale == 1 and s.name.startswith("onnxruntime")
+
+
 def test_load_checkpoint(tmp_path, frame):
     """``Stylizer.load`` on one of our checkpoints (random weights, as asked for a smoke test)."""
-    backends = pytest.importorskip("pipeline.backends", reason="pipeline.backends not importable")
-    if not hasattr(backends, "load_backend"):
-        pytest.skip("pipeline.backends.load_backend is not merged yet (pipeline engineer's file)")
     from train.checkpoint import ModelInfo, save_checkpoint
     from train.networks import build_network
 
@@ -147,5 +166,5 @@ def test_load_checkpoint(tmp_path, frame):
                            ModelInfo(arch="transformer_net", task="style", scale=1))
     with Stylizer.load(path, backend="torch", device="cpu") as s:
         out = s(frame)
-        assert s.scale == 1 and s.device.type == "cpu"
+        assert s.scale == 1 and s.device.type == "cpu" and s.precision == "fp32"  # None -> fp32 on the CPU
     assert out.shape == frame.shape and out.dtype == np.uint8
