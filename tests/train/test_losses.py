@@ -201,3 +201,14 @@ def test_imagenet_weights_come_from_hub_cache(tmp_path, monkeypatch) -> None:
 def test_weights_path_not_found(tmp_path) -> None:
     with pytest.raises(StylizeError, match="VGG weights file not found"):
         load_vgg_weights(VGGFeatures("vgg16", ["relu1_2"]), str(tmp_path / "none.pth"))
+
+
+def test_gram_stays_float32_under_autocast():
+    from train.losses.gram import gram_matrix
+
+    # Activations this large overflow an fp16/bf16-precision sum; the Gram matrix must not be computed in it.
+    f = torch.full((1, 2, 64, 64), 300.0)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        g = gram_matrix(f)
+    assert g.dtype == torch.float32
+    assert torch.allclose(g, torch.full((1, 2, 2), 300.0**2 * 64 * 64 / (2 * 64 * 64)))
