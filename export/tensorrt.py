@@ -47,6 +47,8 @@ from export.shapes import ShapeProfile
 from train.errors import StylizeError
 
 MIN_VERSION = (10, 0)
+# IExecutionContext::setTensorAddress: "The pointer must have at least 256-byte alignment" (NvInferRuntime.h).
+TENSOR_ALIGNMENT = 256
 # Weak typing was deprecated in 10.12; from there on, strongly typed builds of an FP16 ONNX are the norm.
 STRONG_BY_DEFAULT_FROM = (10, 12)
 
@@ -258,7 +260,12 @@ class TensorRTRunner:
     * Input is cast to the engine's input dtype (``input_dtype``) and made contiguous.
     * A new input shape triggers ``set_input_shape``; shapes outside the profile are refused with the
       rebuild command.
-    * ``cuda_graph=True`` captures one CUDA graph per input shape (after one warm-up enqueue) and replays it.
+    * ``cuda_graph=True`` captures a CUDA graph for the current input shape (after one warm-up enqueue) and
+      replays it; a new shape drops it and captures again (a graph is only valid for the context state it
+      was captured with, and ``set_input_shape`` changes that state).
+    * With a ``stream`` other than the current one, the call waits for the current stream first (that
+      is where ``x`` was made) and marks ``x`` as used on ``stream``; the caller waits for ``stream``
+      before reading the output on another stream.
     """
 
     def __init__(self, plan: str | os.PathLike[str], *, device: int = 0, cuda_graph: bool = False,
@@ -275,7 +282,8 @@ class TensorRTRunner:
         self._engine: Any = None
         self._context: Any = None
         self._shape: tuple[int, ...] | None = None
-        self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+        # (input shape, graph, static input, static output) for the context's current shape, or None
+        self._graph: tuple[tuple[int, ...], torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor] | None = None
 
     def __enter__(self) -> TensorRTRunner:  # noqa: PYI034 (Self needs Python 3.11; we support 3.10)
         trt = self._trt = load_tensorrt()
@@ -291,6 +299,7 @@ class TensorRTRunner:
                                    f"{self.meta.rebuild_command(self.plan)}")
             self._context = self._engine.create_execution_context()
         self._runtime = runtime
+        self._shape = None  # a fresh context has no input shape yet
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         if sorted(names) != sorted([INPUT_NAME, OUTPUT_NAME]):
             raise StylizeError(f"{self.plan} has I/O tensors {names}, expected {INPUT_NAME!r} and {OUTPUT_NAME!r}")
@@ -300,8 +309,9 @@ class TensorRTRunner:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._graphs.clear()
-        self._context = self._engine = self._runtime = None
+        self._graph = None  # before the context whose memory it replays into
+        self._shape = None
+        self._context = self._engine = self._runtime = None  # assigned left to right: context, engine, runtime
 
     def _set_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if shape != self._shape:
@@ -311,6 +321,7 @@ class TensorRTRunner:
             if not self._context.set_input_shape(INPUT_NAME, shape):
                 raise StylizeError(f"TensorRT rejected input shape {shape} for {self.plan}")
             self._shape = shape
+            self._graph = None  # captured for the old shape's context state: replaying it now is undefined
         return tuple(self._context.get_tensor_shape(OUTPUT_NAME))
 
     def _enqueue(self, x: torch.Tensor, out: torch.Tensor, stream: torch.cuda.Stream) -> None:
@@ -324,9 +335,16 @@ class TensorRTRunner:
             raise RuntimeError("TensorRTRunner must be used inside a `with` block")
         if not x.is_cuda or x.dim() != 4 or x.shape[1] != 3:
             raise StylizeError(f"TensorRTRunner expects a CUDA (N, 3, H, W) tensor, got {tuple(x.shape)} on {x.device}")
-        stream = stream or torch.cuda.current_stream(self.device)
+        caller = torch.cuda.current_stream(self.device)
+        stream = stream or caller
+        with torch.cuda.device(self.device):
+            if stream != caller:
+                stream.wait_stream(caller)  # x (and anything it depends on) was queued on the caller's stream
+                x.record_stream(stream)  # ... and must not be recycled before ``stream`` has read it
         with torch.cuda.device(self.device), torch.cuda.stream(stream):
-            x = x.to(self.input_dtype).contiguous()
+            x = x.to(self.device, self.input_dtype).contiguous()
+            if x.data_ptr() % TENSOR_ALIGNMENT:  # a view into a batch, say: setTensorAddress refuses it
+                x = x.clone()
             out_shape = self._set_shape(tuple(x.shape))
             if not self.cuda_graph:
                 out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
@@ -336,18 +354,22 @@ class TensorRTRunner:
 
     def _replay(self, x: torch.Tensor, out_shape: tuple[int, ...], stream: torch.cuda.Stream) -> torch.Tensor:
         key = tuple(x.shape)
-        if key not in self._graphs:
+        if self._graph is None or self._graph[0] != key:
             static_in = x.clone()
             static_out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
-            self._enqueue(static_in, static_out, stream)  # warm-up flushes deferred shape updates before capture
+            # One plain enqueue flushes TensorRT's deferred state updates (new shape, addresses); then sync,
+            # as the TensorRT developer guide and vs-mlrt do before capturing.
+            self._enqueue(static_in, static_out, stream)
             stream.synchronize()
             # Capture needs a non-default stream; replay then runs on ``stream`` (the current one).
+            # "relaxed" (vs-mlrt captures TensorRT the same way): CUDA calls made meanwhile by other threads
+            # (decode, pinned allocations) or lazily inside TensorRT do not abort the capture.
             capture = torch.cuda.Stream(self.device)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=capture):
+            with torch.cuda.graph(graph, stream=capture, capture_error_mode="relaxed"):
                 self._enqueue(static_in, static_out, capture)
-            self._graphs[key] = (graph, static_in, static_out)
-        graph, static_in, static_out = self._graphs[key]
+            self._graph = (key, graph, static_in, static_out)
+        _, graph, static_in, static_out = self._graph
         static_in.copy_(x)
-        graph.replay()
+        graph.replay()  # launched on the current stream, i.e. ``stream``
         return static_out.clone()  # the static buffer is overwritten by the next replay

@@ -1,4 +1,8 @@
-"""``stylize-video IN OUT (--engine X.plan | --onnx X.onnx | --checkpoint X.pth | --style NAME) [options]``."""
+"""``stylize-video IN [OUT] (--engine X.plan | --onnx X.onnx | --checkpoint X.pth | --style NAME) [options]``.
+
+IN: a file, ``-`` (stdin), a camera (``v4l2:/dev/video0``) or a stream URL; OUT: a file, ``-`` (stdout) or a
+stream URL, and/or ``--vcam``. Every combination runs the same frame path (``pipeline.job.stylize``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 from train.errors import StylizeError, run_cli
 
@@ -15,8 +18,10 @@ PROG = "stylize-video"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Stylize or super-resolve a video with a feed-forward network.")
-    p.add_argument("input", help="input video file")
-    p.add_argument("output", help="output video (.mp4, .mkv, .mov, .webm)")
+    p.add_argument("input", help="input video file, - (stdin), a camera (v4l2:/dev/video0, avfoundation:0, "
+                   "dshow:video=NAME) or a stream URL (udp://, tcp://, srt://, rtmp://, rtsp://, http://)")
+    p.add_argument("output", nargs="?", help="output video (.mp4, .mkv, .mov, .webm), - (stdout) or a stream URL "
+                   "(udp://, tcp://, srt://, rtmp://); optional with --vcam")
     m = p.add_argument_group("model (one of)").add_mutually_exclusive_group(required=True)
     m.add_argument("--engine", metavar="PLAN", help="TensorRT engine built by stylize-export")
     m.add_argument("--onnx", metavar="ONNX", help="ONNX model (NCHW RGB 0..255 float in and out)")
@@ -31,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
     r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
     e = p.add_argument_group("encoder")
-    e.add_argument("--codec", default="libx264", help="libx264 (default), libx265, h264_nvenc, hevc_nvenc, libsvtav1, ...")
+    e.add_argument("--codec", default=None, help="default: libx264 for files; for streams h264_nvenc when the model "
+                   "runs on CUDA and NVENC opens, else libx264 (low-latency settings). Also libx265, hevc_nvenc, ...")
     e.add_argument("--crf", type=int, help="constant quality (x264/x265 default 23/28)")
     e.add_argument("--preset", help="encoder preset, e.g. medium, fast, p4 (NVENC)")
     e.add_argument("--bitrate", help="target bit rate, e.g. 8M")
@@ -49,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--no-subtitles", action="store_true", help="do not copy subtitle streams")
     o.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    from pipeline.live.args import add_live_arguments  # argparse only: --help stays fast
+
+    add_live_arguments(p)
     return p
 
 
@@ -77,7 +86,8 @@ _ARTICLE = {"engine": "a TensorRT engine", "onnx": "an ONNX model", "checkpoint"
 
 def _check_numbers(args: argparse.Namespace) -> None:
     checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--max-frames": (args.max_frames, 1),
-              "--queue-size": (args.queue_size, 1)}
+              "--queue-size": (args.queue_size, 1), "--open-timeout": (args.open_timeout, 0),
+              "--read-timeout": (args.read_timeout, 0)}
     for flag, (value, low) in checks.items():
         if value is not None and value < low:
             raise StylizeError(f"{flag} must be >= {low}, got {value}")
@@ -97,35 +107,33 @@ def _main(argv: Sequence[str] | None) -> int:
     # Imports after argument parsing: --help stays fast.
     from pipeline.backends import load_backend
     from pipeline.backends.torch import resolve_device
-    from pipeline.io.sink import EncoderOptions, check_output
-    from pipeline.io.source import FileSourceOptions
-    from pipeline.job import JobOptions, stylize_file
-    from pipeline.runner import save_stats
+    from pipeline.job import JobOptions, save_stats, stylize
+    from pipeline.live.plan import make_sink, open_source, plan_io
 
-    out = Path(args.output)
-    check_output(out, args.overwrite)  # fail before loading a model
-    if not Path(args.input).exists():
-        raise StylizeError(f"input not found: {args.input}")
+    io = plan_io(args)  # bad input/output specs fail before a model is loaded
     device = resolve_device(args.device)
     precision = args.precision or ("fp16" if device.type == "cuda" else "fp32")
-    options = JobOptions(
-        encoder=EncoderOptions(codec=args.codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
-                               pix_fmt=args.pix_fmt, gop=args.gop),
-        source=FileSourceOptions(start=args.start, duration=args.duration, max_frames=args.max_frames,
-                                 hwdec=args.hwdec, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles),
-        overwrite=args.overwrite, apply_rotation=args.apply_rotation,
-        progress=not args.quiet and sys.stderr.isatty(), queue_size=args.queue_size,
-    )
+    options = JobOptions(apply_rotation=args.apply_rotation, progress=not args.quiet and sys.stderr.isatty(),
+                         queue_size=args.queue_size, realtime=io.realtime, interrupt_is_end=io.live_input)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
+        sink = make_sink(io, args, device)  # output checks (exists, folder, encoder, pyvirtualcam) come first too
         backend = load_backend(_resolve_model(args, precision), args.backend, str(device), precision, args.compile)
         with backend:
-            stats = stylize_file(args.input, out, backend, options)
+            source = open_source(io, args)
+            try:
+                stats = stylize(source, sink, backend, options)
+            finally:
+                source.close()
     if args.stats_json:
-        save_stats(stats, args.stats_json)
-    if not args.quiet:
+        save_stats(stats, args.stats_json, extra={"input": args.input, "output": args.output,
+                                                  "vcam": args.vcam})
+    if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
+    if stats.interrupted and io.live_input:
+        print(f"{PROG}: stopped by Ctrl-C; wrote {stats.output}", file=sys.stderr)
+        return 130
     if stats.interrupted:
         where = stats.output or "nothing (no frame was finished)"
         print(f"{PROG}: interrupted; partial output kept: {where}", file=sys.stderr)

@@ -11,6 +11,8 @@ with even luma columns, vertically between rows) unless told "center" (JPEG / MP
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 # matrix name -> (Kr, Kb): ITU-R BT.601-7, BT.709-6, BT.2020-2 (non-constant luminance), FCC, SMPTE 240M.
@@ -43,6 +45,21 @@ def rgb_to_yuv_matrix(matrix: str) -> torch.Tensor:
     ], dtype=torch.float64)
 
 
+@functools.cache
+def _device_matrix(matrix: str, inverse: bool, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(3, 3) YCbCr->RGB (``inverse``, x255) or RGB->YCbCr (/255) matrix on ``device``, built once.
+
+    Cached because a host->device copy from pageable memory blocks the host until the current stream
+    has drained: per frame, that would stall the processor's queue behind the model on every call.
+    Read-only and never freed, so sharing it across streams and threads is safe.
+    """
+    with torch.inference_mode(False):  # a normal tensor, usable with autograd too
+        m = rgb_to_yuv_matrix(matrix)
+        if inverse:
+            return torch.linalg.inv(m).to(device=device, dtype=dtype) * 255.0
+        return m.to(device=device, dtype=dtype) / 255.0
+
+
 def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, *, matrix: str, full_range: bool,
                bit_depth: int = 8) -> torch.Tensor:
     """Full-resolution Y, Cb, Cr code values -> RGB 0..255 (not clamped).
@@ -50,7 +67,7 @@ def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, *, matrix: str
     Shapes: y, u, v (..., H, W) float -> (..., 3, H, W) float, same dtype/device as ``y``.
     """
     off, span, centre, cspan = _levels(full_range, bit_depth)
-    inv = torch.linalg.inv(rgb_to_yuv_matrix(matrix)).to(device=y.device, dtype=y.dtype) * 255.0
+    inv = _device_matrix(matrix, True, y.device, y.dtype)
     yn = (y - off) / span
     un = (u - centre) / cspan
     vn = (v - centre) / cspan
@@ -65,7 +82,7 @@ def rgb_to_yuv(rgb: torch.Tensor, *, matrix: str, full_range: bool,
     Shapes: (..., 3, H, W) -> three (..., H, W).
     """
     off, span, centre, cspan = _levels(full_range, bit_depth)
-    m = rgb_to_yuv_matrix(matrix).to(device=rgb.device, dtype=rgb.dtype) / 255.0
+    m = _device_matrix(matrix, False, rgb.device, rgb.dtype)
     ycc = torch.einsum("ij,...jhw->...ihw", m, rgb)
     return ycc[..., 0, :, :] * span + off, ycc[..., 1, :, :] * cspan + centre, ycc[..., 2, :, :] * cspan + centre
 

@@ -1,22 +1,28 @@
-"""One file-to-file job: wire a FileSource, a FrameProcessor and a FileSink together and run them.
+"""One job: plan the frame path for a ``Source`` and a ``Sink``, then run it with a ``Runner``.
 
-``stylize_file`` is what ``stylize-video`` calls and what the benchmarks and the ``Stylizer`` API
-can call with an already-loaded ``Backend`` (e.g. a test-only identity network).
+``stylize`` runs any source into any sink (files, cameras, network streams, stdout, virtual camera);
+``stylize_file`` is the file-to-file case that the benchmarks and the API call with an already-loaded
+``Backend`` (e.g. a test-only identity network). ``stylize-video`` builds its source and sink from the
+command line (``pipeline.cli``, ``pipeline.live.plan``) and calls ``stylize``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from pipeline.backends.base import Backend
-from pipeline.io.planes import PlaneLayout
-from pipeline.io.sink import EncoderOptions, FileSink, VideoSpec, check_output, choose_pix_fmt
-from pipeline.io.source import FileSource, FileSourceOptions
+from pipeline.colorinfo import ColourInfo
+from pipeline.io.planes import FORMATS, PlaneLayout
+from pipeline.io.sink import EncoderOptions, FileSink, Sink, VideoSpec, check_output
+from pipeline.io.source import FileSource, FileSourceOptions, Source
 from pipeline.processor import FrameProcessor, ProcessorConfig
-from pipeline.runner import Runner, RunStats, input_plan
+from pipeline.runner import Runner, RunStats
 from train.errors import StylizeError
 
 
@@ -28,6 +34,29 @@ class JobOptions:
     apply_rotation: bool = False
     progress: bool = True
     queue_size: int = 4
+    realtime: bool = False  # keep the newest frame, drop late ones (video only)
+    interrupt_is_end: bool = False  # live inputs: Ctrl-C ends the run with complete outputs
+
+
+def input_plan(pix_fmt: str, colour: ColourInfo) -> tuple[str, ColourInfo, dict | None]:
+    """(layout pix_fmt, colour of those planes, swscale reformat kwargs or None) for decoded frames.
+
+    Formats without a packed layout (RGB, 4:1:1, paletted, ...) are converted once per frame by
+    swscale with coefficients we state explicitly: BT.709 full-range 4:4:4, which loses nothing
+    the 8/10-bit source had.
+    """
+    if pix_fmt in FORMATS:
+        return pix_fmt, colour, None
+    desc = av.VideoFormat(pix_fmt)
+    deep = any(c.bits > 8 for c in desc.components)
+    target = "yuv444p10le" if deep else "yuv444p"
+    kwargs = {"format": target, "dst_colorspace": "itu709", "dst_color_range": "JPEG"}
+    if not desc.is_rgb:
+        kwargs |= {"src_colorspace": {"bt601": "smpte170m", "bt709": "itu709", "bt2020": "bt2020"}.get(colour.matrix,
+                                                                                                       "itu709"),
+                   "src_color_range": "JPEG" if colour.full_range else "MPEG"}
+    warnings.warn(f"input pixel format {pix_fmt} is converted to {target} by swscale first", stacklevel=2)
+    return target, ColourInfo("bt709", True, 1, colour.primaries, colour.trc), kwargs
 
 
 def _rotation_plan(rotation: int, apply: bool) -> tuple[int, int]:
@@ -42,6 +71,38 @@ def _rotation_plan(rotation: int, apply: bool) -> tuple[int, int]:
     return 0, rotation
 
 
+def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | None = None) -> RunStats:
+    """Process ``source`` into ``sink`` with ``backend``. The sink is closed (or aborted); the source is not."""
+    opts = options or JobOptions()
+    info = source.info
+    if info.interlaced:
+        warnings.warn("interlaced input: frames are processed as progressive frames (no deinterlacing)", stacklevel=2)
+    if opts.realtime and source.passthrough:
+        warnings.warn("realtime mode carries video only: audio/subtitle streams are not copied", stacklevel=2)
+    in_fmt, colour_in, reformat = input_plan(info.pix_fmt, info.colour)
+    rotate, tag = _rotation_plan(info.rotation, opts.apply_rotation)
+    w, h = (info.height, info.width) if rotate in (90, 270) else (info.width, info.height)
+    check = getattr(backend, "check_input", None)  # engines with a shape profile refuse early
+    if check is not None:
+        check((1, 3, h, w))
+    scale = backend.scale or 1
+    out_w, out_h = w * scale, h * scale
+    out_fmt = sink.choose_pix_fmt(in_fmt, out_w, out_h)
+    try:
+        out_layout = PlaneLayout(out_fmt, out_w, out_h)
+        out_layout.spec  # noqa: B018 - raises for formats we cannot pack
+    except ValueError:
+        raise StylizeError(f"--pix-fmt {out_fmt} is not supported; use a planar YUV format such as yuv420p") from None
+    colour_out = colour_in
+    config = ProcessorConfig(PlaneLayout(in_fmt, info.width, info.height), out_layout, colour_in, colour_out,
+                             rotate_ccw=rotate)
+    spec = VideoSpec(out_w, out_h, out_fmt, info.time_base, info.rate, colour_out, rotation=tag)
+    runner = Runner(source, FrameProcessor(backend, config), sink, spec, reformat=reformat,
+                    queue_size=opts.queue_size, progress=opts.progress, realtime=opts.realtime,
+                    interrupt_is_end=opts.interrupt_is_end)
+    return runner.run()
+
+
 def stylize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], backend: Backend,
                  options: JobOptions | None = None) -> RunStats:
     """Process ``src`` into ``dst`` with ``backend``; raises ``StylizeError`` on bad input/output."""
@@ -52,31 +113,14 @@ def stylize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], backe
         raise StylizeError("output would overwrite the input")
     source = FileSource(src, opts.source)
     try:
-        info = source.info
-        if info.interlaced:
-            warnings.warn("interlaced input: frames are processed as progressive frames (no deinterlacing)",
-                          stacklevel=2)
-        in_fmt, colour_in, reformat = input_plan(info.pix_fmt, info.colour)
-        rotate, tag = _rotation_plan(info.rotation, opts.apply_rotation)
-        w, h = (info.height, info.width) if rotate in (90, 270) else (info.width, info.height)
-        check = getattr(backend, "check_input", None)  # engines with a shape profile refuse early
-        if check is not None:
-            check((1, 3, h, w))
-        scale = backend.scale or 1
-        out_w, out_h = w * scale, h * scale
-        out_fmt = choose_pix_fmt(opts.encoder.codec, in_fmt, out_w, out_h, opts.encoder.pix_fmt)
-        try:
-            out_layout = PlaneLayout(out_fmt, out_w, out_h)
-            out_layout.spec  # noqa: B018 - raises for formats we cannot pack
-        except ValueError:
-            raise StylizeError(f"--pix-fmt {out_fmt} is not supported; use a planar YUV format such as yuv420p") from None
-        colour_out = colour_in
-        config = ProcessorConfig(PlaneLayout(in_fmt, info.width, info.height), out_layout, colour_in, colour_out,
-                                 rotate_ccw=rotate)
-        spec = VideoSpec(out_w, out_h, out_fmt, info.time_base, info.rate, colour_out, rotation=tag)
-        sink = FileSink(dst, opts.encoder, overwrite=opts.overwrite)
-        runner = Runner(source, FrameProcessor(backend, config), sink, spec, reformat=reformat,
-                        queue_size=opts.queue_size, progress=opts.progress)
-        return runner.run()
+        return stylize(source, FileSink(dst, opts.encoder, overwrite=opts.overwrite), backend, opts)
     finally:
         source.close()
+
+
+def save_stats(stats: RunStats, path: str | Path, extra: dict | None = None) -> None:
+    """Write ``stats`` (plus ``extra`` keys) as JSON atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps({**(extra or {}), **stats.to_dict()}, indent=2) + "\n")
+    os.replace(tmp, path)

@@ -8,6 +8,11 @@ audio/subtitle packets ride the same queues so they reach the muxer in demux ord
 
 Host buffers come from fixed pools allocated once; a buffer goes back to its pool when the encode
 thread is done with it, so the pools also bound how far decode can run ahead.
+
+``realtime=True`` (live inputs) replaces the decode -> process queue with a ``LatestSlot``: decode never
+waits, the process thread always takes the newest frame, and frames it had no time for are dropped
+(their buffers go straight back to the pool) and counted. Every run records per-frame latency from
+the frame leaving the source (after pacing) to the sink returning from ``write_frame``.
 """
 
 from __future__ import annotations
@@ -15,18 +20,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import av
 import torch
 
-from pipeline.colorinfo import ColourInfo
-from pipeline.io.planes import FORMATS, buffer_to_frame, frame_to_buffer
+from pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from pipeline.io.sink import Sink, VideoSpec
 from pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
+from pipeline.live.latency import LatencyStats
+from pipeline.live.realtime import LatestSlot
 from pipeline.processor import FrameProcessor
 
 _END = object()
@@ -55,6 +59,13 @@ class RunStats:
     output_size: tuple[int, int] = (0, 0)
     output: str | None = None
     interrupted: bool = False
+    frames_in: int = 0  # video frames the source delivered
+    dropped: int = 0  # replaced by a newer frame before the model took them (realtime only)
+    max_backlog: int = 0  # most newer decoded frames waiting when the model took a frame (0 in realtime)
+    realtime: bool = False
+    paced: bool = False
+    # decode -> encoded and written, per output frame: count, mean/min/p50/p95/p99/max in ms
+    latency_ms: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,29 +80,15 @@ class RunStats:
                 + f"; backend {self.backend} on {self.device} {self.precision}; "
                 f"decode {self.decode_path}, encode {self.encode_path}"
                 + (f"; warm-up {self.warmup_s:.2f} s" if self.warmup_s >= 0.5 else "")
-                + (f"; {self.corrupt_packets} corrupt packets skipped" if self.corrupt_packets else ""))
+                + (f"; {self.corrupt_packets} corrupt packets skipped" if self.corrupt_packets else "")
+                + (f"; realtime: {self.dropped} of {self.frames_in} frames dropped" if self.realtime else "")
+                + self._latency_text())
 
-
-def input_plan(pix_fmt: str, colour: ColourInfo) -> tuple[str, ColourInfo, dict | None]:
-    """(layout pix_fmt, colour of those planes, swscale reformat kwargs or None) for decoded frames.
-
-    Formats without a packed layout (RGB, 4:1:1, paletted, ...) are converted once per frame by
-    swscale with coefficients we state explicitly: BT.709 full-range 4:4:4, which loses nothing
-    the 8/10-bit source had.
-    """
-    if pix_fmt in FORMATS:
-        return pix_fmt, colour, None
-    desc = av.VideoFormat(pix_fmt)
-    deep = any(c.bits > 8 for c in desc.components)
-    target = "yuv444p10le" if deep else "yuv444p"
-    src_rgb = desc.is_rgb
-    kwargs = {"format": target, "dst_colorspace": "itu709", "dst_color_range": "JPEG"}
-    if not src_rgb:
-        kwargs |= {"src_colorspace": {"bt601": "smpte170m", "bt709": "itu709", "bt2020": "bt2020"}.get(colour.matrix,
-                                                                                                       "itu709"),
-                   "src_color_range": "JPEG" if colour.full_range else "MPEG"}
-    warnings.warn(f"input pixel format {pix_fmt} is converted to {target} by swscale first", stacklevel=2)
-    return target, ColourInfo("bt709", True, 1, colour.primaries, colour.trc), kwargs
+    def _latency_text(self) -> str:
+        lat = self.latency_ms
+        if not lat.get("count"):
+            return ""
+        return f"; latency p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms"
 
 
 class BufferPool:
@@ -118,22 +115,30 @@ class Runner:
     """Runs one source through one processor into one sink. ``run()`` returns ``RunStats``."""
 
     def __init__(self, source: Source, processor: FrameProcessor, sink: Sink, spec: VideoSpec, *,
-                 reformat: dict | None = None, queue_size: int = 4, progress: bool = True) -> None:
+                 reformat: dict | None = None, queue_size: int = 4, progress: bool = True,
+                 realtime: bool = False, interrupt_is_end: bool = False) -> None:
+        """``realtime``: newest-frame hand-off with drops (audio/subtitles are not copied then).
+        ``interrupt_is_end``: Ctrl-C is how a live input normally ends, so outputs are closed as complete."""
         self.source, self.processor, self.sink, self.spec = source, processor, sink, spec
         self.reformat = reformat
         self.progress = progress
+        self.realtime = realtime
+        self.interrupt_is_end = interrupt_is_end
         cfg = processor.config
         pin = processor.device.type == "cuda"
         # Enough buffers for both queues full plus one frame in each stage: the queues set the pace.
         depth = 2 * queue_size + 3
         self.in_pool = BufferPool(depth, cfg.in_layout.nbytes, pin)
         self.out_pool = BufferPool(depth, cfg.out_layout.nbytes, pin)
-        self.q_in: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.q_out: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.q_in: queue.Queue | LatestSlot = LatestSlot() if realtime else queue.Queue(maxsize=queue_size)
+        # Realtime: one processed frame may wait for the encoder; more would only add latency (the slot drops instead).
+        self.q_out: queue.Queue = queue.Queue(maxsize=1 if realtime else queue_size)
         self.stats = RunStats()
+        self.latency = LatencyStats()
         self._error: BaseException | None = None
         self._abort = threading.Event()
         self._done = 0
+        self._decoded = 0
 
     # -- plumbing -------------------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -154,6 +159,33 @@ class Runner:
                 return q.get(timeout=_POLL_S)
             except queue.Empty:
                 continue
+        return _END
+
+    def _hand_in(self, item: object) -> bool:
+        """decode -> process. Realtime: replace a waiting frame (its buffer goes back to the pool); never waits."""
+        if not self.realtime:
+            return self._put(self.q_in, item)
+        old = self.q_in.put(item)
+        if old is not None and isinstance(old[1], torch.Tensor):
+            self.in_pool.put(old[1])
+        return self._alive()
+
+    def _end_in(self) -> None:
+        if self.realtime:
+            self.q_in.close()  # a waiting frame is still delivered
+        else:
+            self._put(self.q_in, _END)
+
+    def _take_in(self) -> object:
+        if not self.realtime:
+            return self._get(self.q_in)
+        while self._alive():
+            item = self.q_in.get(timeout=_POLL_S)
+            if item is not None:
+                return item
+            if self.q_in.closed:  # closed while we waited: take what was put just before
+                item = self.q_in.get(timeout=0)
+                return _END if item is None else item
         return _END
 
     def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
@@ -185,11 +217,14 @@ class Runner:
         busy = 0.0
         t0 = time.perf_counter()
         for item in self.source:
+            if isinstance(item, VideoItem):
+                t_item = time.perf_counter()  # latency is measured from here (after pacing)
+                index, self._decoded = self._decoded, self._decoded + 1
             if isinstance(item, VideoItem) and item.frame.format.name == "cuda":
                 # NVDEC frame kept on the GPU: no host copy; the process thread imports it via DLPack.
-                meta = self._timestamps(item.frame)
+                meta = (*self._timestamps(item.frame), index, t_item)
                 busy += time.perf_counter() - t0
-                if not self._put(self.q_in, ("devframe", item.frame, meta)):
+                if not self._hand_in(("devframe", item.frame, meta)):
                     return
             elif isinstance(item, VideoItem):
                 frame = item.frame
@@ -201,26 +236,29 @@ class Runner:
                     return
                 t0 = time.perf_counter()
                 frame_to_buffer(frame, layout, buf.numpy())
-                meta = self._timestamps(item.frame)
+                meta = (*self._timestamps(item.frame), index, t_item)
                 busy += time.perf_counter() - t0
-                if not self._put(self.q_in, ("frame", buf, meta)):
+                if not self._hand_in(("frame", buf, meta)):
                     return
-            elif isinstance(item, PacketItem):
+            elif isinstance(item, PacketItem) and not self.realtime:  # realtime: video only
                 busy += time.perf_counter() - t0
                 if not self._put(self.q_in, ("packet", item.packet)):
                     return
             t0 = time.perf_counter()
         self.stats.stage_s["decode"] = busy
-        self._put(self.q_in, _END)
+        self._end_in()
 
     def _process(self) -> None:
         busy = 0.0
         if self.processor.device.type == "cuda":
             torch.cuda.set_device(self.processor.device)
         while True:
-            item = self._get(self.q_in)
+            item = self._take_in()
             if item is _END:
                 break
+            if item[0] in ("frame", "devframe"):
+                st = self.stats
+                st.max_backlog = max(st.max_backlog, self._decoded - item[2][3] - 1)
             if item[0] == "frame":
                 _, buf, meta = item
                 out = self.out_pool.get(self._alive)
@@ -257,7 +295,7 @@ class Runner:
             if item[0] == "packet":
                 self.sink.write_packet(item[1])
             else:
-                _, buf, out, (pts, time_base, duration), event = item
+                _, buf, out, (pts, time_base, duration, _, t_item), event = item
                 if event is not None:
                     event.synchronize()  # download done; the input buffer is free again too
                     self.stats.stage_s["gpu"] = self.stats.stage_s.get("gpu", 0.0) + event.elapsed_s()
@@ -270,6 +308,7 @@ class Runner:
                 if duration:
                     frame.duration = duration
                 self.sink.write_frame(frame)
+                self.latency.add(time.perf_counter() - t_item)
                 self._done += 1
             busy += time.perf_counter() - t0
         self.stats.stage_s["encode"] = busy
@@ -291,7 +330,7 @@ class Runner:
         bar = None
         interrupted = False
         try:
-            self.sink.open(self.spec, list(self.source.passthrough))
+            self.sink.open(self.spec, [] if self.realtime else list(self.source.passthrough))
             bar = _progress_bar(info.frames, self.progress)
             start = time.perf_counter()
             for t in threads:
@@ -328,7 +367,10 @@ class Runner:
         st.corrupt_packets = self.source.stats.corrupt
         st.passthrough_packets = getattr(self.sink, "packets_copied", self.source.stats.passthrough_packets)
         st.interrupted = interrupted
-        out = self.sink.close(interrupted=interrupted)
+        st.frames_in, st.realtime, st.paced = self._decoded, self.realtime, bool(getattr(self.source, "paced", False))
+        st.dropped = self.q_in.dropped if self.realtime else 0
+        st.latency_ms = self.latency.summary()
+        out = self.sink.close(interrupted=interrupted and not self.interrupt_is_end)
         st.output = str(out) if out is not None else None
         return st
 
@@ -341,15 +383,4 @@ def _progress_bar(total: int | None, enabled: bool):  # -> tqdm | None
     return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False, smoothing=0.1)
 
 
-def save_stats(stats: RunStats, path: str | Path) -> None:
-    """Write ``stats`` as JSON atomically."""
-    import json
-    import os
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-__all__ = ["BufferPool", "RunStats", "Runner", "input_plan", "save_stats"]
+__all__ = ["BufferPool", "RunStats", "Runner"]

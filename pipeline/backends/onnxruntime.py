@@ -37,6 +37,11 @@ def metadata_scale(meta: dict[str, str]) -> int | None:
 _PROVIDER_LONG = {short: long for long, short in _PROVIDER_SHORT.items()}
 
 
+def trt_cache_dir(cache_dir: Path, precision: str) -> Path:
+    """Where the TensorRT EP keeps engines for ``precision`` (its cache names do not say FP16 or FP32)."""
+    return cache_dir / precision
+
+
 def providers_for(device: torch.device, precision: str, available: list[str], cache_dir: Path,
                   only: str | None = None) -> list:
     """Provider list, best first, restricted to what this build has, to ``device`` and to ``only``."""
@@ -55,7 +60,8 @@ def providers_for(device: torch.device, precision: str, available: list[str], ca
     if "TensorrtExecutionProvider" in available:
         wanted.append(("TensorrtExecutionProvider", {
             "device_id": idx, "trt_fp16_enable": precision == "fp16",
-            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir),
+            # Cached engines are keyed by the model only, not by precision: one folder per precision.
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(trt_cache_dir(cache_dir, precision)),
             "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir)}))
     if "CUDAExecutionProvider" in available:
         # The CUDA EP defaults to TF32 convolutions; FP32 must mean FP32 (also for the baseline rows).
@@ -77,7 +83,7 @@ class OnnxRuntimeBackend(Backend):
         self.precision = precision
         cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "stylize-video" / "ort-trt"
         if self.device.type == "cuda":
-            cache.mkdir(parents=True, exist_ok=True)
+            trt_cache_dir(cache, precision).mkdir(parents=True, exist_ok=True)
         providers = providers_for(self.device, precision, ort.get_available_providers(), cache, only=provider)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3

@@ -4,7 +4,7 @@ Before anything touches CUDA, the engine's sidecar (``X.plan.json``, ``export.en
 checked against this GPU and TensorRT version, and every frame size against the engine's shape
 profile, so a mismatch is one line naming the ``stylize-export engine`` command that rebuilds it.
 Inference is ``execute_async_v3`` on the caller's current stream (the frame processor's own stream)
-with a CUDA graph captured per input shape.
+replayed from a CUDA graph captured for the current input shape (captured again when it changes).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A ``Sink`` is opened with the output ``VideoSpec`` and the input streams to copy
 once: ``close()`` on success, ``close(interrupted=True)`` on Ctrl-C (flush, keep what was written),
 ``abort()`` on error. ``FileSink`` encodes with PyAV into a temporary file that is renamed at the
 end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>``.
-The live mode adds network / pipe / virtual-camera sinks with the same protocol.
+``pipeline.live.sinks`` adds network / stdout / virtual-camera sinks on the same protocol.
 """
 
 from __future__ import annotations
@@ -58,26 +58,33 @@ class VideoSpec:
 
 @runtime_checkable
 class Sink(Protocol):
+    def choose_pix_fmt(self, in_fmt: str, width: int, height: int) -> str:
+        """Pixel format this sink wants the processor to produce for a ``width`` x ``height`` ``in_fmt`` input."""
+
     def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None: ...
 
     def write_frame(self, frame: av.VideoFrame) -> None: ...
 
     def write_packet(self, packet: av.Packet) -> None: ...
 
-    def close(self, interrupted: bool = False) -> Path | None:
+    def close(self, interrupted: bool = False) -> Path | str | None:
         """Flush and finish; returns where the output is (None if nothing is kept)."""
 
     def abort(self) -> None:
         """Drop everything written (error path). Idempotent."""
 
 
-def _parse_bitrate(text: str) -> int:
+def parse_bitrate(text: str) -> int:
+    """``"8M"`` -> 8_000_000, ``"2500k"`` -> 2_500_000; plain numbers are bits/s."""
     units = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
     t = text.strip().lower()
     try:
-        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(float(t))
+        value = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(float(t))
     except ValueError:
         raise StylizeError(f"--bitrate {text!r} is not a bit rate like 8M or 2500k") from None
+    if value <= 0:
+        raise StylizeError(f"--bitrate must be > 0, got {text!r}")
+    return value
 
 
 def partial_name(path: Path) -> Path:
@@ -89,9 +96,9 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.inprogress")
 
 
-def check_output(path: Path, overwrite: bool) -> str:
-    """Validate the output path before any work; returns the muxer name."""
-    fmt = CONTAINERS.get(path.suffix.lower())
+def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:
+    """Validate the output path before any work; returns the muxer name (``format`` overrides the extension)."""
+    fmt = format or CONTAINERS.get(path.suffix.lower())
     if fmt is None:
         raise StylizeError(f"{path}: unknown output container {path.suffix!r}; use one of {', '.join(CONTAINERS)}")
     if path.exists() and not overwrite:
@@ -146,30 +153,31 @@ def choose_pix_fmt(codec: str, in_fmt: str, width: int, height: int, asked: str 
                        f"pass --pix-fmt")
 
 
-class FileSink:
-    """Encode to a file with PyAV: temp name, atomic rename, ``.partial`` on interrupt."""
+class EncodingSink:
+    """Encoder + muxer with PyAV over a container that a subclass opens (file, URL, pipe, socket).
 
-    def __init__(self, path: str | os.PathLike[str], encoder: EncoderOptions | None = None,
-                 overwrite: bool = False) -> None:
-        self.path = Path(path)
+    Subclasses implement ``_open_container`` and decide in ``close`` / ``abort`` what becomes of the output.
+    """
+
+    label: str = "output"  # what messages call the output
+    encode_path = "cpu"
+
+    def __init__(self, encoder: EncoderOptions | None = None) -> None:
         self.encoder = encoder or EncoderOptions()
-        self.overwrite = overwrite
-        self.format = check_output(self.path, overwrite)
-        self.tmp = _temp_name(self.path)
         self.container: av.container.OutputContainer | None = None
         self._map: dict[int, av.stream.Stream] = {}
         self.frames_written = 0
         self.packets_copied = 0
-        self.encode_path = "cpu"
+
+    def _open_container(self) -> av.container.OutputContainer:
+        raise NotImplementedError
+
+    def choose_pix_fmt(self, in_fmt: str, width: int, height: int) -> str:
+        """The encoder pixel format for frames of ``in_fmt`` at this size (see ``choose_pix_fmt``)."""
+        return choose_pix_fmt(self.encoder.codec, in_fmt, width, height, self.encoder.pix_fmt)
 
     def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
-        enc = self.encoder
-        if self.format == "webm" and enc.codec not in WEBM_CODECS:
-            raise StylizeError(f"WebM holds VP8/VP9/AV1 only; pass --codec libvpx-vp9 or libsvtav1 (got {enc.codec})")
-        try:
-            self.container = av.open(str(self.tmp), "w", format=self.format)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise StylizeError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
+        self.container = self._open_container()
         try:
             self._add_video(spec)
             for s in passthrough:
@@ -177,7 +185,7 @@ class FileSink:
                     self._map[s.index] = self.container.add_stream_from_template(s)
                 except (ValueError, av.error.FFmpegError) as exc:
                     warnings.warn(f"stream #{s.index} ({s.type} {s.codec_context.name}) cannot go into "
-                                  f"{self.path.suffix}: dropped ({exc})", stacklevel=2)
+                                  f"{self.label}: dropped ({exc})", stacklevel=2)
         except BaseException:
             self.abort()
             raise
@@ -203,7 +211,7 @@ class FileSink:
         cc.colorspace, cc.color_range = c.colorspace, c.range_code
         cc.color_primaries, cc.color_trc = c.primaries, c.trc
         if enc.bitrate:
-            cc.bit_rate = _parse_bitrate(enc.bitrate)
+            cc.bit_rate = parse_bitrate(enc.bitrate)
         if enc.gop:
             cc.gop_size = enc.gop
         if spec.rotation:
@@ -239,11 +247,12 @@ class FileSink:
         try:
             self.container.mux(packets)
         except (OSError, av.error.FFmpegError) as exc:  # disk full, permission lost, non-monotonic timestamps
-            raise StylizeError(f"writing {self.path} failed: {getattr(exc, 'strerror', None) or exc}") from None
+            raise StylizeError(f"writing {self.label} failed: {getattr(exc, 'strerror', None) or exc}") from None
 
-    def close(self, interrupted: bool = False) -> Path | None:
+    def _finish(self) -> bool:
+        """Drain the encoder and close the container; False if nothing was open."""
         if self.container is None:
-            return None
+            return False
         try:
             self._mux(self.video.encode(None))  # drain the encoder's lookahead
             self.container.close()
@@ -251,6 +260,43 @@ class FileSink:
             self.abort()
             raise
         self.container = None
+        return True
+
+    def close(self, interrupted: bool = False) -> Path | str | None:
+        self._finish()
+        return self.label
+
+    def abort(self) -> None:
+        if self.container is not None:
+            with contextlib.suppress(Exception):  # already broken; we only want it gone
+                self.container.close()
+            self.container = None
+
+
+class FileSink(EncodingSink):
+    """Encode to a file: temp name, atomic rename, ``.partial`` on interrupt. ``format`` overrides the extension."""
+
+    def __init__(self, path: str | os.PathLike[str], encoder: EncoderOptions | None = None,
+                 overwrite: bool = False, format: str | None = None) -> None:
+        super().__init__(encoder)
+        self.path = Path(path)
+        self.label = str(self.path)
+        self.overwrite = overwrite
+        self.format = check_output(self.path, overwrite, format)
+        self.tmp = _temp_name(self.path)
+
+    def _open_container(self) -> av.container.OutputContainer:
+        if self.format == "webm" and self.encoder.codec not in WEBM_CODECS:
+            raise StylizeError("WebM holds VP8/VP9/AV1 only; pass --codec libvpx-vp9 or libsvtav1 "
+                               f"(got {self.encoder.codec})")
+        try:
+            return av.open(str(self.tmp), "w", format=self.format)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise StylizeError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def close(self, interrupted: bool = False) -> Path | None:
+        if not self._finish():
+            return None
         if interrupted and self.frames_written == 0:
             self.tmp.unlink(missing_ok=True)
             return None
@@ -259,8 +305,5 @@ class FileSink:
         return final
 
     def abort(self) -> None:
-        if self.container is not None:
-            with contextlib.suppress(Exception):  # already broken; we only want the file gone
-                self.container.close()
-            self.container = None
+        super().abort()
         self.tmp.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 A ``Source`` is opened before the pipeline starts, exposes ``info`` (what the sink and the
 processor need to set themselves up) and yields, in demux order, ``VideoItem``s (decoded software
 or CUDA frames) and ``PacketItem``s (audio / subtitle packets for stream copy). ``FileSource`` reads
-files with PyAV; the live mode adds webcam and network sources implementing the same protocol.
+files with PyAV; ``pipeline.live.source`` adds camera / network / stdin sources (``LiveSource``) and
+timestamp pacing (``PacedSource``) on the same protocol, so both feed the same ``Runner``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class FileSourceOptions:
     hwdec: bool = False  # NVDEC through PyAV's HWAccel
     copy_audio: bool = True
     copy_subtitles: bool = True
+    # "AUTO" (frame + slice threads) for throughput; live sources use "SLICE": frame threads add frames of delay
+    thread_type: str = "AUTO"
     extra_warnings: list[str] = field(default_factory=list)
 
 
@@ -114,14 +117,34 @@ def _make_hwaccel(keep_on_gpu: bool) -> object:
     """NVDEC decoder settings: frames kept in device memory (for DLPack) or downloaded as NV12/P010."""
     from av.codec.hwaccel import HWAccel
 
-    return HWAccel(device_type="cuda", allow_software_fallback=True, is_hw_owned=keep_on_gpu)
+    # Device frames must live in the primary context, the one torch uses: memory of FFmpeg's own
+    # context is not valid in torch kernels. PyAV >= 18 defaults to it for is_hw_owned; say so anyway.
+    options = {"primary_ctx": "1"} if keep_on_gpu else None
+    return HWAccel(device_type="cuda", allow_software_fallback=True, options=options, is_hw_owned=keep_on_gpu)
+
+
+# CUDA sw formats PyAV exports through DLPack that also have a packed layout (pipeline.io.planes).
+DLPACK_FORMATS = ("nv12", "p010le")
 
 
 def dlpack_planes(frame: av.VideoFrame) -> list:
-    """CUDA frame planes as torch tensors (zero-copy). Raises where PyAV/FFmpeg cannot export them."""
+    """CUDA frame planes as torch tensors (zero-copy): [(H, W), (H/2, W/2, 2)], uint8 or uint16 (P010).
+
+    Raises where PyAV/FFmpeg cannot export them, or where they would not match the frame's packed
+    layout (other sw formats, odd sizes: PyAV gives H//2 chroma rows where the layout has ceil(H/2)).
+    The capsule is taken with ``__dlpack__()`` and no stream: ``torch.from_dlpack(plane)`` passes the
+    current stream, which PyAV refuses for CUDA frames. FFmpeg wrote the frame on its own stream, so
+    the caller synchronises the device before the planes are used.
+    """
     import torch
 
-    return [torch.from_dlpack(p) for p in frame.planes]
+    if frame.format.name == "cuda":
+        sw = frame.sw_format.name if frame.sw_format is not None else None
+        if sw not in DLPACK_FORMATS:
+            raise ValueError(f"CUDA frames in {sw} are not imported via DLPack (only {', '.join(DLPACK_FORMATS)})")
+        if frame.width % 2 or frame.height % 2:
+            raise ValueError(f"odd frame size {frame.width}x{frame.height}: DLPack chroma planes would be cropped")
+    return [torch.from_dlpack(p.__dlpack__()) for p in frame.planes]
 
 
 class FileSource:
@@ -169,7 +192,7 @@ class FileSource:
         if not c.streams.video:
             raise StylizeError(f"{self.path} has no video stream")
         self.video = c.streams.video[0]
-        self.video.thread_type = "AUTO"  # frame + slice threads in the decoder
+        self.video.thread_type = self.options.thread_type
         keep = (["audio"] if self.options.copy_audio else []) + (["subtitle"] if self.options.copy_subtitles else [])
         self.passthrough = [s for s in c.streams if s.type in keep]
         if self.options.start:

@@ -1,45 +1,32 @@
-"""Low-latency encoder presets for live outputs: no B-frames, no lookahead, short GOP.
+"""Low-latency encoder settings for live outputs: no B-frames, no lookahead, short GOP.
 
 x264 ``tune=zerolatency`` = bframes 0, rc-lookahead 0, sync-lookahead 0, sliced threads, no mb-tree.
 NVENC: ``preset=p1 tune=ull zerolatency=1 delay=0 rc-lookahead=0`` (option names checked against the
 encoders in PyAV's FFmpeg). A short GOP lets a receiver that joins late (OBS) start within ``gop_seconds``.
+The result is an ordinary ``EncoderOptions``: the encoding itself is ``pipeline.io.sink.EncodingSink``'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from dataclasses import dataclass
 from fractions import Fraction
 
 import av
-from av.video.reformatter import ColorRange
 
-from pipeline.live.frames import matrix_for_height
+from pipeline.io.sink import EncoderOptions, parse_bitrate
 from train.errors import StylizeError
 
-# Codec -> private options for the lowest encode latency.
+# Codec -> private options for the lowest encode latency (user --preset / --crf override them).
 LOW_LATENCY_OPTIONS: dict[str, dict[str, str]] = {
     "libx264": {"preset": "veryfast", "tune": "zerolatency"},
     "libx265": {"preset": "ultrafast", "tune": "zerolatency"},
     "h264_nvenc": {"preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0", "rc-lookahead": "0"},
     "hevc_nvenc": {"preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0", "rc-lookahead": "0"},
 }
-# Containers that can carry each codec on a live output (FLV/RTMP is H.264 only in practice).
+# Codecs FLV/RTMP carries in practice (H.264 only).
 _FLV_CODECS = frozenset({"libx264", "h264_nvenc"})
-# Millisecond timestamps: exact for VFR sources and fine for every live muxer.
-TIME_BASE = Fraction(1, 1000)
-
-
-@dataclass
-class LiveEncoderConfig:
-    """``codec="auto"``: h264_nvenc when ``prefer_gpu`` and it opens here, else libx264."""
-
-    codec: str = "auto"
-    bitrate: int | None = None  # bits/s; None = quality mode (x264 crf 23 / nvenc default)
-    gop_seconds: float = 1.0
-    gop_frames: int | None = None  # overrides gop_seconds
-    pix_fmt: str = "yuv420p"
-    extra_options: dict[str, str] | None = None
+AUTO = "auto"
 
 
 @functools.cache
@@ -56,10 +43,9 @@ def encoder_opens(codec: str) -> bool:
         return False
 
 
-def pick_codec(config: LiveEncoderConfig, *, prefer_gpu: bool, container_format: str | None = None) -> str:
-    """Resolve ``config.codec``; raise ``StylizeError`` for an encoder that cannot work here."""
-    codec = config.codec
-    if codec == "auto":
+def pick_codec(codec: str | None, *, prefer_gpu: bool, container_format: str | None = None) -> str:
+    """Resolve ``codec`` (None / "auto": h264_nvenc when ``prefer_gpu`` and it opens here, else libx264)."""
+    if codec in (None, AUTO):
         codec = "h264_nvenc" if prefer_gpu and encoder_opens("h264_nvenc") else "libx264"
     elif not encoder_opens(codec):
         raise StylizeError(f"encoder {codec!r} is not available or cannot open on this machine "
@@ -69,30 +55,15 @@ def pick_codec(config: LiveEncoderConfig, *, prefer_gpu: bool, container_format:
     return codec
 
 
-def encoder_options(codec: str, fps: float, config: LiveEncoderConfig) -> dict[str, str]:
-    """Codec options: the low-latency preset, no B-frames, GOP of ``gop_seconds``, optional CBR-ish bitrate."""
-    gop = config.gop_frames or max(1, round(fps * config.gop_seconds))
-    opts = {**LOW_LATENCY_OPTIONS.get(codec, {}), "bf": "0", "g": str(gop)}
-    if config.bitrate:
-        # VBV of one second bounds the burst size, which keeps UDP/SRT receivers from overflowing.
-        opts.update({"b": str(config.bitrate), "maxrate": str(config.bitrate), "bufsize": str(config.bitrate)})
-    opts.update(config.extra_options or {})
-    return opts
+def live_encoder(encoder: EncoderOptions, *, rate: float, gop_seconds: float = 1.0) -> EncoderOptions:
+    """``encoder`` (codec already resolved) plus the low-latency preset, ``bf=0`` and a GOP of ``gop_seconds``.
 
-
-def add_live_stream(container: av.container.OutputContainer, *, width: int, height: int, fps: float,
-                    config: LiveEncoderConfig, prefer_gpu: bool = False) -> av.video.stream.VideoStream:
-    """Add a low-latency video stream (even width/height required by yuv420p) with millisecond timestamps."""
-    fmt_name = container.format.name.split(",")[0] if container.format else None
-    codec = pick_codec(config, prefer_gpu=prefer_gpu, container_format=fmt_name)
-    rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
-    stream = container.add_stream(codec, rate=rate, options=encoder_options(codec, float(rate), config))
-    stream.width, stream.height, stream.pix_fmt = width, height, config.pix_fmt
-    stream.time_base = TIME_BASE
-    cc = stream.codec_context
-    cc.time_base = TIME_BASE
-    # Colour tags in the bitstream (VUI), matching what rgb_to_frame converts with.
-    tags = matrix_for_height(height)
-    cc.colorspace, cc.color_primaries, cc.color_trc = tags["tag"], tags["primaries"], tags["trc"]
-    cc.color_range = int(ColorRange.MPEG)
-    return stream
+    A bit rate gets a one-second VBV (``maxrate = bufsize``), which keeps UDP/SRT receivers from overflowing.
+    The user's ``--preset`` / ``--crf`` / ``--gop`` and extra options win over the preset's values.
+    """
+    extra = {**LOW_LATENCY_OPTIONS.get(encoder.codec, {}), "bf": "0"}
+    if encoder.bitrate:
+        bits = str(parse_bitrate(encoder.bitrate))
+        extra |= {"maxrate": bits, "bufsize": bits}
+    gop = encoder.gop or max(1, round(rate * gop_seconds))
+    return dataclasses.replace(encoder, gop=gop, extra={**extra, **encoder.extra})

@@ -1,10 +1,9 @@
-"""Per-frame latency (decode -> encode) and frame counters for live runs."""
+"""Per-frame latency (decode -> encode) percentiles, reported by ``pipeline.runner.RunStats.latency_ms``."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -45,47 +44,3 @@ class LatencyStats:
             "p99_ms": round(percentile(s, 99) * ms, 3),
             "max_ms": round(s[-1] * ms, 3),
         }
-
-
-@dataclass
-class LiveReport:
-    """What a live run did. ``frames_in == frames_out + dropped`` once the run has drained."""
-
-    frames_in: int = 0  # decoded from the source
-    frames_out: int = 0  # written to the sink
-    dropped: int = 0  # replaced by a newer frame before the model could take them (realtime only)
-    max_backlog: int = 0  # most frames decoded but not yet taken when the model took a frame
-    wall_s: float = 0.0
-    realtime: bool = False
-    paced: bool = False
-    interrupted: bool = False  # ended by Ctrl-C
-    latency: LatencyStats = field(default_factory=LatencyStats)  # decode -> encoded and muxed
-    model_time: LatencyStats = field(default_factory=LatencyStats)  # model call alone
-
-    def to_dict(self) -> dict[str, Any]:
-        fps = self.frames_out / self.wall_s if self.wall_s > 0 else 0.0
-        return {
-            "frames_in": self.frames_in,
-            "frames_out": self.frames_out,
-            "dropped": self.dropped,
-            "max_backlog_frames": self.max_backlog,
-            "wall_s": round(self.wall_s, 3),
-            "fps": round(fps, 2),
-            "realtime": self.realtime,
-            "paced": self.paced,
-            "interrupted": self.interrupted,
-            "latency_ms": self.latency.summary(),
-            "model_ms": self.model_time.summary(),
-        }
-
-    def summary_line(self) -> str:
-        """One human line for the end of a run."""
-        d = self.to_dict()
-        lat = d["latency_ms"]
-        text = f"{d['frames_out']} frames out of {d['frames_in']} in {d['wall_s']:.2f}s ({d['fps']:.1f} fps)"
-        if self.realtime:
-            text += f", {self.dropped} dropped"
-        if lat.get("count"):
-            text += f"; latency decode->encode p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, " \
-                    f"p99 {lat['p99_ms']:.1f} ms"
-        return text

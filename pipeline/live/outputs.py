@@ -44,12 +44,6 @@ class OutputSpec:
     live: bool = True
     scheme: str | None = None  # URL scheme of network outputs
 
-    @property
-    def partial(self) -> str:
-        """Where a file output is written until it is complete."""
-        p = Path(self.target)
-        return str(p.with_name(f"{p.stem}.partial{p.suffix}"))
-
 
 def _with_query(url: str, key: str, value: str) -> str:
     if f"{key}=" in url:

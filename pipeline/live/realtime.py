@@ -1,33 +1,25 @@
-"""Hand-off between the decode thread and the model: keep-newest (live) or bounded blocking (files), and pacing.
+"""Real-time primitives: the keep-newest hand-off between decode and the model, and timestamp pacing.
 
 A live consumer slower than its source must not queue behind it (the lag would grow without bound, PyAV #956):
-``LatestSlot`` keeps only the newest frame and counts the ones it replaced. ``BoundedQueue`` is the lossless
-alternative for files, where back-pressure simply slows the reader. ``Pacer`` makes a file behave like a camera.
+``LatestSlot`` keeps only the newest item and counts the ones it replaced; ``pipeline.runner.Runner(realtime=True)``
+puts it between its decode and process threads. ``Pacer`` makes a file behave like a camera (``PacedSource``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class Mailbox(Protocol[T]):
-    """One producer, one consumer. ``get`` returns None once closed and empty."""
-
-    dropped: int
-
-    def put(self, item: T) -> None: ...
-    def get(self, timeout: float | None = None) -> T | None: ...
-    def close(self) -> None: ...
-
-
 class LatestSlot(Generic[T]):
-    """Holds at most one item; ``put`` replaces a waiting item and counts it in ``dropped``. Never blocks."""
+    """Holds at most one item; ``put`` replaces a waiting item, counts it in ``dropped`` and returns it.
+
+    One producer, one consumer; ``put`` never blocks.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -35,14 +27,23 @@ class LatestSlot(Generic[T]):
         self._closed = False
         self.dropped = 0
 
-    def put(self, item: T) -> None:
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, item: T) -> T | None:
+        """Offer ``item``; returns the item it replaced (the caller may recycle it), or None.
+
+        After ``close`` the item is refused and returned as if replaced.
+        """
         with self._cond:
             if self._closed:
-                return
-            if self._item is not None:
+                return item
+            old, self._item = self._item, item
+            if old is not None:
                 self.dropped += 1
-            self._item = item
             self._cond.notify()
+            return old
 
     def get(self, timeout: float | None = None) -> T | None:
         """The newest item, waiting up to ``timeout`` seconds (None: until one arrives or close)."""
@@ -55,54 +56,6 @@ class LatestSlot(Generic[T]):
         """No more puts; a waiting item is still delivered."""
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
-
-    def abort(self) -> None:
-        """Close and discard what is waiting (consumer is gone)."""
-        with self._cond:
-            self._closed = True
-            self._item = None
-            self._cond.notify_all()
-
-
-class BoundedQueue(Generic[T]):
-    """FIFO of ``maxsize`` items; ``put`` blocks while full, so nothing is dropped."""
-
-    def __init__(self, maxsize: int = 2) -> None:
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
-        self._cond = threading.Condition()
-        self._items: deque[T] = deque()
-        self._maxsize = maxsize
-        self._closed = False
-        self.dropped = 0  # always 0: part of the Mailbox interface
-
-    def put(self, item: T) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self._items) < self._maxsize or self._closed)
-            if self._closed:
-                return
-            self._items.append(item)
-            self._cond.notify_all()
-
-    def get(self, timeout: float | None = None) -> T | None:
-        with self._cond:
-            self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout)
-            if not self._items:
-                return None
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def abort(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._items.clear()
             self._cond.notify_all()
 
 

@@ -1,119 +1,126 @@
-"""The decode thread: reads an input, converts frames to RGB, optionally paces them, hands them over.
+"""Live ``Source``s for the pipeline's frame path: cameras, network streams and stdin, and timestamp pacing.
 
-Decoding and colour conversion run here, overlapping the model on the main thread; the hand-off
-(``LatestSlot`` or ``BoundedQueue``) decides whether a slow model drops frames or slows the reader.
+``LiveSource`` is a ``FileSource`` whose container is opened from an ``InputSpec`` (device, URL, ``pipe:0``)
+with low-latency demuxer options and slice-only decoder threads; it yields the same ``VideoItem``s, so
+the ``Runner`` and ``FrameProcessor`` (our colour conversion on the model's device) serve files and live
+video alike. ``PacedSource`` wraps any source and releases frames at their timestamps, so a file can stand
+in for a camera (``--pace``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Iterator
 
 import av
-import numpy as np
 
-from pipeline.live.frames import frame_to_rgb
+from pipeline.io.source import FileSource, FileSourceOptions, PacketItem, SourceStats, StreamInfo, VideoItem
 from pipeline.live.inputs import InputSpec, open_input
-from pipeline.live.realtime import Mailbox, Pacer
+from pipeline.live.realtime import Pacer
 from train.errors import StylizeError
 
 
-@dataclass
-class TimedFrame:
-    """A decoded RGB frame, its media time and when it became available (``time.perf_counter``)."""
+class LiveSource(FileSource):
+    """Decode a camera / network / stdin input (``parse_input``) with PyAV.
 
-    index: int  # decode order, from 0
-    rgb: np.ndarray  # (H, W, 3) uint8
-    time_s: float  # presentation time in seconds
-    t_decoded: float
+    ``--duration`` counts from the first frame (live timestamps rarely start at 0). Silence longer than
+    ``read_timeout`` ends the input (UDP/MPEG-TS has no end-of-stream); silence before the first frame is
+    an error. NVDEC is not used here: live inputs are decoded on the CPU.
+    """
 
-
-class FrameReader:
-    """Runs the decode loop of one input in a daemon thread, feeding a ``Mailbox``."""
-
-    def __init__(self, spec: InputSpec, *, pace: bool = False, speed: float = 1.0,
+    def __init__(self, spec: InputSpec, options: FileSourceOptions | None = None, *,
                  open_timeout: float = 30.0, read_timeout: float = 10.0) -> None:
         self.spec = spec
-        self.container = open_input(spec, open_timeout=open_timeout, read_timeout=read_timeout)
-        self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "SLICE"  # frame threading would add (threads - 1) frames of delay
-        self.fps = self._rate(self.stream)
-        self.produced = 0
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._pacer = Pacer(speed, stop=self._stop) if pace else None
-        self._thread: threading.Thread | None = None
-        self._done = threading.Event()
-
-    @staticmethod
-    def _rate(stream: av.video.stream.VideoStream) -> float:
-        rate: Fraction | None = stream.average_rate or stream.guessed_rate or stream.base_rate
-        return float(rate) if rate else 30.0
+        self.open_timeout, self.read_timeout = open_timeout, read_timeout
+        self.path = "stdin" if spec.kind == "stdin" else spec.target  # used in messages only
+        self.options = options or FileSourceOptions(thread_type="SLICE")
+        self.stats = SourceStats()
+        self._stop = False
+        self._t0: float | None = None
+        self._open("cpu", None)
 
     @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) as the demuxer reports it."""
-        return self.stream.codec_context.width, self.stream.codec_context.height
+    def live(self) -> bool:
+        return self.spec.live
 
-    @property
-    def paced(self) -> bool:
-        return self._pacer is not None
-
-    @property
-    def finished(self) -> bool:
-        return self._done.is_set()
-
-    def start(self, mailbox: Mailbox[TimedFrame]) -> None:
-        self._thread = threading.Thread(target=self._run, args=(mailbox,), name="stylize-decode", daemon=True)
-        self._thread.start()
-
-    def _frames(self):
-        """Decoded frames; devices that answer EAGAIN (avfoundation) are polled again."""
-        while not self._stop.is_set():
-            try:
-                for packet in self.container.demux(self.stream):
-                    yield from packet.decode()
-                    if self._stop.is_set():
-                        return
-                return
-            except av.error.BlockingIOError:
-                time.sleep(0.001)
-
-    def _run(self, mailbox: Mailbox[TimedFrame]) -> None:
+    def _open(self, decode_path: str, hwaccel: object | None) -> None:
+        self.container = open_input(self.spec, open_timeout=self.open_timeout, read_timeout=self.read_timeout)
         try:
-            for frame in self._frames():
-                t = frame.time if frame.time is not None else self.produced / self.fps
-                rgb = frame_to_rgb(frame)
-                if self._pacer is not None:
-                    self._pacer.wait(t)
-                if self._stop.is_set():
-                    break
-                mailbox.put(TimedFrame(self.produced, rgb, float(t), time.perf_counter()))
-                self.produced += 1
-        except av.error.ExitError:
-            # UDP/MPEG-TS has no end-of-stream: silence after frames is the end; silence before any is an error.
-            if not self._stop.is_set() and self.produced == 0:
-                self.error = StylizeError(f"{self.spec.target}: no frames within the read timeout")
-        except (av.error.FFmpegError, OSError) as exc:
-            if not self._stop.is_set():
-                self.error = StylizeError(f"reading {self.spec.target} failed: "
-                                          f"{getattr(exc, 'strerror', None) or exc}")
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread, never lost here
-            self.error = exc
-        finally:
-            self._done.set()
-            mailbox.close()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the input to end (or fail); True if it did within ``timeout``."""
-        return self._done.wait(timeout)
-
-    def stop(self, join_timeout: float = 15.0) -> None:
-        """Ask the thread to end, wait for it, close the input."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(join_timeout)
-        if self._thread is None or not self._thread.is_alive():
+            self._setup(decode_path)
+        except BaseException:
             self.container.close()
+            raise
+        if self.spec.live:
+            self.info.frames = None  # no end known, whatever the demuxer guessed
+
+    def _in_window(self, t: float | None) -> tuple[bool, bool]:
+        if t is None:
+            return True, False
+        if self._t0 is None:
+            self._t0 = t
+        return super()._in_window(t - self._t0)
+
+    def _demux(self) -> Iterator[av.Packet]:
+        """Packets until the end, the read timeout or ``stop()``; devices answering EAGAIN are polled again."""
+        while not self._stop:
+            try:
+                yield from self.container.demux([self.video, *self.passthrough])
+                return
+            except av.error.BlockingIOError:  # avfoundation: no frame ready yet
+                time.sleep(0.001)
+            except av.error.ExitError:  # the read timeout (FFmpeg's interrupt callback)
+                if self.stats.decoded == 0 and not self._stop:
+                    raise StylizeError(f"{self.path}: no frames within the {self.read_timeout:g} s read timeout") \
+                        from None
+                return
+            except (av.error.FFmpegError, OSError) as exc:
+                if self._stop:
+                    return
+                if self.stats.decoded == 0:
+                    raise StylizeError(f"reading {self.path} failed: {getattr(exc, 'strerror', None) or exc}") \
+                        from None
+                self.stats.corrupt += 1  # a broken stream after frames arrived: end like a file does
+                return
+
+
+class PacedSource:
+    """Releases the video frames of ``source`` at their timestamps (``speed`` x real time), like ``ffmpeg -re``."""
+
+    paced = True
+
+    def __init__(self, source: FileSource, speed: float = 1.0) -> None:
+        self.source = source
+        self._stop = threading.Event()
+        self._pacer = Pacer(speed, stop=self._stop)
+
+    @property
+    def info(self) -> StreamInfo:
+        return self.source.info
+
+    @property
+    def passthrough(self) -> list:
+        return self.source.passthrough
+
+    @property
+    def stats(self) -> SourceStats:
+        return self.source.stats
+
+    @property
+    def live(self) -> bool:
+        return bool(getattr(self.source, "live", False))
+
+    def __iter__(self) -> Iterator[VideoItem | PacketItem]:
+        for item in self.source:
+            if isinstance(item, VideoItem):
+                self._pacer.wait(item.frame.time)
+            if self._stop.is_set():
+                return
+            yield item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.stop()
+
+    def close(self) -> None:
+        self.source.close()

@@ -56,3 +56,19 @@ def test_gpu_tensorrt_engine_and_throughput(tmp_path: Path) -> None:
     points = record["throughput"]["results"]
     assert [(p["batch"], p["streams"]) for p in points] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert all(p["status"] == "ok" and p["fps"] > 0 for p in points)
+
+
+def test_run_gpu_script_parses_and_checks_its_mode() -> None:
+    import subprocess
+
+    script = str(Path(__file__).resolve().parents[2] / "benchmarks" / "run_gpu.sh")
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", *args, script], check=False, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", **env})
+
+    assert run("-n").returncode == 0
+    bad = run(MODE="bogus")
+    assert bad.returncode == 1 and "MODE must be full, quick or smoke" in bad.stderr
+    bad = run(MODE="quick", BUDGET_S="9m")
+    assert bad.returncode == 1 and "BUDGET_S must be a whole number" in bad.stderr

@@ -1,25 +1,83 @@
 """Real TensorRT build + run. Skipped (with the reason) where tensorrt or CUDA is absent, as on the
-2-core CPU sandbox this project is developed on; runs wherever both exist."""
+2-core CPU sandbox this project is developed on; runs wherever both exist. The first tests pin the
+runner's shape / CUDA-graph bookkeeping with a fake execution context and run everywhere."""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from export.engine_meta import BuildOptions, read_meta
 from export.shapes import ShapeProfile
+from export.tensorrt import TensorRTRunner
 from export.verify import MIN_PSNR_DB, psnr, sample_input
 from train.errors import StylizeError
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="tensorrt is not installed"),
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
-]
+needs_tensorrt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="tensorrt is not installed")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 PROFILE = ShapeProfile((32, 32), (64, 96), (128, 160), max_batch=2)
+
+
+class FakeContext:
+    """The part of IExecutionContext the shape bookkeeping uses; output = input x2 (an SR engine)."""
+
+    def __init__(self) -> None:
+        self.set_calls: list[tuple[int, ...]] = []
+        self.shape: tuple[int, ...] | None = None
+
+    def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
+        self.set_calls.append(tuple(shape))
+        self.shape = tuple(shape)
+        return True
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        n, c, h, w = self.shape  # TensorRT: output shapes are known only after set_input_shape
+        return (n, c, 2 * h, 2 * w)
+
+
+def _fake_runner() -> TensorRTRunner:
+    run = TensorRTRunner.__new__(TensorRTRunner)  # no plan file, no tensorrt: bookkeeping only
+    run.plan, run.meta = "x.plan", SimpleNamespace(profile=PROFILE)
+    run._context, run._shape, run._graph = FakeContext(), None, None
+    run._engine = run._runtime = object()
+    return run
+
+
+def test_shape_change_sets_shape_once_and_drops_the_captured_graph():
+    run = _fake_runner()
+    assert run._set_shape((1, 3, 64, 96)) == (1, 3, 128, 192)
+    run._graph = ((1, 3, 64, 96), "graph", "in", "out")
+    assert run._set_shape((1, 3, 64, 96)) == (1, 3, 128, 192)
+    assert run._context.set_calls == [(1, 3, 64, 96)] and run._graph is not None  # same shape: replay stays valid
+    run._set_shape((2, 3, 32, 32))
+    # A graph holds the context state of its capture; after set_input_shape it must be recaptured.
+    assert run._context.set_calls[-1] == (2, 3, 32, 32) and run._graph is None
+
+
+def test_exit_forgets_shape_so_a_new_context_gets_set_input_shape():
+    run = _fake_runner()
+    run._set_shape((1, 3, 64, 96))
+    run._graph = ((1, 3, 64, 96), "graph", "in", "out")
+    run.__exit__(None, None, None)
+    assert (run._context, run._engine, run._runtime, run._graph, run._shape) == (None, None, None, None, None)
+    run._context = FakeContext()  # what __enter__ creates
+    run._set_shape((1, 3, 64, 96))
+    assert run._context.set_calls == [(1, 3, 64, 96)]
+
+
+def test_shape_outside_profile_is_refused_before_tensorrt_sees_it():
+    run = _fake_runner()
+    run.meta = SimpleNamespace(profile=PROFILE, tensorrt_version="10.13.3", gpu_name="g", compute_capability=(9, 0),
+                               build=SimpleNamespace(hardware_compatible=False, version_compatible=False),
+                               rebuild_command=lambda plan, profile=None: "stylize-export engine ...")
+    with pytest.raises(StylizeError, match="outside the shape profile.*stylize-export engine"):
+        run._set_shape((1, 3, 256, 256))
+    assert run._context.set_calls == []
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +98,8 @@ def _reference(net, x):
         return copy.deepcopy(net).cuda()(x.cuda()).cpu().numpy()
 
 
+@needs_tensorrt
+@needs_cuda
 def test_build_writes_plan_sidecar_and_timing_cache(engines):
     out, _fp32, _fp16, cache = engines
     assert (out / "fp32.plan").stat().st_size > 0 and cache.stat().st_size > 0
@@ -47,6 +107,8 @@ def test_build_writes_plan_sidecar_and_timing_cache(engines):
     assert meta.precision == "fp16" and meta.profile == PROFILE and meta.gpu_name == torch.cuda.get_device_name(0)
 
 
+@needs_tensorrt
+@needs_cuda
 @pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 45, 67), (1, 3, 128, 160)])
 def test_runner_parity(engines, styled_net, shape):
     from export.tensorrt import TensorRTRunner
@@ -62,21 +124,28 @@ def test_runner_parity(engines, styled_net, shape):
     assert psnr(y16, ref) >= MIN_PSNR_DB
 
 
-def test_runner_cuda_graph_and_stream(engines, styled_net):
-    from export.tensorrt import TensorRTRunner
-
+@needs_tensorrt
+@needs_cuda
+def test_runner_cuda_graph_and_stream(engines):
     out, *_ = engines
     x = torch.from_numpy(sample_input((1, 3, 64, 96))).cuda()
+    small = torch.from_numpy(sample_input((1, 3, 32, 48))).cuda()
     stream = torch.cuda.Stream()
     with TensorRTRunner(out / "fp16.plan", cuda_graph=True) as run:
         a = run(x, stream=stream)
-        b = run(x * 0.5, stream=stream)
+        b = run(x * 0.5, stream=stream)  # x * 0.5 is queued on the default stream: the runner must wait for it
+        s = run(small, stream=stream)  # new shape: set_input_shape, recapture
+        b2 = run(x * 0.5, stream=stream)  # back again: recaptured, not the graph of the old context state
         stream.synchronize()
     with TensorRTRunner(out / "fp16.plan") as run:
-        c = run(x * 0.5)
-    assert not torch.equal(a, b) and torch.allclose(b, c, atol=1e-2)
+        c, sc = run(x * 0.5), run(small)
+    assert not torch.equal(a, b) and s.shape[-2:] == small.shape[-2:]
+    for got, want in ((b, c), (b2, c), (s, sc)):
+        assert torch.allclose(got.float(), want.float(), atol=1e-2, rtol=1e-3)
 
 
+@needs_tensorrt
+@needs_cuda
 def test_runner_refuses_shape_outside_profile(engines):
     from export.tensorrt import TensorRTRunner
 

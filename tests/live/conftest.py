@@ -1,4 +1,4 @@
-"""Fixtures for the live tests: tiny generated clips, in-test backends, free loopback ports."""
+"""Fixtures for the live tests: tiny generated clips, in-test backends, free loopback ports, the job runner."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import threading
 import time
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 import torch
 
 from pipeline.backends.base import Backend
+from pipeline.job import JobOptions, stylize
+from pipeline.runner import RunStats
 from pipeline.synth import make_test_clip
 
 
@@ -72,3 +76,50 @@ def udp_port() -> int:
 @pytest.fixture
 def tcp_port() -> int:
     return free_port(socket.SOCK_STREAM)
+
+
+def run_job(source, sink, backend: Backend, **options) -> RunStats:
+    """The one frame path (``pipeline.job.stylize``) from ``source`` to ``sink``; closes the source."""
+    try:
+        return stylize(source, sink, backend, JobOptions(progress=False, **options))
+    finally:
+        source.close()
+
+
+def rgb_frames(path_or_frames) -> list[np.ndarray]:
+    """Decoded frames -> RGB uint8 with their tagged colour, converted by our matrices (pipeline.colour)."""
+    from pipeline.live.vcam import frame_to_rgb
+
+    if isinstance(path_or_frames, (str, Path)):
+        with av.open(str(path_or_frames)) as c:
+            return [frame_to_rgb(f) for f in c.decode(video=0)]
+    return [frame_to_rgb(f) for f in path_or_frames]
+
+
+class IdentityBackend(NegateBackend):
+    """Returns its input: isolates the colour / I/O path from any model."""
+
+    name = "identity"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+
+def frame_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """8-bit planes without line padding, as float64."""
+    return [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:p.height, :p.width].astype(np.float64)
+            for p in frame.planes]
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
+
+
+@pytest.fixture(scope="session")
+def live():
+    """Helpers as a fixture (test modules are imported with --import-mode=importlib)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(run=run_job, rgb=rgb_frames, Negate=NegateBackend, Identity=IdentityBackend,
+                           planes=frame_planes, psnr=psnr)

@@ -1,4 +1,4 @@
-"""Hand-off policies, pacing and latency statistics."""
+"""Hand-off policy, pacing and latency statistics (units; the frame path itself is in test_drop_policy)."""
 
 from __future__ import annotations
 
@@ -7,45 +7,31 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline.live.latency import LatencyStats, LiveReport, percentile
-from pipeline.live.realtime import BoundedQueue, LatestSlot, Pacer
+from pipeline.live.latency import LatencyStats, percentile
+from pipeline.live.realtime import LatestSlot, Pacer
+from pipeline.runner import RunStats
 
 
-def test_latest_slot_keeps_newest_and_counts_drops():
+def test_latest_slot_keeps_newest_counts_and_returns_drops():
     slot: LatestSlot[int] = LatestSlot()
-    for i in range(5):
-        slot.put(i)
+    replaced = [slot.put(i) for i in range(5)]
+    assert replaced == [None, 0, 1, 2, 3]  # the caller gets each replaced item back (to recycle its buffer)
     assert slot.get(timeout=0) == 4 and slot.dropped == 4
-    assert slot.get(timeout=0.01) is None  # empty, still open
+    assert slot.get(timeout=0.01) is None and not slot.closed  # empty, still open
     slot.put(7)
     slot.close()
-    slot.put(8)  # ignored after close
-    assert slot.get() == 7 and slot.get() is None and slot.dropped == 4
+    assert slot.put(8) == 8  # refused after close, handed back
+    assert slot.get() == 7 and slot.get() is None and slot.dropped == 4 and slot.closed
 
 
-def test_bounded_queue_blocks_instead_of_dropping():
-    q: BoundedQueue[int] = BoundedQueue(2)
-    q.put(0)
-    q.put(1)
-    t = threading.Thread(target=q.put, args=(2,))
+def test_latest_slot_wakes_a_waiting_consumer():
+    slot: LatestSlot[int] = LatestSlot()
+    got: list[int | None] = []
+    t = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
     t.start()
-    t.join(0.1)
-    assert t.is_alive()  # full: the producer waits
-    assert q.get() == 0
-    t.join(2)
-    assert not t.is_alive() and [q.get(), q.get()] == [1, 2] and q.dropped == 0
-    with pytest.raises(ValueError):
-        BoundedQueue(0)
-
-
-def test_abort_unblocks_producer():
-    q: BoundedQueue[int] = BoundedQueue(1)
-    q.put(0)
-    t = threading.Thread(target=q.put, args=(1,))
-    t.start()
-    q.abort()
-    t.join(2)
-    assert not t.is_alive() and q.get(timeout=0) is None
+    slot.put(3)
+    t.join(5)
+    assert got == [3]
 
 
 class FakeClock:
@@ -97,11 +83,14 @@ def test_percentile_matches_numpy():
         percentile([], 50)
 
 
-def test_report_summary():
-    report = LiveReport(frames_in=10, frames_out=7, dropped=3, wall_s=1.0, realtime=True)
+def test_run_stats_report_drops_and_latency():
+    lat = LatencyStats()
     for ms in range(1, 8):
-        report.latency.add(ms / 1000)
-    d = report.to_dict()
-    assert d["fps"] == 7.0 and d["latency_ms"]["p50_ms"] == 4.0 and d["latency_ms"]["count"] == 7
-    assert "3 dropped" in report.summary_line() and "p99" in report.summary_line()
+        lat.add(ms / 1000)
+    stats = RunStats(frames=7, frames_in=10, dropped=3, wall_s=1.0, fps=7.0, realtime=True,
+                     latency_ms=lat.summary())
+    assert stats.latency_ms["p50_ms"] == 4.0 and stats.latency_ms["count"] == 7
+    text = stats.summary()
+    assert "3 of 10 frames dropped" in text and "p99" in text
+    assert {"dropped", "frames_in", "latency_ms", "realtime", "paced"} <= set(stats.to_dict())
     assert LatencyStats().summary() == {"count": 0}

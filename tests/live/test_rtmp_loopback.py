@@ -15,22 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.live.frames import frame_to_rgb
-from pipeline.live.inputs import parse_input
-from pipeline.live.loop import LiveConfig, run_live
+from pipeline.io.source import FileSource
 from pipeline.live.outputs import parse_output
 from pipeline.live.sinks import StreamSink
-from pipeline.live.source import FrameReader
-from pipeline.stylizer import Stylizer
 
 _RECEIVER = """
 import sys, av, numpy as np
+from pipeline.live.vcam import frame_to_rgb
 url, out = sys.argv[1], sys.argv[2]
 with av.open(url, format="flv", options={"listen": "1"}, timeout=(20, 2)) as c:
     frames = []
     try:
         for f in c.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
+            frames.append(frame_to_rgb(f))
     except (av.error.ExitError, av.error.EOFError, av.error.OSError):  # publisher hung up
         pass
 np.save(out, np.stack(frames))
@@ -47,7 +44,7 @@ def _listening(port: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp to see the listener")
-def test_rtmp_flv_push(flat_clip, negate, tcp_port, tmp_path):
+def test_rtmp_flv_push(flat_clip, live, tcp_port, tmp_path):
     url, dump = f"rtmp://127.0.0.1:{tcp_port}/live/test", tmp_path / "frames.npy"
     rx = subprocess.Popen([sys.executable, "-c", _RECEIVER, url, str(dump)], stderr=subprocess.PIPE)
     try:
@@ -55,18 +52,15 @@ def test_rtmp_flv_push(flat_clip, negate, tcp_port, tmp_path):
         while not _listening(tcp_port) and time.monotonic() < deadline and rx.poll() is None:
             time.sleep(0.05)
         assert _listening(tcp_port), "receiver never listened"
-        reader = FrameReader(parse_input(str(flat_clip)))
         spec = parse_output(url)
         assert spec.format == "flv"
-        with Stylizer(negate()) as stylizer:
-            report = run_live(reader, stylizer, StreamSink(spec, fps=reader.fps), LiveConfig(realtime=False))
+        stats = live.run(FileSource(flat_clip), StreamSink(spec), live.Negate())
         assert rx.wait(20) == 0, rx.stderr.read().decode()[-500:]
     finally:
         rx.kill()
         rx.wait()
     received = np.load(dump)
-    assert report.frames_out == 25 and len(received) == 25  # TCP underneath: lossless
-    with __import__("av").open(str(flat_clip)) as c:
-        source = [frame_to_rgb(f) for f in c.decode(video=0)]
+    assert stats.frames == 25 and len(received) == 25  # TCP underneath: lossless
+    source = live.rgb(flat_clip)
     err = np.abs(received.astype(np.int16) - (255 - np.stack(source).astype(np.int16))).mean()
     assert err < 12.0

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import av
-import numpy as np
 import pytest
 from av.video.frame import PictureType
 
+from pipeline.io.sink import EncoderOptions
+from pipeline.io.source import FileSource
 from pipeline.live import encoding
-from pipeline.live.encoding import TIME_BASE, LiveEncoderConfig, add_live_stream, encoder_options, pick_codec
-from pipeline.live.frames import rgb_to_frame
+from pipeline.live.encoding import live_encoder, pick_codec
 from pipeline.live.inputs import LIVE_DEMUX_OPTIONS, parse_input
-from pipeline.live.outputs import parse_output
+from pipeline.live.outputs import OutputSpec, parse_output
 from pipeline.live.protocols import ffmpeg_protocols, has_format, has_protocol
+from pipeline.live.sinks import StreamSink
+from pipeline.synth import make_test_clip
 from train.errors import StylizeError
 
 
@@ -78,7 +80,7 @@ class TestOutputs:
         assert (parse_output("-").target, parse_output("-").format) == ("pipe:1", "mpegts")
         assert parse_output("-", output_format="nut").format == "nut"
         spec = parse_output(str(tmp_path / "out.mp4"))
-        assert spec.kind == "file" and spec.partial.endswith("out.partial.mp4")
+        assert (spec.kind, spec.live, spec.format) == ("file", False, None)  # FileSink picks the muxer
 
     @pytest.mark.parametrize(("spec", "fmt", "match"), [
         ("-", "mp4", "cannot stream to stdout"), ("udp://h:1", "nosuchformat", "unknown output format"),
@@ -99,49 +101,44 @@ def test_protocol_discovery():
 
 class TestEncoding:
     def test_x264_low_latency(self):
-        opts = encoder_options("libx264", 30.0, LiveEncoderConfig())
-        assert opts["tune"] == "zerolatency" and opts["bf"] == "0" and opts["g"] == "30"
-        opts = encoder_options("h264_nvenc", 25.0, LiveEncoderConfig(bitrate=4_000_000, gop_frames=10))
-        assert (opts["tune"], opts["zerolatency"], opts["g"], opts["maxrate"]) == ("ull", "1", "10", "4000000")
+        enc = live_encoder(EncoderOptions(codec="libx264"), rate=30.0)
+        assert (enc.extra["tune"], enc.extra["bf"], enc.gop, enc.extra["preset"]) == ("zerolatency", "0", 30, "veryfast")
+        enc = live_encoder(EncoderOptions(codec="h264_nvenc", bitrate="4M", gop=10), rate=25.0)
+        assert (enc.extra["tune"], enc.extra["zerolatency"], enc.gop, enc.extra["maxrate"]) == ("ull", "1", 10, "4000000")
+        user = live_encoder(EncoderOptions(codec="libx264", preset="ultrafast", extra={"tune": "film"}), rate=25)
+        assert user.preset == "ultrafast" and user.extra["tune"] == "film"  # the user's choices win
 
     def test_auto_codec(self):
         expect = "h264_nvenc" if encoding.encoder_opens("h264_nvenc") else "libx264"
-        assert pick_codec(LiveEncoderConfig(), prefer_gpu=True) == expect
-        assert pick_codec(LiveEncoderConfig(), prefer_gpu=False) == "libx264"
+        assert pick_codec(None, prefer_gpu=True) == expect
+        assert pick_codec("auto", prefer_gpu=False) == "libx264"
 
     def test_exception(self):
+        with pytest.raises(StylizeError, match="FLV/RTMP carries H.264 only"):
+            pick_codec("libx265", prefer_gpu=False, container_format="flv")
         if encoding.encoder_opens("h264_nvenc"):
             pytest.skip("NVENC works here")
         with pytest.raises(StylizeError, match="cannot open on this machine"):
-            pick_codec(LiveEncoderConfig(codec="h264_nvenc"), prefer_gpu=True)
-        with pytest.raises(StylizeError, match="FLV/RTMP carries H.264 only"):
-            pick_codec(LiveEncoderConfig(codec="libx265"), prefer_gpu=False, container_format="flv")
+            pick_codec("h264_nvenc", prefer_gpu=True)
 
-    def test_encoded_stream_has_no_b_frames_and_short_gop(self, tmp_path):
+    def test_encoded_stream_has_no_b_frames_and_short_gop(self, tmp_path, live):
         path = tmp_path / "x.ts"
-        base = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-        with av.open(str(path), "w", format="mpegts") as c:
-            s = add_live_stream(c, width=64, height=48, fps=25, config=LiveEncoderConfig(gop_frames=5))
-            for i in range(12):
-                frame = rgb_to_frame(np.roll(base, i, axis=1))  # motion, no scene cuts
-                frame.pts, frame.time_base = i * 40, TIME_BASE
-                c.mux(s.encode(frame))
-            c.mux(s.encode(None))
+        clip = make_test_clip(tmp_path / "c.mp4", frames=12, audio=False, colorspace="bt601")
+        sink = StreamSink(OutputSpec("network", str(path), "mpegts"), EncoderOptions(codec="libx264", gop=5))
+        live.run(FileSource(clip), sink, live.Negate())
         with av.open(str(path)) as c:
             frames = list(c.decode(video=0))
         assert len(frames) == 12
         assert all(int(f.pict_type) != int(PictureType.B) for f in frames)
         assert [i for i, f in enumerate(frames) if f.key_frame] == [0, 5, 10]
-        assert frames[0].colorspace == 6  # tagged BT.601 (SMPTE 170M) below 720 lines
+        assert frames[0].colorspace == 6  # the input's BT.601 (SMPTE 170M) tag, carried
 
 
-def test_odd_frame_size_is_cropped_to_even(tmp_path):
-    from pipeline.live.sinks import StreamSink
-
-    spec = parse_output(str(tmp_path / "odd.mkv"))
-    sink = StreamSink(spec, fps=25)
-    for i in range(3):
-        sink.write(np.full((47, 63, 3), 40 * i, np.uint8), i / 25)
-    sink.close()
-    with av.open(spec.target) as c:
-        assert [(f.width, f.height) for f in c.decode(video=0)] == [(62, 46)] * 3
+def test_odd_frame_size_goes_4_4_4(tmp_path, live):
+    """4:2:0 needs even sizes: an odd stream is sent 4:4:4 (with a warning) rather than failing or cropping."""
+    clip = make_test_clip(tmp_path / "odd.mkv", width=63, height=47, pix_fmt="yuv444p", frames=3, audio=False)
+    path = tmp_path / "odd.ts"
+    with pytest.warns(UserWarning, match="odd frame size"):
+        live.run(FileSource(clip), StreamSink(OutputSpec("network", str(path), "mpegts")), live.Negate())
+    with av.open(str(path)) as c:
+        assert [(f.width, f.height, f.format.name) for f in c.decode(video=0)] == [(63, 47, "yuv444p")] * 3

@@ -1,4 +1,8 @@
-"""Stream a generated clip through the live path to UDP / TCP / stdout on 127.0.0.1 and read it back with PyAV."""
+"""Stream generated clips through the one frame path to UDP / TCP / stdout on 127.0.0.1 and read them back.
+
+Frames are read back with PyAV and converted to RGB with our own matrices (``pipeline.colour``), like the
+pipeline does; every frame must be the negation (255 - x) of a source frame.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,24 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import torch
 
-from pipeline.live.frames import frame_to_rgb
+from pipeline.backends.torch import TorchBackend
+from pipeline.io.sink import EncoderOptions
+from pipeline.io.source import FileSource
 from pipeline.live.inputs import parse_input
-from pipeline.live.loop import LiveConfig, run_live
 from pipeline.live.outputs import parse_output
 from pipeline.live.sinks import StreamSink
-from pipeline.live.source import FrameReader
-from pipeline.stylizer import Stylizer
+from pipeline.live.source import LiveSource, PacedSource
+from pipeline.synth import make_test_clip
 
 UDP_MIN_FRACTION = 0.9  # stated tolerance: loopback UDP may lose a few datagrams under load
 PIXEL_TOL = 12.0  # mean |error| after two 4:2:0 round trips and x264 crf 23 on a 64x48 clip
-
-
-def _source_rgb(path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [frame_to_rgb(f) for f in c.decode(video=0)]
 
 
 def _check_stylized(received: list[np.ndarray], source: list[np.ndarray]) -> None:
@@ -42,53 +44,81 @@ def _check_stylized(received: list[np.ndarray], source: list[np.ndarray]) -> Non
         last = best
 
 
-def _read_stream(url: str, out: list[np.ndarray], errors: list[BaseException], **kw) -> None:
+def _read_stream(url: str, out: list[av.VideoFrame], errors: list[BaseException], **kw) -> None:
     try:
         with av.open(url, format="mpegts", timeout=(10.0, 1.5), **kw) as c:
             try:
                 for f in c.decode(video=0):
-                    out.append(frame_to_rgb(f))
+                    out.append(f)  # noqa: PERF402 - keep what arrived before a read timeout
             except av.error.ExitError:
                 pass  # the read timeout: sender finished (UDP has no end-of-stream)
     except BaseException as exc:  # noqa: BLE001 - reported in the test thread
         errors.append(exc)
 
 
-def test_udp_mpegts_loopback(flat_clip, negate, udp_port):
-    received: list[np.ndarray] = []
+def _udp_receive(port: int) -> tuple[threading.Thread, list[av.VideoFrame], list[BaseException]]:
+    received: list[av.VideoFrame] = []
     errors: list[BaseException] = []
-    rx = threading.Thread(target=_read_stream, args=(f"udp://127.0.0.1:{udp_port}", received, errors),
-                          kwargs={"options": {"overrun_nonfatal": "1"}}, daemon=True)
+    rx = threading.Thread(target=_read_stream, args=(f"udp://127.0.0.1:{port}", received, errors),
+                          kwargs={"options": {"overrun_nonfatal": "1", "analyzeduration": "500000"}}, daemon=True)
     rx.start()
     time.sleep(0.5)  # the receiver binds its socket before the first datagram
-    reader = FrameReader(parse_input(str(flat_clip)), pace=True, speed=2.0)
-    sink = StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}"), fps=reader.fps)
-    with Stylizer(negate()) as stylizer:
-        report = run_live(reader, stylizer, sink, LiveConfig(realtime=True))
+    return rx, received, errors
+
+
+def test_udp_mpegts_loopback(flat_clip, live, udp_port):
+    rx, received, errors = _udp_receive(udp_port)
+    stats = live.run(PacedSource(FileSource(flat_clip), speed=2.0), StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}")),
+                     live.Negate(), realtime=True)
     rx.join(15)
     assert not rx.is_alive() and not errors, errors
-    assert report.frames_out + report.dropped == report.frames_in == 25
-    assert len(received) >= UDP_MIN_FRACTION * report.frames_out
-    _check_stylized(received, _source_rgb(flat_clip))
-    assert report.latency.summary()["count"] == report.frames_out
+    assert stats.frames + stats.dropped == stats.frames_in == 25
+    assert len(received) >= UDP_MIN_FRACTION * stats.frames
+    assert int(received[0].colorspace) == 1  # BT.709 tag carried from the input (64x48 would be guessed 601)
+    _check_stylized(live.rgb(received), live.rgb(flat_clip))
+    assert stats.latency_ms["count"] == stats.frames and stats.output.startswith("udp://")
 
 
-def test_tcp_listen_mpegts_loopback(flat_clip, negate, tcp_port):
+@pytest.mark.parametrize(("device", "realtime"), [
+    ("cpu", False),
+    pytest.param("cuda", True, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
+])
+def test_udp_colour_round_trip_through_pipeline_colour(tmp_path, live, udp_port, device, realtime):
+    """BT.709 input (small: a guess would say BT.601), identity model, lossless x264 over UDP: PSNR >= 40 dB.
+
+    Proves live output colour goes through our matrices with the input's tags, like the file path. On CUDA
+    it runs the realtime slot with pinned buffers and the processor's stream.
+    """
+    src = make_test_clip(tmp_path / "709.mkv", colorspace="bt709", color_range="tv", audio=False, frames=25)
+    rx, received, errors = _udp_receive(udp_port)
+    sink = StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}"), EncoderOptions(codec="libx264", crf=0))
+    backend = live.Identity() if device == "cpu" else TorchBackend(torch.nn.Identity(), device, "fp32")
+    stats = live.run(PacedSource(FileSource(src), speed=2.0), sink, backend, realtime=realtime)
+    rx.join(15)
+    assert not errors and stats.frames + stats.dropped == 25 and stats.device.startswith(device)
+    assert len(received) >= UDP_MIN_FRACTION * stats.frames
+    with av.open(str(src)) as c:
+        source = list(c.decode(video=0))
+    for got in received:
+        assert (int(got.colorspace), int(got.color_range)) == (1, 1)
+        psnrs = [min(live.psnr(a, b) for a, b in zip(live.planes(s), live.planes(got))) for s in source]
+        assert max(psnrs) >= 40, psnrs
+
+
+def test_tcp_listen_mpegts_loopback(flat_clip, live, tcp_port):
     """Our output listens (``?listen``); the test connects as the client. TCP is lossless: every frame arrives."""
     result: dict = {}
 
     def serve() -> None:
         try:
-            reader = FrameReader(parse_input(str(flat_clip)))
-            sink = StreamSink(parse_output(f"tcp://127.0.0.1:{tcp_port}?listen"), fps=reader.fps, open_timeout=10)
-            with Stylizer(negate()) as stylizer:
-                result["report"] = run_live(reader, stylizer, sink, LiveConfig(realtime=False))
+            sink = StreamSink(parse_output(f"tcp://127.0.0.1:{tcp_port}?listen"), open_timeout=10)
+            result["stats"] = live.run(FileSource(flat_clip), sink, live.Negate())
         except BaseException as exc:  # noqa: BLE001 - reported in the test thread
             result["error"] = exc
 
     tx = threading.Thread(target=serve, daemon=True)
     tx.start()
-    received: list[np.ndarray] = []
+    received: list[av.VideoFrame] = []
     errors: list[BaseException] = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # connect once the server listens
@@ -99,107 +129,109 @@ def test_tcp_listen_mpegts_loopback(flat_clip, negate, tcp_port):
         time.sleep(0.1)
     tx.join(15)
     assert not errors and "error" not in result, (errors, result.get("error"))
-    report = result["report"]
-    assert report.dropped == 0 and report.frames_out == report.frames_in == 25
+    stats = result["stats"]
+    assert stats.dropped == 0 and stats.frames == stats.frames_in == 25
     assert len(received) == 25
-    _check_stylized(received, _source_rgb(flat_clip))
+    _check_stylized(live.rgb(received), live.rgb(flat_clip))
 
 
 _STDOUT_SCRIPT = """
-import sys, torch
+import sys
 sys.path.insert(0, {tests!r})
-from conftest import NegateBackend
-from pipeline.live import FrameReader, LiveConfig, StreamSink, parse_input, parse_output, run_live
-from pipeline.stylizer import Stylizer
-reader = FrameReader(parse_input({clip!r}))
-sink = StreamSink(parse_output("-", output_format={fmt!r}), fps=reader.fps)
-report = run_live(reader, Stylizer(NegateBackend()), sink, LiveConfig(realtime=False))
-print(report.summary_line(), file=sys.stderr)
+from conftest import NegateBackend, run_job
+from pipeline.io.source import FileSource
+from pipeline.live.outputs import parse_output
+from pipeline.live.sinks import StreamSink
+stats = run_job(FileSource({clip!r}), StreamSink(parse_output("-", output_format={fmt!r})), NegateBackend())
+print(stats.summary(), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("fmt", ["mpegts"])  # nut is the same path (one subprocess costs ~4 s of torch import)
-def test_stdout_stream(flat_clip, fmt):
+def test_stdout_stream(flat_clip, live):
     """``-`` writes a pipeable stream on stdout and nothing else (the summary goes to stderr)."""
-    from pathlib import Path
-
-    script = _STDOUT_SCRIPT.format(tests=str(Path(__file__).parent), clip=str(flat_clip), fmt=fmt)
+    script = _STDOUT_SCRIPT.format(tests=str(Path(__file__).parent), clip=str(flat_clip), fmt="mpegts")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=True)
-    assert b"25 frames out of 25" in proc.stderr
-    with av.open(io.BytesIO(proc.stdout), format=fmt) as c:
-        frames = [frame_to_rgb(f) for f in c.decode(video=0)]
+    assert b"25 frames in" in proc.stderr
+    with av.open(io.BytesIO(proc.stdout), format="mpegts") as c:
+        frames = list(c.decode(video=0))
     assert len(frames) == 25
-    _check_stylized(frames, _source_rgb(flat_clip))
+    _check_stylized(live.rgb(frames), live.rgb(flat_clip))
 
 
 _STDIN_SCRIPT = """
 import sys
 import numpy as np
-from pipeline.live import FrameReader, LatestSlot, parse_input
-reader = FrameReader(parse_input("-", input_format="mpegts"))
-frames = []
-class Collect(LatestSlot):
-    def put(self, item):
-        frames.append(item.rgb)
-box = Collect()
-reader.start(box)
-reader.wait(30)
+from pipeline.live.inputs import parse_input
+from pipeline.live.source import LiveSource
+from pipeline.live.vcam import frame_to_rgb
+from pipeline.io.source import VideoItem
+source = LiveSource(parse_input("-", input_format="mpegts"))
+frames = [frame_to_rgb(i.frame) for i in source if isinstance(i, VideoItem)]
 np.save(sys.argv[1], np.stack(frames))
-print(reader.produced, reader.error, file=sys.stderr)
+print(source.stats.decoded, source.info.colour.matrix, file=sys.stderr)
 """
 
 
-def test_stdin_input(flat_clip, tmp_path):
-    """``-`` reads a piped MPEG-TS (e.g. ``ffmpeg ... -f mpegts - | stylize-video - ...``); no torch needed."""
+def test_stdin_input(flat_clip, tmp_path, live):
+    """``-`` reads a piped MPEG-TS (e.g. ``ffmpeg ... -f mpegts - | stylize-video - ...``)."""
     ts = tmp_path / "in.ts"
-    reader = FrameReader(parse_input(str(flat_clip)))
-    run_live(reader, lambda rgb: rgb, StreamSink(parse_output(str(ts)), fps=reader.fps), LiveConfig(realtime=False))
+    sink = StreamSink(parse_output(str(ts), output_format="mpegts"), EncoderOptions(codec="libx264", crf=0))
+    live.run(FileSource(flat_clip), sink, live.Identity())
     dump = tmp_path / "frames.npy"
     proc = subprocess.run([sys.executable, "-c", _STDIN_SCRIPT, str(dump)], input=ts.read_bytes(),
                           capture_output=True, timeout=60, check=False)
-    assert proc.returncode == 0 and proc.stderr.decode().startswith("25 None"), proc.stderr.decode()[-500:]
+    assert proc.returncode == 0 and proc.stderr.decode().startswith("25 bt709"), proc.stderr.decode()[-500:]
     got = np.load(dump)
-    source = _source_rgb(flat_clip)
+    source = live.rgb(flat_clip)
     assert len(got) == 25
-    assert max(np.abs(g.astype(np.int16) - s).mean() for g, s in zip(got, source)) < PIXEL_TOL
+    assert max(np.abs(g.astype(np.int16) - s).mean() for g, s in zip(got, source)) < 2.0
 
 
-def test_udp_live_input(flat_clip, negate, udp_port):
-    """Our reader on a live UDP input (default low-latency options, realtime by default); silence ends it."""
+def test_udp_live_input(flat_clip, live, udp_port):
+    """``LiveSource`` on a live UDP input (low-latency options, realtime by default); silence ends it."""
     opened: dict = {}
 
-    def open_reader() -> None:
-        try:  # av.open blocks until the stream has been probed
-            opened["reader"] = FrameReader(parse_input(f"udp://127.0.0.1:{udp_port}"), read_timeout=1.0)
+    def open_source() -> None:
+        try:  # opening blocks until the stream is probed and its first frame decoded
+            opened["source"] = LiveSource(parse_input(f"udp://127.0.0.1:{udp_port}"), read_timeout=1.0)
         except BaseException as exc:  # noqa: BLE001 - reported in the test thread
             opened["error"] = exc
 
-    rx = threading.Thread(target=open_reader, daemon=True)
+    rx = threading.Thread(target=open_source, daemon=True)
     rx.start()
     time.sleep(0.5)  # bound before the first datagram
-    sender = FrameReader(parse_input(str(flat_clip)), pace=True, speed=2.0)
-    run_live(sender, lambda rgb: rgb, StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}"), fps=sender.fps),
-             LiveConfig(realtime=False))  # the sender runs to completion; the receiver buffered meanwhile
+    # The sender runs to completion; the receiver's socket buffers meanwhile.
+    live.run(PacedSource(FileSource(flat_clip), speed=2.0), StreamSink(parse_output(f"udp://127.0.0.1:{udp_port}")),
+             live.Negate())
     rx.join(10)
     assert "error" not in opened, opened.get("error")
-    reader = opened["reader"]
-    assert reader.spec.live
-    received: list[np.ndarray] = []
-    with Stylizer(negate()) as stylizer:
-        report = run_live(reader, stylizer, _ListSink(received), LiveConfig(realtime=reader.spec.live))
-    assert report.frames_in >= UDP_MIN_FRACTION * 25
-    assert report.frames_out + report.dropped == report.frames_in and report.frames_out == len(received) >= 1
-    _check_stylized(received, _source_rgb(flat_clip))
+    source = opened["source"]
+    assert source.live and source.info.frames is None
+    received: list[av.VideoFrame] = []
+
+    class Keep(ListSinkBase):
+        def write_frame(self, frame: av.VideoFrame) -> None:
+            received.append(frame)
+
+    stats = live.run(source, Keep(), live.Negate(), realtime=source.live)
+    assert stats.frames_in >= UDP_MIN_FRACTION * 25 and stats.realtime
+    assert stats.frames + stats.dropped == stats.frames_in and stats.frames == len(received) >= 1
+    # negated twice: the received frames are the source again
+    _check_stylized(live.rgb(received), [255 - s for s in live.rgb(flat_clip)])
 
 
-class _ListSink:
-    def __init__(self, out: list[np.ndarray]) -> None:
-        self.out = out
+class ListSinkBase:
+    def choose_pix_fmt(self, in_fmt: str, width: int, height: int) -> str:
+        return "yuv420p"
 
-    def write(self, rgb: np.ndarray, time_s: float) -> None:
-        self.out.append(rgb)
-
-    def close(self) -> None:
+    def open(self, spec, passthrough) -> None:
         pass
 
-    abort = close
+    def write_packet(self, packet) -> None:
+        pass
+
+    def close(self, interrupted: bool = False) -> None:
+        return None
+
+    def abort(self) -> None:
+        pass

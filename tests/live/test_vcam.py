@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from fractions import Fraction
 from typing import ClassVar
 
+import av
 import numpy as np
 import pytest
+import torch
 
-from pipeline.live.inputs import parse_input
-from pipeline.live.loop import LiveConfig, run_live
-from pipeline.live.sinks import VirtualCameraSink
-from pipeline.live.source import FrameReader
-from pipeline.stylizer import Stylizer
+from pipeline.colorinfo import colour_info
+from pipeline.io.sink import VideoSpec
+from pipeline.io.source import FileSource
+from pipeline.live.vcam import VirtualCameraSink
 from train.errors import StylizeError
 
 pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="pyvirtualcam (extra [live]) is not installed")
@@ -57,25 +60,48 @@ def _registered():
     pyvirtualcam.camera.BACKENDS.pop("stylize-missing", None)
 
 
-def test_vcam_receives_stylized_rgb(flat_clip, negate):
-    reader = FrameReader(parse_input(str(flat_clip)))
-    source = []
-    sink = VirtualCameraSink(fps=reader.fps, backend="stylize-test")
-    with Stylizer(negate()) as stylizer:
-        def process(rgb: np.ndarray) -> np.ndarray:
-            source.append(rgb)
-            return stylizer(rgb)
-        report = run_live(reader, process, sink, LiveConfig(realtime=False))
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_vcam_receives_stylized_rgb(flat_clip, live, device):
+    """Through the one frame path: the model's RGB comes back from 4:4:4 planes via pipeline.colour, up to rounding."""
+    sink = VirtualCameraSink(backend="stylize-test", convert_device=device)
+    stats = live.run(FileSource(flat_clip), sink, live.Negate())
     (cam,) = RecordingCamera.instances
     assert cam.closed and cam.size == (64, 48) and cam.fps == pytest.approx(25)
     assert cam.fourcc == pyvirtualcam.util.encode_fourcc(pyvirtualcam.PixelFormat.RGB.value)
-    assert len(cam.frames) == report.frames_out == 25
-    for sent, src in zip(cam.frames, source):
+    assert len(cam.frames) == stats.frames == 25 and stats.output == "virtual camera /dev/video-test"
+    for sent, src in zip(cam.frames, live.rgb(flat_clip)):
         assert sent.dtype == np.uint8 and sent.size == 64 * 48 * 3
-        np.testing.assert_array_equal(sent.reshape(48, 64, 3), 255 - src)  # no encode: exact
+        err = np.abs(sent.reshape(48, 64, 3).astype(np.int16) - (255 - src.astype(np.int16)))
+        assert err.max() <= 2  # no encode, no chroma subsampling: 8-bit rounding only
+
+
+def test_vcam_with_a_stream_output_through_the_cli(flat_clip, tmp_path, capsys):
+    """``stylize-video IN OUT --vcam``: one run feeds the file and the camera (a TeeSink)."""
+    from pipeline.cli import main
+    from train.checkpoint import ModelInfo, save_checkpoint
+    from train.networks import build_network
+
+    ckpt = save_checkpoint(tmp_path / "tn.pth", build_network("transformer_net"), ModelInfo("transformer_net", "style", 1))
+    out = tmp_path / "o.mkv"
+    rc = main([str(flat_clip), str(out), "--checkpoint", str(ckpt), "--vcam", "--vcam-backend", "stylize-test",
+               "--max-frames", "3", "--preset", "ultrafast"])
+    assert rc == 0, capsys.readouterr().err
+    (cam,) = RecordingCamera.instances
+    assert len(cam.frames) == 3 and cam.closed
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"  # the file sink plans; the camera follows
+        assert sum(1 for _ in c.decode(video=0)) == 3
 
 
 def test_vcam_missing_device_is_one_clear_error():
-    sink = VirtualCameraSink(fps=30, backend="stylize-missing")
+    sink = VirtualCameraSink(backend="stylize-missing")
+    spec = VideoSpec(8, 8, "yuv444p", Fraction(1, 25), Fraction(25), colour_info(1, 1, 1, 1, height=8, pix_fmt="yuv444p"))
     with pytest.raises(StylizeError, match="no virtual camera available.*modprobe v4l2loopback"):
-        sink.write(np.zeros((8, 8, 3), np.uint8), 0.0)
+        sink.open(spec, [])
+
+
+def test_vcam_without_pyvirtualcam(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import fails as if not installed
+    with pytest.raises(StylizeError, match=r"pip install 'stylize-video\[live\]'"):
+        VirtualCameraSink()

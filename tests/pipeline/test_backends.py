@@ -235,3 +235,14 @@ def test_provider_lists_pin_and_keep_fp32_strict(tmp_path):
                                      ("tensorrt", gpu, every[1:], "has no TensorrtExecutionProvider")]:
         with pytest.raises(StylizeError, match=msg):
             providers_for(device, "fp32", avail, tmp_path, only=only)
+
+
+def test_trt_ep_engine_caches_are_kept_apart_per_precision(tmp_path):
+    from pipeline.backends.onnxruntime import providers_for
+
+    # The TensorRT EP names cached engines after the model only: an FP32 engine must not be reused for FP16.
+    every = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    gpu = torch.device("cuda", 0)
+    paths = {p: providers_for(gpu, p, every, tmp_path)[0][1]["trt_engine_cache_path"] for p in ("fp16", "fp32")}
+    assert paths["fp16"] != paths["fp32"]
+    assert providers_for(gpu, "fp16", every, tmp_path)[0][1]["trt_fp16_enable"] is True

@@ -1,0 +1,108 @@
+"""From ``stylize-video`` arguments to a ``Source`` and a ``Sink``: files, cameras, URLs, stdin/stdout, virtual camera.
+
+``pipeline.live.args.add_live_arguments`` adds the live options to the parser; ``plan_io`` validates the input and output specs
+(cheap, before a model is loaded); ``make_sink`` and ``open_source`` build the two ends that
+``pipeline.job.stylize`` connects through the one frame path (``Runner`` + ``FrameProcessor``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pipeline.io.sink import EncoderOptions, FileSink, Sink
+from pipeline.io.source import FileSource, FileSourceOptions, Source
+from pipeline.live.encoding import AUTO
+from pipeline.live.inputs import InputSpec, parse_input
+from pipeline.live.outputs import OutputSpec, parse_output
+from train.errors import StylizeError
+
+DEFAULT_FILE_CODEC = "libx264"
+
+
+@dataclass(frozen=True)
+class IOPlan:
+    """The two ends of a run, resolved from the arguments."""
+
+    input: InputSpec
+    output: OutputSpec | None  # None: --vcam only
+    realtime: bool
+
+    @property
+    def live_input(self) -> bool:
+        return self.input.live
+
+
+def plan_io(args: argparse.Namespace) -> IOPlan:
+    """Parse and check INPUT / OUTPUT and the live flags; raises ``StylizeError`` with one line."""
+    spec = parse_input(args.input, input_format=args.input_format, options=dict(args.input_option))
+    out = parse_output(args.output, output_format=args.output_format) if args.output else None
+    if out is None and args.vcam is None:
+        raise StylizeError("no output: give OUTPUT (a file, a stream URL or -) and/or --vcam")
+    if spec.live and args.pace:
+        raise StylizeError("--pace is for files; live inputs already arrive in real time")
+    if spec.kind != "file" and args.start:
+        raise StylizeError("--start needs a seekable file input")
+    if args.speed <= 0:
+        raise StylizeError(f"--speed must be > 0, got {args.speed}")
+    if spec.kind == "file" and out is not None and out.kind == "file" \
+            and Path(spec.target).resolve() == Path(out.target).resolve():
+        raise StylizeError("output would overwrite the input")
+    return IOPlan(spec, out, spec.live if args.realtime is None else args.realtime)
+
+
+def encoder_options(args: argparse.Namespace, codec: str) -> EncoderOptions:
+    return EncoderOptions(codec=args.codec or codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
+                          pix_fmt=args.pix_fmt, gop=args.gop)
+
+
+def make_sink(io: IOPlan, args: argparse.Namespace, device: torch.device) -> Sink:
+    """File, stream or stdout sink for OUTPUT, plus the virtual camera with --vcam (a ``TeeSink`` for both).
+
+    Codec default: libx264 for files; for streams ``auto`` = h264_nvenc when the model runs on CUDA and
+    NVENC opens here, else libx264, with the low-latency settings of ``pipeline.live.encoding``.
+    """
+    sinks: list[Sink] = []
+    if io.output is not None and io.output.kind == "file":
+        sinks.append(FileSink(io.output.target, encoder_options(args, DEFAULT_FILE_CODEC), overwrite=args.overwrite,
+                              format=io.output.format))
+    elif io.output is not None:
+        from pipeline.live.sinks import StreamSink
+
+        sinks.append(StreamSink(io.output, encoder_options(args, AUTO), prefer_gpu=device.type == "cuda",
+                                open_timeout=args.open_timeout))
+    if args.vcam is not None:
+        from pipeline.live.vcam import VirtualCameraSink
+
+        sinks.append(VirtualCameraSink(device=args.vcam or None, backend=args.vcam_backend, convert_device=device))
+    if len(sinks) == 1:
+        return sinks[0]
+    from pipeline.live.sinks import TeeSink
+
+    return TeeSink(sinks)
+
+
+def open_source(io: IOPlan, args: argparse.Namespace) -> Source:
+    """``FileSource`` for files (NVDEC with --hwdec), ``LiveSource`` for the rest; ``PacedSource`` with --pace."""
+    opts = FileSourceOptions(start=args.start, duration=args.duration, max_frames=args.max_frames, hwdec=args.hwdec,
+                             copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
+    plain_file = io.input.kind == "file" and io.input.format is None and not io.input.options
+    if plain_file:
+        source: Source = FileSource(io.input.target, opts)
+    else:
+        from pipeline.live.source import LiveSource
+
+        if args.hwdec:
+            warnings.warn("--hwdec applies to plain file inputs; this input is decoded on the CPU", stacklevel=2)
+        opts = dataclasses.replace(opts, hwdec=False, thread_type="SLICE" if io.input.live else "AUTO")
+        source = LiveSource(io.input, opts, open_timeout=args.open_timeout, read_timeout=args.read_timeout)
+    if args.pace:
+        from pipeline.live.source import PacedSource
+
+        source = PacedSource(source, args.speed)
+    return source
