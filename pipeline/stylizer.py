@@ -139,7 +139,8 @@ class Stylizer:
         nchw = batch if lay == "chw" else batch.permute(0, 3, 1, 2)
         if nchw.shape[1] != 3:
             raise FrameError(f"layout {lay!r} puts {nchw.shape[1]} channels where 3 are needed: {_describe(frame)}")
-        out = self._run(nchw, frame.dtype).to(frame.device, non_blocking=True)
+        # Asynchronous only towards a GPU: a device->host copy must be complete before the host reads it.
+        out = self._run(nchw, frame.dtype).to(frame.device, non_blocking=frame.device.type == "cuda")
         if lay == "hwc":
             out = out.permute(0, 2, 3, 1)
         return out[0] if single else out
@@ -152,7 +153,8 @@ class Stylizer:
             if self._closed:
                 raise StylizeError("this Stylizer is closed")
             with torch.inference_mode():
-                x = nchw.to(self.backend.device, non_blocking=True).to(torch.float32).contiguous()
+                to_gpu = self.backend.device.type == "cuda"
+                x = nchw.to(self.backend.device, non_blocking=to_gpu).to(torch.float32).contiguous()
                 y = self.backend(x).clamp_(0.0, 255.0)
                 if out_dtype == torch.uint8:
                     return y.round_().to(torch.uint8)

@@ -12,15 +12,7 @@ from benchmarks.cli import main
 from benchmarks.validate import validate
 
 
-def _real_backends_or_skip() -> None:
-    try:
-        from pipeline.backends import load_backend  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"pipeline.backends.load_backend not available ({exc})")
-
-
 def test_cpu_smoke_run_under_a_minute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _real_backends_or_skip()
     out = tmp_path / "out"
     t0 = time.perf_counter()
     status = main(["--random-weights", "style", "--sizes", "48x32", "--iters", "2", "--warmup", "1",
@@ -46,7 +38,6 @@ def test_cpu_smoke_run_under_a_minute(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_sr_random_weights_model_only(tmp_path: Path) -> None:
-    _real_backends_or_skip()
     js = tmp_path / "sr.json"
     assert main(["--random-weights", "sr4", "--sizes", "24x16", "--iters", "1", "--warmup", "0", "--no-e2e",
                  "--backends", "torch-fp32", "--work-dir", str(tmp_path), "--json", str(js), "--quiet"]) == 0
@@ -89,7 +80,6 @@ def test_bad_arguments_give_one_line_error(argv: list[str], fragment: str, tmp_p
 def test_unusable_inputs_are_one_line_errors(args: list[str], fragment: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    _real_backends_or_skip()
     monkeypatch.chdir(tmp_path)
     for name in ("broken.pth", "clip.mp4"):
         (tmp_path / name).write_bytes(b"not what the name says")
