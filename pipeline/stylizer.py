@@ -78,7 +78,7 @@ class Stylizer:
         self._closed = False
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str = "auto",
+    def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | torch.device = "auto",
              precision: str | None = None, **kwargs: Any) -> Stylizer:
         """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model).
 
@@ -87,6 +87,7 @@ class Stylizer:
         """
         from pipeline.backends import load_backend  # heavy: onnxruntime/tensorrt imports live there
 
+        device = str(device)
         if precision is None:
             on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
             precision = "fp16" if on_gpu else "fp32"
@@ -129,7 +130,7 @@ class Stylizer:
         raise FrameError(f"frames must be numpy arrays or torch tensors, got {type(frame).__name__}")
 
     def _call_tensor(self, frame: torch.Tensor, layout: str | None) -> torch.Tensor:
-        if frame.dtype not in (torch.uint8, torch.float32, torch.float16, torch.bfloat16):
+        if frame.dtype != torch.uint8 and not frame.dtype.is_floating_point:
             raise FrameError(f"torch frames must be uint8 or float (0..255), got {_describe(frame)}")
         if frame.ndim not in (3, 4):
             raise FrameError(f"torch frames must be 3-D (one frame) or 4-D (a batch), got {_describe(frame)}")

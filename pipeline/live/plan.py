@@ -53,7 +53,9 @@ def plan_io(args: argparse.Namespace) -> IOPlan:
     if spec.kind == "file" and out is not None and out.kind == "file" \
             and Path(spec.target).resolve() == Path(out.target).resolve():
         raise StylizeError("output would overwrite the input")
-    return IOPlan(spec, out, spec.live if args.realtime is None else args.realtime)
+    # A paced file stands in for a camera, so it gets a camera's default: keep the newest frame.
+    realtime = (spec.live or bool(args.pace)) if args.realtime is None else args.realtime
+    return IOPlan(spec, out, realtime)
 
 
 def encoder_options(args: argparse.Namespace, codec: str) -> EncoderOptions:

@@ -37,7 +37,8 @@ def test_plan_defaults(flat_clip):
     assert (p.input.kind, p.output.format, p.realtime, p.live_input) == ("file", "mpegts", False, False)
     p = _plan("udp://127.0.0.1:5000", "-", "--format", "nut")
     assert (p.input.live, p.realtime, p.output.format) == (True, True, "nut")  # live inputs drop by default
-    assert _plan(str(flat_clip), "-", "--pace", "--realtime").realtime
+    assert _plan(str(flat_clip), "-", "--pace").realtime  # a paced file stands in for a camera
+    assert not _plan(str(flat_clip), "-", "--pace", "--no-realtime").realtime
     assert not _plan("udp://127.0.0.1:5000", "-", "--no-realtime").realtime
     assert _plan(str(flat_clip), "--vcam").output is None
 

@@ -70,6 +70,12 @@ class TestTorch:
         assert out.dtype == torch.float32
         torch.testing.assert_close(out, (255 - x).clamp(0, 255))
 
+    def test_float64_is_float_too(self, negate):
+        x = torch.tensor([[[-10.0, 100.5]], [[0.0, 255.0]], [[300.0, 1.0]]], dtype=torch.float64)
+        out = Stylizer(negate())(x)
+        assert out.dtype == torch.float64
+        torch.testing.assert_close(out, (255 - x).clamp(0, 255))
+
     def test_forced_layout_and_scale(self, negate):
         x = torch.zeros(3, 4, 3, dtype=torch.uint8)  # ambiguous: CHW by default
         assert Stylizer(negate())(x).shape == (3, 4, 3)
