@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,6 +88,9 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         outs = {k: v or args.out_dir / OUT_NAMES[k] for k, v in outs.items()}
     if outs["plot"] is not None and outs["plot"].suffix.lower() != ".png":
         raise StylizeError(f"--plot writes PNG; give a .png name, got {outs['plot']}")
+    for key, path in outs.items():
+        if path is not None:
+            _check_writable(f"--{key}", path)  # now, not after a benchmark that may take an hour
     return BenchConfig(
         model=args.model, random_weights=args.random_weights, backends=backends,
         sizes=parse_sizes(args.sizes) if args.sizes else [], batch=args.batch, iters=args.iters,
@@ -97,6 +101,17 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
         json_out=outs["json"], markdown_out=outs["markdown"], plot_out=outs["plot"],
         machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed)
+
+
+def _check_writable(flag: str, path: Path) -> None:
+    """Refuse a report path whose folder cannot be created or written (missing folders are created later)."""
+    if path.is_dir():
+        raise StylizeError(f"{flag} {path} is a directory")
+    folder = path.parent
+    while not folder.exists():  # the nearest existing ancestor decides
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise StylizeError(f"{flag} {path}: cannot be created ({folder} is not a writable folder)")
 
 
 def _load_record(path: Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,7 @@ from benchmarks.config import FrameSize
 from benchmarks.e2e import StageResult, name_bottleneck
 from benchmarks.model_bench import ModelBenchResult
 from benchmarks.throughput import ThroughputResult
+from train.errors import StylizeError
 
 SCHEMA_ID = "stylize-video/bench/1"
 INPUT_DESCRIPTION = ("deterministic synthetic RGB batch (gradients, edges, mild noise), float32 0..255, "
@@ -72,10 +74,15 @@ def build_record(*, created: str, command: str, duration_s: float, machine: dict
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write to ``<name>.partial`` then rename, so a half-written report never looks complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -95,6 +95,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise StylizeError(f"--start must be >= 0, got {args.start}")
     if args.duration is not None and args.duration <= 0:
         raise StylizeError(f"--duration must be > 0, got {args.duration}")
+    if args.stats_json:  # checked now: a bad path must not cost a whole run
+        from pipeline.job import check_stats_path
+
+        check_stats_path(args.stats_json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -32,6 +33,7 @@ from pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
 from pipeline.live.latency import LatencyStats
 from pipeline.live.realtime import LatestSlot
 from pipeline.processor import FrameProcessor
+from train.errors import StylizeError
 
 _END = object()
 _POLL_S = 0.05
@@ -212,6 +214,22 @@ class Runner:
         self._last_pts = pts
         return pts, tb, frame.duration
 
+    _size_warned = False
+
+    def _conform(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """A frame whose size changed mid-stream (live streams, concatenated files) scaled to the first size."""
+        layout = self.processor.config.in_layout
+        if frame.format.name != layout.pix_fmt:  # the packed copy would misread the planes
+            raise StylizeError(f"the input's pixel format changed mid-stream from {layout.pix_fmt} to "
+                               f"{frame.format.name}; this is not supported")
+        if (frame.width, frame.height) == (layout.width, layout.height):
+            return frame
+        if not self._size_warned:
+            self._size_warned = True
+            warnings.warn(f"frame size changed from {layout.width}x{layout.height} to {frame.width}x{frame.height} "
+                          "mid-stream: scaling to the first size", stacklevel=2)
+        return frame.reformat(width=layout.width, height=layout.height)
+
     def _decode(self) -> None:
         layout = self.processor.config.in_layout
         busy = 0.0
@@ -230,6 +248,7 @@ class Runner:
                 frame = item.frame
                 if self.reformat is not None:
                     frame = frame.reformat(**self.reformat)
+                frame = self._conform(frame)
                 busy += time.perf_counter() - t0
                 buf = self.in_pool.get(self._alive)  # waiting for a free buffer is not decode work
                 if buf is None:

@@ -61,6 +61,8 @@ def test_sr_random_weights_model_only(tmp_path: Path) -> None:
     (["--random-weights", "style", "--plot", "chart.jpg"], "give a .png name"),
     (["--random-weights", "style", "--throughput-streams", "0"], "--throughput-streams"),
     (["--random-weights", "style", "--video", "nope.mp4"], "--video nope.mp4: file not found"),
+    (["--random-weights", "style", "--json", "model.txt/b.json"], "--json model.txt/b.json: cannot be created"),
+    (["--random-weights", "style", "--out-dir", "model.txt"], "--json model.txt/bench.json: cannot be created"),
 ])
 def test_bad_arguments_give_one_line_error(argv: list[str], fragment: str, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str],
@@ -86,6 +88,22 @@ def test_unusable_inputs_are_one_line_errors(args: list[str], fragment: str, tmp
     assert main([*args, "--sizes", "32x24", "--iters", "1", "--work-dir", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("stylize-bench: error: ") and "\n" not in err and fragment in err
+
+
+def test_report_write_failure_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.record
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(benchmarks.record.Path, "write_bytes", refuse)
+    assert main(["--random-weights", "style", "--sizes", "24x16", "--iters", "1", "--warmup", "0", "--no-e2e",
+                 "--backends", "torch-fp32", "--work-dir", str(tmp_path), "--json", str(tmp_path / "r.json"),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stylize-bench: error: cannot write ") and "\n" not in err and "Permission denied" in err
+    assert not list(tmp_path.glob("r.json*"))
 
 
 def test_reports_rerendered_from_json(sample_record: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

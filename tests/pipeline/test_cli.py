@@ -76,11 +76,13 @@ def _bad(tmp_path, clip, checkpoints):
         "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "-1"], "--crf must be >= 0"),
         "bad codec": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--codec", "nope264"],
                       "not available"),
+        "unwritable stats": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--stats-json",
+                              str(tmp_path / "no" / "s.json")], "--stats-json: folder does not exist"),
     }
 
 
 CASES = ["missing input", "not a video", "no video stream", "output exists", "unwritable output", "unwritable fs",
-         "wrong kind", "bad checkpoint", "bad number", "bad codec"]
+         "wrong kind", "bad checkpoint", "bad number", "bad codec", "unwritable stats"]
 
 
 @pytest.mark.parametrize("case", CASES)

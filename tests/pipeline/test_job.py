@@ -212,3 +212,32 @@ def test_cuda_frame_path_round_trip(tmp_path, vid, hwdec):
     for fa, fb in zip(vid.frames(src), vid.frames(dst)):
         for pa, pb in zip(vid.planes(fa), vid.planes(fb)):
             assert vid.psnr(pa, pb, 255) >= 40
+
+
+def _ts_part(path, w: int, h: int, start: int, n: int = 4) -> bytes:
+    import numpy as np
+
+    with av.open(str(path), "w", format="mpegts") as c:
+        s = c.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((h, w, 3), 60 + 30 * i, np.uint8), format="rgb24")
+            f.pts = start + i
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(("w", "h"), [(96, 64), (48, 32)])
+def test_size_change_mid_stream_is_scaled_to_the_first_size(tmp_path, vid, identity_backend, w, h):
+    # A live or concatenated stream may change resolution: frames are scaled to the first size, with a warning
+    # (before: a larger frame was silently cropped to its corner, a smaller one crashed the copy).
+    src = tmp_path / "cat.ts"
+    src.write_bytes(_ts_part(tmp_path / "a.ts", 64, 48, 0) + _ts_part(tmp_path / "b.ts", w, h, 4))
+    with pytest.warns(UserWarning, match=rf"frame size changed from 64x48 to {w}x{h}"):
+        stats = stylize_file(src, tmp_path / "o.mkv", identity_backend, _opts(encoder=LOSSLESS))
+    out = vid.frames(tmp_path / "o.mkv")
+    assert stats.frames == 8 and {(f.width, f.height) for f in out} == {(64, 48)}
+    # flat frames stay flat and keep their level: the whole frame was scaled, not a corner cut out
+    last = out[-1].to_ndarray(format="rgb24").astype(int)
+    assert last.max() - last.min() <= 2 and abs(last.mean() - 150) <= 3
