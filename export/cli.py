@@ -18,7 +18,7 @@ from torch import nn
 
 from export.engine_cache import cache_root
 from export.engine_meta import BuildOptions
-from export.metadata import ModelMetadata, read_metadata, weights_sha256, write_metadata
+from export.metadata import ModelMetadata, load_onnx, read_metadata, weights_sha256, write_metadata
 from export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
 from export.registry import SOURCES, styles
 from export.shapes import build_profile
@@ -63,14 +63,10 @@ def _cmd_onnx(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    import onnx
-
     from export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
 
     path = Path(args.model)
-    if not path.is_file():
-        raise StylizeError(f"ONNX model not found: {path}")
-    model = onnx.load(str(path))
+    model = load_onnx(path)
     meta = read_metadata(model)
     reference = None
     if args.checkpoint:
@@ -82,7 +78,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise StylizeError(f"{args.checkpoint} is not the checkpoint {path} was exported from "
                                f"(weights sha256 {digest[:12]}… vs {meta.weights_sha256[:12]}…)")
         reference = torch_runner(net)
-    fp32 = onnx.load(args.reference) if args.reference else None
+    fp32 = load_onnx(args.reference) if args.reference else None
     report = VerifyReport(str(path))
     if meta.precision.startswith("fp16"):
         check_fp16_model(model, reference, meta.scale, report, fp32=fp32)

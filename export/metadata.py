@@ -65,13 +65,24 @@ def write_metadata(model: onnx.ModelProto, meta: ModelMetadata) -> None:
         entry.key, entry.value = PREFIX + key, str(value)
 
 
+def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True) -> onnx.ModelProto:
+    """``onnx.load`` with one-line errors for a missing file or one that is not an ONNX model."""
+    from google.protobuf.message import DecodeError  # onnx's own dependency
+
+    path = Path(path)
+    if not path.is_file():
+        raise StylizeError(f"ONNX model not found: {path}")
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except (DecodeError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StylizeError(f"{path} is not an ONNX model ({reason})") from None
+
+
 def read_metadata(model: onnx.ModelProto | str | os.PathLike[str]) -> ModelMetadata:
     """Read our metadata back; a file without it raises ``StylizeError`` naming the missing keys."""
     if not isinstance(model, onnx.ModelProto):
-        path = Path(model)
-        if not path.is_file():
-            raise StylizeError(f"ONNX model not found: {path}")
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_onnx(model, load_external_data=False)
     props = {p.key[len(PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
     missing = [k for k in REQUIRED if k not in props]
     if missing:

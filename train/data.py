@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from train.errors import StylizeError
 from train.images import DECODE_ERRORS, load_rgb, to_tensor
 
 Transform = Callable[[Image.Image, torch.Generator], Image.Image]
@@ -106,4 +107,5 @@ class SampleStream(Dataset):
                 pass
             else:
                 return to_tensor(self.transform(image, gen)), skipped
-        raise RuntimeError("no image in the data folder could be decoded")
+        raise StylizeError(f"no image under the data folder could be decoded ({n} file(s) tried; their "
+                           f"headers parse but the pixel data is corrupt or truncated)")

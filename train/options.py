@@ -82,6 +82,8 @@ def style_config(args: argparse.Namespace, base: StyleConfig | None) -> StyleCon
     cfg = _overlay(base, args, {"style_image": "style_image", "image_size": "image_size",
                                 "style_size": "style_size", "vgg_weights": "vgg_weights"})
     cfg.loss = perceptual_config(args, cfg.loss)
+    if cfg.style_size < 0:
+        raise StylizeError(f"--style-size must be 0 (keep the size) or positive, got {cfg.style_size}")
     if cfg.image_size < 16:
         raise StylizeError(f"--image-size must be at least 16, got {cfg.image_size}")
     return cfg

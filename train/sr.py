@@ -51,6 +51,8 @@ class SRTask:
         if cfg.patch_size % cfg.scale or cfg.patch_size // cfg.scale < 5:
             raise StylizeError(f"--patch-size {cfg.patch_size} must be a multiple of the scale {cfg.scale} "
                                f"and give low-resolution patches of at least 5 px")
+        if cfg.blur_sigma < 0:
+            raise StylizeError(f"--blur-sigma must be >= 0 (0: no blur), got {cfg.blur_sigma}")
         self.cfg, self.scale = cfg, cfg.scale
         self.loss: PerceptualLoss | None = None
 

@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from train.data import Transform, resize_center_crop
+from train.errors import StylizeError
 from train.images import read_image
 from train.losses import PerceptualConfig, PerceptualLoss
+from train.losses.vgg import min_input_side
 from train.networks import build_network
 from train.runtime import Runtime
 
@@ -46,6 +48,12 @@ class StyleTask:
     def __init__(self, cfg: StyleConfig) -> None:
         self.cfg = cfg
         self.style = resize_longer_side(read_image(cfg.style_image, "style image"), cfg.style_size)
+        if cfg.loss.style_weight and cfg.loss.style_layers:
+            need = min_input_side(cfg.loss.vgg, list(cfg.loss.style_layers))
+            h, w = self.style.shape[-2:]
+            if min(h, w) < need:
+                raise StylizeError(f"the style image is {h}x{w} px after --style-size {cfg.style_size}; the "
+                                   f"{cfg.loss.vgg} style layers need at least {need} px a side")
         self.loss: PerceptualLoss | None = None
 
     def config(self) -> dict[str, Any]:

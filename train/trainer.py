@@ -100,7 +100,10 @@ def train(task: Task, run: RunConfig, files: list[Path], resume: dict[str, Any] 
     """Train ``task`` on ``files`` (readable images); resume from a checkpoint dict if given."""
     runtime = pick_runtime(run.device, run.amp)
     out = Path(run.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission, ...
+        raise StylizeError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     torch.manual_seed(run.seed)
     model = task.build(runtime)  # seeded: initial weights (and random VGG weights) are reproducible
     start = 0
@@ -165,6 +168,9 @@ def train(task: Task, run: RunConfig, files: list[Path], resume: dict[str, Any] 
                 save(step, _checkpoint_path(out, step))
             if run.sample_every and step % run.sample_every == 0:
                 samples(step)
+    except StylizeError as exc:
+        # From a DataLoader worker torch re-raises it with the worker's traceback in the message.
+        raise StylizeError(str(exc).strip().splitlines()[-1].split("StylizeError: ", 1)[-1]) from None
     finally:
         bar.close()
     if not (run.checkpoint_every and step % run.checkpoint_every == 0):

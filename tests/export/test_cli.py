@@ -57,6 +57,19 @@ def test_exception_one_line_errors(argv, message, capsys):
     assert err.startswith("stylize-export: error: ") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", [["verify", "{bad}"], ["engine", "{bad}", "o.plan"],
+                                     ["verify", "{good}", "--reference", "{bad}"],
+                                     ["verify", "{good}", "--reference", "missing.onnx"]])
+def test_exception_unreadable_onnx_is_one_line(command, fp32_onnx_file, tmp_path, capsys):
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"this is not a protobuf")
+    argv = [a.format(bad=bad, good=fp32_onnx_file) for a in command]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("stylize-export: error: ") and err.count("\n") == 1
+    assert "not an ONNX model" in err or "ONNX model not found" in err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--min-shape", "512x512", "--opt-shape", "256x256"], "min <= opt <= max"),
     (["--static", "64x64", "--max-shape", "128x128"], "cannot be combined"),

@@ -135,3 +135,35 @@ def test_bad_run_options(tmp_path, image_folder, style_image, capsys, option, va
     assert main(["style", "--style-image", str(style_image), "--data", str(image_folder), "--out",
                  str(tmp_path / "o"), option, value]) == 1
     assert message in _error_line(capsys)
+
+
+def test_out_is_a_file(tmp_path, image_folder, style_image, capsys) -> None:
+    (tmp_path / "taken").write_text("not a folder")
+    assert main(["style", "--style-image", str(style_image), "--data", str(image_folder), "--out",
+                 str(tmp_path / "taken"), "--iterations", "1", *TINY]) == 1
+    assert _error_line(capsys).startswith("stylize-train: error: cannot create output folder")
+
+
+@pytest.mark.parametrize("style_size", ["-3", "4"])
+def test_style_image_too_small_for_vgg(tmp_path, image_folder, style_image, capsys, style_size) -> None:
+    assert main(["style", "--style-image", str(style_image), "--data", str(image_folder), "--out",
+                 str(tmp_path / "o"), "--style-size", style_size, "--iterations", "1", *TINY]) == 1
+    assert "--style-size" in _error_line(capsys)
+
+
+def test_sr_negative_blur(tmp_path, image_folder, capsys) -> None:
+    assert main(["sr", "--blur-sigma", "-1", "--data", str(image_folder), "--out", str(tmp_path / "o")]) == 1
+    assert "--blur-sigma must be >= 0" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_no_decodable_image(tmp_path, make_images, style_image, capsys, workers) -> None:
+    # Headers parse (so the start-up check passes) but every file's pixel data is truncated.
+    for path in make_images(tmp_path / "trunc", 2):
+        path.write_bytes(path.read_bytes()[:200])
+    argv = ["style", "--style-image", str(style_image), "--data", str(tmp_path / "trunc"), "--out",
+            str(tmp_path / "o"), "--iterations", "1", *TINY]
+    argv[argv.index("--workers") + 1] = workers
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("stylize-train: error: no image under") and "Traceback" not in "\n".join(err)

@@ -212,3 +212,11 @@ def test_gram_stays_float32_under_autocast():
         g = gram_matrix(f)
     assert g.dtype == torch.float32
     assert torch.allclose(g, torch.full((1, 2, 2), 300.0**2 * 64 * 64 / (2 * 64 * 64)))
+
+
+def test_min_input_side_counts_poolings_before_the_deepest_layer() -> None:
+    from train.losses.vgg import min_input_side
+
+    assert min_input_side("vgg16", ["relu1_2"]) == 1
+    assert min_input_side("vgg16", ["relu1_2", "relu4_3", "relu2_2"]) == 8
+    assert min_input_side("vgg19", ["relu5_1"]) == 16

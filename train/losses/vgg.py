@@ -55,6 +55,13 @@ def _channels(arch: str) -> dict[str, int]:
 LAYER_CHANNELS: dict[str, dict[str, int]] = {arch: _channels(arch) for arch in CONFIGS}
 
 
+def min_input_side(arch: str, layers: list[str]) -> int:
+    """Smallest input side for which every pooling before the deepest of ``layers`` leaves >= 1 pixel."""
+    names = layer_names(arch)
+    deepest = max(names.index(n) for n in layers)
+    return 2 ** sum(n.startswith("pool") for n in names[:deepest])
+
+
 def build_features(arch: str, num_modules: int) -> nn.Sequential:
     """The first ``num_modules`` modules of torchvision's VGG ``features`` (same indices, non-inplace ReLU)."""
     layers: list[nn.Module] = []
