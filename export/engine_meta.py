@@ -155,7 +155,8 @@ def check_compatible(meta: EngineMeta, env: RuntimeEnv, plan: str | os.PathLike[
 
     * GPU: same name and compute capability, or any compute capability >= 8.0 for a hardware-compatible
       (Ampere+) engine;
-    * TensorRT: the exact version, or a newer one of the same major for a version-compatible engine;
+    * TensorRT: the exact version, or any newer one for a version-compatible engine (TensorRT 11 loads
+      version-compatible 10.x engines);
     * shape: ``input_shape`` (NCHW) inside the profile (the suggested command widens the profile).
     """
     plan = str(plan)

@@ -46,9 +46,10 @@ class VerifyReport:
     parity: list[tuple[tuple[int, ...], float]] = field(default_factory=list)  # (shape, max abs err)
     psnr: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)  # (shape, scale, dB)
     naive_psnr: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
 
     def lines(self) -> list[str]:
-        out = [f"{self.path}:"] + [f"  ok  {c}" for c in self.checks]
+        out = [f"{self.path}:"] + [f"  ok  {c}" for c in self.checks] + [f"  note {n}" for n in self.notes]
         out += [f"  parity {_shape(s)}: max abs error {e:.2e} (limit {MAX_ABS_ERROR})" for s, e in self.parity]
         out += [f"  fp16 {_shape(s)} x{k:g}: PSNR {_db(p)} vs fp32 (limit {MIN_PSNR_DB:g} dB)" for s, k, p in self.psnr]
         out += [f"  naive fp16 (converter defaults, norms in FP16) {_shape(s)} x{k:g}: PSNR {_db(p)} (for comparison)"

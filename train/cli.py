@@ -149,6 +149,8 @@ def _eval_sr(args: argparse.Namespace) -> int:
     from train.runtime import pick_runtime
 
     method = args.method or ("model" if args.checkpoint else "bicubic")
+    if method == "bicubic" and args.checkpoint:
+        raise StylizeError("--method bicubic evaluates the bicubic baseline: drop --checkpoint, or drop --method")
     if method == "model" and not args.checkpoint:
         raise StylizeError("--checkpoint is required unless --method bicubic")
     if method == "model":

@@ -54,6 +54,9 @@ def perceptual_config(args: argparse.Namespace, base: PerceptualConfig) -> Perce
     cfg = copy.deepcopy(PRESETS[args.loss_net]) if getattr(args, "loss_net", None) else copy.deepcopy(base)
     cfg = _overlay(cfg, args, {"content_weight": "content_weight", "style_weight": "style_weight",
                                "tv_weight": "tv_weight"})
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        if getattr(cfg, name) < 0:
+            raise StylizeError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if getattr(args, "content_layers", None) is not None:
         cfg.content_layers = parse_layers(args.content_layers, cfg.vgg, style=False)
     if getattr(args, "style_layers", None) is not None:

@@ -167,3 +167,25 @@ def test_no_decodable_image(tmp_path, make_images, style_image, capsys, workers)
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("stylize-train: error: no image under") and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("flag", ["--content-weight", "--style-weight", "--tv-weight"])
+def test_negative_loss_weight_is_one_line(tmp_path, capsys, flag):
+    from PIL import Image
+
+    style = tmp_path / "style.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(style)
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("RGB", (64, 64), (10, 200, 40)).save(data / "a.png")
+    rc = main(["style", "--style-image", str(style), "--data", str(data), "--out", str(tmp_path / "o"),
+               "--vgg-weights", "random", flag, "-1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and f"{flag} must be >= 0" in err[0]
+
+
+def test_bicubic_with_a_checkpoint_is_refused(tmp_path, capsys):
+    rc = main(["eval-sr", "--method", "bicubic", "--checkpoint", str(tmp_path / "x.pth"), "--scale", "4",
+               "--data", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "drop --checkpoint" in err[0]
