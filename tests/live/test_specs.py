@@ -33,7 +33,7 @@ class TestInputs:
 
     def test_device_not_in_this_build(self):
         if has_format("dshow"):
-            pytest.skip("this FFmpeg has dshow (Windows)")
+            pytest.skip(reason="this FFmpeg has dshow (Windows), so the refusal cannot be shown")
         with pytest.raises(StylizeError, match="no dshow device"):
             parse_input("dshow:video=Integrated Camera")
 
@@ -57,7 +57,7 @@ class TestInputs:
 
     def test_srt_missing_is_explained(self):
         if has_protocol("srt", output=False) is not False:
-            pytest.skip("this FFmpeg build has srt (or cannot be queried)")
+            pytest.skip(reason="this FFmpeg build has srt (or cannot be queried)")
         with pytest.raises(StylizeError, match="no srt:// protocol.*libsrt"):
             parse_input("srt://127.0.0.1:9000?mode=listener")
 
@@ -94,7 +94,7 @@ class TestOutputs:
 def test_protocol_discovery():
     names = ffmpeg_protocols(False)
     if names is None:
-        pytest.skip("libavformat could not be located for ctypes on this platform")
+        pytest.skip(reason="libavformat could not be located for ctypes on this platform")
     assert {"udp", "tcp", "file", "rtmp"} <= names
     assert has_protocol("udp", output=True) is True
 
