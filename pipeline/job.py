@@ -23,7 +23,8 @@ from pipeline.io.planes import FORMATS, PlaneLayout
 from pipeline.io.sink import EncoderOptions, FileSink, Sink, VideoSpec, check_output
 from pipeline.io.source import FileSource, FileSourceOptions, Source
 from pipeline.processor import FrameProcessor, ProcessorConfig
-from pipeline.runner import Runner, RunStats
+from pipeline.runner import Runner
+from pipeline.stats import RunStats
 from train.errors import StylizeError
 
 

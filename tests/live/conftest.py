@@ -14,7 +14,7 @@ import torch
 
 from pipeline.backends.base import Backend
 from pipeline.job import JobOptions, stylize
-from pipeline.runner import RunStats
+from pipeline.stats import RunStats
 from pipeline.synth import make_test_clip
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.live.latency import LatencyStats, percentile
 from pipeline.live.realtime import LatestSlot, Pacer
-from pipeline.runner import RunStats
+from pipeline.stats import RunStats
 
 
 def test_latest_slot_keeps_newest_counts_and_returns_drops():
