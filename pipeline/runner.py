@@ -222,28 +222,22 @@ class Runner:
             if item is _END:
                 break
             if item[0] in ("frame", "devframe"):
+                kind, payload, meta = item
                 st = self.stats
-                st.max_backlog = max(st.max_backlog, self._decoded - item[2][3] - 1)
-            if item[0] == "frame":
-                _, buf, meta = item
+                st.max_backlog = max(st.max_backlog, self._decoded - meta[3] - 1)
                 out = self.out_pool.get(self._alive)
                 if out is None:
                     return
                 t0 = time.perf_counter()
-                event = self.processor(buf, out)
+                if kind == "frame":
+                    event = self.processor(payload, out)
+                else:
+                    # FFmpeg decoded on its own CUDA stream and PyAV cannot hand it over: wait for the device.
+                    torch.cuda.synchronize(self.processor.device)
+                    event = self.processor.process_device_planes(dlpack_planes(payload), out)
                 busy += time.perf_counter() - t0
-                item = ("frame", buf, out, meta, event)
-            elif item[0] == "devframe":
-                _, frame, meta = item
-                out = self.out_pool.get(self._alive)
-                if out is None:
-                    return
-                t0 = time.perf_counter()
-                # FFmpeg decoded on its own CUDA stream and PyAV cannot hand it over: wait for the device.
-                torch.cuda.synchronize(self.processor.device)
-                event = self.processor.process_device_planes(dlpack_planes(frame), out)
-                busy += time.perf_counter() - t0
-                item = ("frame", frame, out, meta, event)  # the frame stays alive until the event completes
+                # A device frame stays alive (as the payload) until the event completes.
+                item = ("frame", payload, out, meta, event)
             if not self._put(self.q_out, item):
                 return
         self.stats.stage_s["process"] = busy
