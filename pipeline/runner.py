@@ -29,9 +29,9 @@ import torch
 from pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from pipeline.io.sink import Sink, VideoSpec
 from pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
-from pipeline.live.latency import LatencyStats
-from pipeline.live.realtime import LatestSlot
+from pipeline.latency import LatencyStats
 from pipeline.processor import FrameProcessor
+from pipeline.slot import LatestSlot
 from pipeline.stats import RunStats
 from train.errors import StylizeError
 

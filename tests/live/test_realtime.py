@@ -7,8 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline.live.latency import LatencyStats, percentile
-from pipeline.live.realtime import LatestSlot, Pacer
+from pipeline.latency import LatencyStats, percentile
+from pipeline.live.realtime import Pacer
+from pipeline.slot import LatestSlot
 from pipeline.stats import RunStats
 
 
