@@ -17,7 +17,9 @@ the frame leaving the source (after pacing) to the sink returning from ``write_f
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 import warnings
@@ -85,6 +87,7 @@ class Runner:
         self.latency = LatencyStats()
         self._error: BaseException | None = None
         self._abort = threading.Event()
+        self._interrupts = 0
         self._done = 0
         self._decoded = 0
 
@@ -273,6 +276,29 @@ class Runner:
         self.stats.stage_s["encode"] = busy
 
     # -- driver ---------------------------------------------------------------------------------
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        # First Ctrl-C: stop decoding and drain what is in flight; second: stop draining.
+        self._interrupts += 1
+        if self._interrupts > 1:
+            self._abort.set()
+        self.source.stop()
+
+    @contextlib.contextmanager
+    def _ctrl_c_stops_decoding(self):  # -> Iterator[None]
+        """While the threads run, SIGINT sets a flag instead of raising KeyboardInterrupt.
+
+        A KeyboardInterrupt can surface at any bytecode of the main thread, also outside a ``try``
+        around the join, which then aborted the output instead of keeping it as ``.partial``.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def run(self) -> RunStats:
         """Run to the end. Ctrl-C stops decoding, drains what is queued, keeps a ``.partial`` output."""
         info = self.source.info
@@ -287,7 +313,6 @@ class Runner:
         threads = [threading.Thread(target=self._guard(fn), name=f"stylize-{fn.__name__.strip('_')}", daemon=True)
                    for fn in (self._decode, self._process, self._encode)]
         bar = None
-        interrupted = False
         try:
             self.sink.open(self.spec, [] if self.realtime else list(self.source.passthrough))
             bar = _progress_bar(info.frames, self.progress)
@@ -295,19 +320,14 @@ class Runner:
             for t in threads:
                 t.start()
             shown = 0
-            while any(t.is_alive() for t in threads):
-                try:
+            with self._ctrl_c_stops_decoding():
+                while any(t.is_alive() for t in threads):
                     threads[-1].join(timeout=0.1)
-                except KeyboardInterrupt:
-                    if interrupted:  # second Ctrl-C: stop draining
-                        self._abort.set()
-                    interrupted = True
-                    self.source.stop()
-                if bar is not None and self._done > shown:
-                    bar.update(self._done - shown)
-                    shown = self._done
-                if self._abort.is_set() and not threads[-1].is_alive():
-                    break
+                    if bar is not None and self._done > shown:
+                        bar.update(self._done - shown)
+                        shown = self._done
+                    if self._abort.is_set() and not threads[-1].is_alive():
+                        break
             for t in threads:
                 t.join(timeout=5.0)
         except BaseException:
@@ -317,6 +337,7 @@ class Runner:
         finally:
             if bar is not None:
                 bar.close()
+        interrupted = self._interrupts > 0
         if self._error is not None:
             self.sink.abort()
             raise self._error
