@@ -7,6 +7,7 @@ stream URL, and/or ``--vcam``. Every combination runs the same frame path (``pip
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--style", metavar="NAME", help="a style from the export registry (stylize-export list)")
     r = p.add_argument_group("runtime")
     r.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"])
-    r.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    r.add_argument("--device", default="auto", type=_device_arg, help="auto (default), cpu, cuda or cuda:N")
     r.add_argument("--precision", choices=["fp16", "fp32"], default=None,
                    help="default: fp16 on CUDA, fp32 on the CPU")
     r.add_argument("--compile", action="store_true", help="torch.compile the network (torch backend)")
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--no-audio", action="store_true", help="do not copy audio streams")
     o.add_argument("--no-subtitles", action="store_true", help="do not copy subtitle streams")
     o.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
+    o.add_argument("--match-histogram", action="store_true", help="super-resolution models only: match each "
+                   "output frame's per-channel histogram to its input frame (the paper's SR post-process)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     from pipeline.live.args import add_live_arguments  # argparse only: --help stays fast
 
@@ -105,34 +108,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(PROG, _main, argv)
 
 
+def _device_arg(text: str) -> str:
+    """auto, cpu, cuda or cuda:N (checked against the machine later, in resolve_device)."""
+    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _check_numbers(args)
     # Imports after argument parsing: --help stays fast.
     from pipeline.backends import load_backend
     from pipeline.backends.torch import resolve_device
-    from pipeline.job import JobOptions, save_stats, stylize
+    from pipeline.job import JobOptions, check_match_histogram, save_stats, stylize
     from pipeline.live.plan import make_sink, open_source, plan_io
 
     io = plan_io(args)  # bad input/output specs fail before a model is loaded
     device = resolve_device(args.device)
     precision = args.precision or ("fp16" if device.type == "cuda" else "fp32")
     options = JobOptions(apply_rotation=args.apply_rotation, progress=not args.quiet and sys.stderr.isatty(),
-                         queue_size=args.queue_size, realtime=io.realtime, interrupt_is_end=io.live_input)
+                         queue_size=args.queue_size, realtime=io.realtime, interrupt_is_end=io.live_input,
+                         match_histogram=args.match_histogram)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
         sink = make_sink(io, args, device)  # output checks (exists, folder, encoder, pyvirtualcam) come first too
         backend = load_backend(_resolve_model(args, precision), args.backend, str(device), precision, args.compile)
         with backend:
-            source = open_source(io, args)
+            check_match_histogram(args.match_histogram, backend.scale)  # before a camera or stream is opened
+            source = open_source(io, args, device)
             try:
                 stats = stylize(source, sink, backend, options)
             finally:
                 source.close()
     if args.stats_json:
         save_stats(stats, args.stats_json, extra={"input": args.input, "output": args.output,
-                                                  "vcam": args.vcam})
+                                                  "vcam": args.vcam, "match_histogram": args.match_histogram})
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
     if stats.interrupted and io.live_input:

@@ -38,6 +38,7 @@ class JobOptions:
     queue_size: int = 4
     realtime: bool = False  # keep the newest frame, drop late ones (video only)
     interrupt_is_end: bool = False  # live inputs: Ctrl-C ends the run with complete outputs
+    match_histogram: bool = False  # SR models only: each output frame's histogram matched to its input frame
 
 
 def input_plan(pix_fmt: str, colour: ColourInfo) -> tuple[str, ColourInfo, dict | None]:
@@ -59,6 +60,14 @@ def input_plan(pix_fmt: str, colour: ColourInfo) -> tuple[str, ColourInfo, dict 
                    "src_color_range": "JPEG" if colour.full_range else "MPEG"}
     warnings.warn(f"input pixel format {pix_fmt} is converted to {target} by swscale first", stacklevel=2)
     return target, ColourInfo("bt709", True, 1, colour.primaries, colour.trc), kwargs
+
+
+def check_match_histogram(enabled: bool, scale: int | None) -> None:
+    """Refuse histogram matching for a model that keeps the frame size: it is the paper's SR
+    post-process, and on a style-transfer output it would pull the colours back to the input's."""
+    if enabled and (scale or 1) == 1:
+        raise StylizeError("--match-histogram is for super-resolution models; this model keeps the frame size "
+                           "(scale 1)")
 
 
 def _rotation_plan(rotation: int, apply: bool) -> tuple[int, int]:
@@ -87,6 +96,7 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
     check = getattr(backend, "check_input", None)  # engines with a shape profile refuse early
     if check is not None:
         check((1, 3, h, w))
+    check_match_histogram(opts.match_histogram, backend.scale)
     scale = backend.scale or 1
     out_w, out_h = w * scale, h * scale
     out_fmt = sink.choose_pix_fmt(in_fmt, out_w, out_h)
@@ -97,7 +107,7 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
         raise StylizeError(f"--pix-fmt {out_fmt} is not supported; use a planar YUV format such as yuv420p") from None
     colour_out = colour_in
     config = ProcessorConfig(PlaneLayout(in_fmt, info.width, info.height), out_layout, colour_in, colour_out,
-                             rotate_ccw=rotate)
+                             rotate_ccw=rotate, match_histogram=opts.match_histogram)
     spec = VideoSpec(out_w, out_h, out_fmt, info.time_base, info.rate, colour_out, rotation=tag)
     runner = Runner(source, FrameProcessor(backend, config), sink, spec, reformat=reformat,
                     queue_size=opts.queue_size, progress=opts.progress, realtime=opts.realtime,

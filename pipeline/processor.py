@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from pipeline.backends.base import Backend
 from pipeline.colorinfo import ColourInfo
 from pipeline.colour import downsample_chroma, quantise, rgb_to_yuv, upsample_chroma, yuv_to_rgb
 from pipeline.io.planes import PlaneLayout
+from train.histogram import match_histogram
 
 
 def _to_float(p: torch.Tensor, layout: PlaneLayout) -> torch.Tensor:
@@ -105,6 +107,7 @@ class ProcessorConfig:
     colour_out: ColourInfo
     rotate_ccw: int = 0  # applied before the model (--apply-rotation)
     siting: str = "left"
+    match_histogram: bool = False  # SR post-process: output histogram matched to the model input, per channel
 
 
 class FrameProcessor:
@@ -124,13 +127,29 @@ class FrameProcessor:
         c = self.config
         return rotate_rgb(planes_to_rgb(planes, c.in_layout, c.colour_in, c.siting), c.rotate_ccw)
 
+    def convert_in_any_size(self, planes: list[torch.Tensor]) -> torch.Tensor:
+        """``convert_in`` for planes whose size may differ from the input layout's (NVDEC frames after a
+        mid-stream size change): converted at their own size, then scaled to the layout's on the device,
+        as the software path scales such frames with swscale. Same output shape as ``convert_in``."""
+        lay = self.config.in_layout
+        h, w = planes[0].shape[:2]
+        if (h, w) == (lay.height, lay.width):
+            return self.convert_in(planes)
+        c = self.config
+        rgb = planes_to_rgb(planes, PlaneLayout(lay.pix_fmt, w, h), c.colour_in, c.siting)
+        rgb = F.interpolate(rgb, size=(lay.height, lay.width), mode="bilinear", align_corners=False, antialias=True)
+        return rotate_rgb(rgb, c.rotate_ccw)
+
     def run_planes(self, planes: list[torch.Tensor]) -> torch.Tensor:
         """Device planes -> packed output planes on the device (queued on the current stream)."""
         c = self.config
-        out = self.backend(self.convert_in(planes))
+        rgb = self.convert_in_any_size(planes)
+        out = self.backend(rgb)
         expect = (c.out_layout.height, c.out_layout.width)
         if tuple(out.shape[-2:]) != expect:
             raise RuntimeError(f"model output {tuple(out.shape[-2:])} does not match the expected frame size {expect}")
+        if c.match_histogram:  # in RGB, before the clamp and YUV conversion of rgb_to_packed
+            out = match_histogram(out, rgb)
         return rgb_to_packed(out, c.out_layout, c.colour_out, c.siting)
 
     @torch.no_grad()

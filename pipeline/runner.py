@@ -171,13 +171,20 @@ class Runner:
         if frame.format.name != layout.pix_fmt:  # the packed copy would misread the planes
             raise StylizeError(f"the input's pixel format changed mid-stream from {layout.pix_fmt} to "
                                f"{frame.format.name}; this is not supported")
-        if (frame.width, frame.height) == (layout.width, layout.height):
+        if not self._size_changed(frame):
             return frame
+        return frame.reformat(width=layout.width, height=layout.height)
+
+    def _size_changed(self, frame: av.VideoFrame) -> bool:
+        """True when ``frame`` is not the first frame's size (warned once; the frame is then scaled to it)."""
+        layout = self.processor.config.in_layout
+        if (frame.width, frame.height) == (layout.width, layout.height):
+            return False
         if not self._size_warned:
             self._size_warned = True
             warnings.warn(f"frame size changed from {layout.width}x{layout.height} to {frame.width}x{frame.height} "
-                          "mid-stream: scaling to the first size", stacklevel=2)
-        return frame.reformat(width=layout.width, height=layout.height)
+                          "mid-stream: scaling to the first size", stacklevel=3)
+        return True
 
     def _decode(self) -> None:
         layout = self.processor.config.in_layout
@@ -235,6 +242,7 @@ class Runner:
                 if kind == "frame":
                     event = self.processor(payload, out)
                 else:
+                    self._size_changed(payload)  # the processor scales it on the device
                     # FFmpeg decoded on its own CUDA stream and PyAV cannot hand it over: wait for the device.
                     torch.cuda.synchronize(self.processor.device)
                     event = self.processor.process_device_planes(dlpack_planes(payload), out)

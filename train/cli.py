@@ -2,7 +2,7 @@
 
     stylize-train style --style-image IMG --data DIR --out DIR [...]
     stylize-train sr --scale 4 --data DIR --out DIR --loss feature|pixel [...]
-    stylize-train eval-sr (--checkpoint CKPT | --method bicubic) --data DIR [--scale 4] [--json]
+    stylize-train eval-sr (--checkpoint CKPT | --method bicubic) --data DIR [--scale 4] [--json] [--match-histogram]
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's, or 4)")
     ev.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table (infinite PSNR -> null)")
+    ev.add_argument("--match-histogram", action="store_true",
+                    help="match each output's per-channel histogram to its LR input before scoring (the paper's "
+                         "SR post-process)")
     return parser
 
 
@@ -166,6 +169,8 @@ def _eval_sr(args: argparse.Namespace) -> int:
         if scale < 2:
             raise StylizeError(f"--scale must be an integer of at least 2, got {scale}")
         upscale = eval_sr.bicubic_upscaler(scale)
+    if args.match_histogram:
+        upscale = eval_sr.with_histogram_matching(upscale)
     scores, skipped = eval_sr.evaluate(args.data, scale, upscale)
     if skipped:
         print(f"{PROG}: skipped {len(skipped)} unreadable or too small image(s) (need >= "
@@ -174,10 +179,13 @@ def _eval_sr(args: argparse.Namespace) -> int:
         raise StylizeError(f"no image under {args.data} could be evaluated")
     if args.json:
         meta = {"method": method, "checkpoint": args.checkpoint if method == "model" else None, "scale": scale,
+                "match_histogram": args.match_histogram,
                 "protocol": "Y (BT.601), border = scale, MATLAB bicubic LR, 8-bit rounding"}
         print(json.dumps(eval_sr.to_json(scores, skipped, meta), indent=2))
     else:
-        print(f"# {method}{' ' + args.checkpoint if method == 'model' else ''}, x{scale}, Y channel, border {scale}")
+        matched = ", histogram-matched to LR" if args.match_histogram else ""
+        print(f"# {method}{' ' + args.checkpoint if method == 'model' else ''}, x{scale}{matched}, Y channel, "
+              f"border {scale}")
         print(eval_sr.format_table(scores))
     return 0
 

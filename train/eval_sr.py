@@ -1,8 +1,9 @@
 """``stylize-train eval-sr``: PSNR/SSIM of an SR model or the bicubic baseline on a folder of HR images.
 
 Protocol (the common SR benchmark one): HR cropped to a multiple of the scale; LR made with the
-MATLAB-compatible bicubic ``imresize`` and rounded to 8 bits; the output clamped and rounded to
-8 bits; metrics on BT.601 luma with ``scale`` pixels cropped from each border.
+MATLAB-compatible bicubic ``imresize`` and rounded to 8 bits; the output (histogram-matched to the
+LR when asked, as the paper does) clamped and rounded to 8 bits; metrics on BT.601 luma with
+``scale`` pixels cropped from each border.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 
 from train.errors import StylizeError
+from train.histogram import DEFAULT_BINS, match_histogram
 from train.images import list_images, read_image
 from train.metrics import crop_border, psnr, rgb_to_y, ssim
 from train.resize import imresize
@@ -48,6 +50,15 @@ def model_upscaler(model: torch.nn.Module, device: torch.device) -> Upscaler:
     @torch.no_grad()
     def up(lr: torch.Tensor) -> torch.Tensor:
         return model(lr.float().to(device)).double().cpu()
+
+    return up
+
+
+def with_histogram_matching(upscale: Upscaler, bins: int = DEFAULT_BINS) -> Upscaler:
+    """The paper's SR post-process: match each output's per-channel histogram to its LR input."""
+
+    def up(lr: torch.Tensor) -> torch.Tensor:
+        return match_histogram(upscale(lr), lr.to(torch.float64), bins)
 
     return up
 

@@ -52,9 +52,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """"auto" -> cuda when available, else cpu; "cuda" without CUDA is a user error."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise StylizeError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise StylizeError("--device cuda asked for, but this PyTorch has no usable CUDA device")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise StylizeError(f"--device {dev}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
 
 

@@ -1,7 +1,8 @@
 """Sinks: where processed frames (and copied packets) go.
 
 A ``Sink`` is opened with the output ``VideoSpec`` and the input streams to copy, receives software
-``av.VideoFrame``s carrying the input PTS and packets of the copied streams, and is closed exactly
+``av.VideoFrame``s carrying the input PTS and packets of the copied streams (routed by
+``pipeline.io.passthrough``: copied, text subtitles re-encoded, or dropped with a warning), and is closed exactly
 once: ``close()`` on success, ``close(interrupted=True)`` on Ctrl-C (flush, keep what was written),
 ``abort()`` on error. ``FileSink`` encodes with PyAV into a temporary file that is renamed at the
 end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>``.
@@ -21,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import av
 
 from pipeline.colorinfo import ColourInfo
+from pipeline.io.passthrough import Route, route_stream
 from train.errors import StylizeError
 
 # output extension -> FFmpeg muxer
@@ -165,7 +167,7 @@ class EncodingSink:
     def __init__(self, encoder: EncoderOptions | None = None) -> None:
         self.encoder = encoder or EncoderOptions()
         self.container: av.container.OutputContainer | None = None
-        self._map: dict[int, av.stream.Stream] = {}
+        self._map: dict[int, Route] = {}  # input stream index -> output
         self.frames_written = 0
         self.packets_copied = 0
 
@@ -180,12 +182,10 @@ class EncodingSink:
         self.container = self._open_container()
         try:
             self._add_video(spec)
-            for s in passthrough:
-                try:
-                    self._map[s.index] = self.container.add_stream_from_template(s)
-                except (ValueError, av.error.FFmpegError) as exc:
-                    warnings.warn(f"stream #{s.index} ({s.type} {s.codec_context.name}) cannot go into "
-                                  f"{self.label}: dropped ({exc})", stacklevel=2)
+            for s in passthrough:  # copied, re-encoded (text subtitles) or dropped with a warning
+                route = route_stream(self.container, s, self.label)
+                if route is not None:
+                    self._map[s.index] = route
         except BaseException:
             self.abort()
             raise
@@ -236,11 +236,11 @@ class EncodingSink:
         self.frames_written += 1
 
     def write_packet(self, packet: av.Packet) -> None:
-        out = self._map.get(packet.stream.index)
+        route = self._map.get(packet.stream.index)
+        out = route.packet(packet) if route is not None else None
         if out is None:
             return
-        packet.stream = out
-        self._mux([packet])
+        self._mux([out])
         self.packets_copied += 1
 
     def _mux(self, packets: list[av.Packet]) -> None:

@@ -87,6 +87,7 @@ class FileSourceOptions:
     duration: float | None = None  # seconds
     max_frames: int | None = None
     hwdec: bool = False  # NVDEC through PyAV's HWAccel
+    hwdec_device: int = 0  # CUDA device index NVDEC decodes on: the model's (--device cuda:N)
     copy_audio: bool = True
     copy_subtitles: bool = True
     # "AUTO" (frame + slice threads) for throughput; live sources use "SLICE": frame threads add frames of delay
@@ -113,14 +114,17 @@ def nvdec_available() -> bool:
     return "cuda" in hwdevices_available() and torch.cuda.is_available()
 
 
-def _make_hwaccel(keep_on_gpu: bool) -> object:
+def _make_hwaccel(keep_on_gpu: bool, device_index: int = 0) -> object:
     """NVDEC decoder settings: frames kept in device memory (for DLPack) or downloaded as NV12/P010."""
     from av.codec.hwaccel import HWAccel
 
     # Device frames must live in the primary context, the one torch uses: memory of FFmpeg's own
     # context is not valid in torch kernels. PyAV >= 18 defaults to it for is_hw_owned; say so anyway.
     options = {"primary_ctx": "1"} if keep_on_gpu else None
-    return HWAccel(device_type="cuda", allow_software_fallback=True, options=options, is_hw_owned=keep_on_gpu)
+    # ``device`` is the CUDA ordinal as a string (PyAV's HWAccel docstring): the model's GPU, so that
+    # DLPack frames are on the device the processor runs on.
+    return HWAccel(device_type="cuda", device=str(device_index), allow_software_fallback=True, options=options,
+                   is_hw_owned=keep_on_gpu)
 
 
 # CUDA sw formats PyAV exports through DLPack that also have a packed layout (pipeline.io.planes).
@@ -164,7 +168,7 @@ class FileSource:
             return
         # Zero-copy first; where exporting CUDA frames fails (EOPNOTSUPP was seen with PyAV 19 on an
         # H200), reopen with frames downloaded by FFmpeg and say so in the summary.
-        self._open("nvdec-dlpack", _make_hwaccel(True))
+        self._open("nvdec-dlpack", _make_hwaccel(True, self.options.hwdec_device))
         first = next(i.frame for i in self._pending if isinstance(i, VideoItem))
         if first.format.name != "cuda":  # NVDEC did not take this codec/profile: FFmpeg decoded in software
             self.info.decode_path = "cpu (nvdec fallback)"
@@ -177,7 +181,7 @@ class FileSource:
         self.container.close()
         self.stats = SourceStats()
         warnings.warn(f"--hwdec: {reason}; NVDEC frames are downloaded instead", stacklevel=2)
-        self._open("nvdec-download", _make_hwaccel(False))
+        self._open("nvdec-download", _make_hwaccel(False, self.options.hwdec_device))
 
     def _open(self, decode_path: str, hwaccel: object | None) -> None:
         self.container = _open_input(self.path, hwaccel)
@@ -249,7 +253,10 @@ class FileSource:
             if packet.stream.type != "video":
                 if packet.pts is None and packet.dts is None:
                     continue  # flush packets of the demuxer
-                keep, _ = self._in_window(float(packet.pts * packet.time_base) if packet.pts is not None else None)
+                # A packet (audio frame, subtitle cue) is kept when it starts inside --start/--duration;
+                # without a PTS its DTS says when (a packet with neither was skipped above).
+                ts = packet.pts if packet.pts is not None else packet.dts
+                keep, _ = self._in_window(float(ts * packet.time_base))
                 if keep:
                     self.stats.passthrough_packets += 1
                     yield PacketItem(packet)

@@ -89,10 +89,12 @@ def make_sink(io: IOPlan, args: argparse.Namespace, device: torch.device) -> Sin
     return TeeSink(sinks)
 
 
-def open_source(io: IOPlan, args: argparse.Namespace) -> Source:
-    """``FileSource`` for files (NVDEC with --hwdec), ``LiveSource`` for the rest; ``PacedSource`` with --pace."""
+def open_source(io: IOPlan, args: argparse.Namespace, device: torch.device | None = None) -> Source:
+    """``FileSource`` for files (NVDEC with --hwdec, on ``device``'s GPU), ``LiveSource`` for the rest;
+    ``PacedSource`` with --pace."""
+    gpu = (device.index or 0) if device is not None and device.type == "cuda" else 0
     opts = FileSourceOptions(start=args.start, duration=args.duration, max_frames=args.max_frames, hwdec=args.hwdec,
-                             copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
+                             hwdec_device=gpu, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
     plain_file = io.input.kind == "file" and io.input.format is None and not io.input.options
     if plain_file:
         source: Source = FileSource(io.input.target, opts)

@@ -117,6 +117,29 @@ def test_dlpack_planes_give_the_same_output_as_the_packed_buffer(pix_fmt):
     assert torch.equal(packed, direct)
 
 
+def test_device_planes_of_another_size_are_scaled_to_the_first():
+    """NVDEC frames after a mid-stream size change: converted at their own size, scaled on the device."""
+    from pipeline.io.source import dlpack_planes
+
+    layout, big = PlaneLayout("nv12", 64, 48), PlaneLayout("nv12", 128, 96)
+    # A smooth picture (a ramp in each plane) so that scaling down by two barely changes it.
+    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(128), indexing="ij")
+    # (values kept well inside the RGB gamut: clipping would not survive the round trip)
+    y = (60 + (xx + yy) // 2).to(torch.uint8)
+    uv = torch.stack([120 + xx[::2, ::2] // 8, 136 - yy[::2, ::2] // 8], dim=-1).to(torch.uint8)
+    src = torch.cat([y.flatten(), uv.flatten()]).numpy()
+    planes = dlpack_planes(buffer_to_frame(src, big))
+    proc = _identity_processor(layout)
+    out = torch.empty(proc.config.out_layout.nbytes, dtype=torch.uint8)
+    proc.process_device_planes(planes, out)
+    got = proc.config.out_layout.torch_planes(out)
+    assert [tuple(p.shape) for p in got] == [(48, 64), (24, 32), (24, 32)]
+    want_y = torch.nn.functional.avg_pool2d(y[None, None].float(), 2)[0, 0]
+    assert (got[0].float() - want_y).abs().max() <= 2
+    want_u = torch.nn.functional.avg_pool2d(uv[None, None, :, :, 0].float(), 2)[0, 0]
+    assert (got[1].float() - want_u).abs().max() <= 2
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the NVDEC + DLPack path is not run")
 def test_nvdec_dlpack_frames_match_software_decode(tmp_path):
     from pipeline.io.source import FileSource, FileSourceOptions, VideoItem, dlpack_planes, nvdec_available

@@ -12,7 +12,7 @@ from PIL import Image
 
 from train.checkpoint import ModelInfo, save_checkpoint
 from train.cli import main
-from train.eval_sr import bicubic_upscaler, score_image
+from train.eval_sr import bicubic_upscaler, score_image, with_histogram_matching
 from train.networks import SRNet, TransformerNet
 
 
@@ -76,3 +76,39 @@ def test_eval_errors(tmp_path, hr_folder, capsys) -> None:
     assert "--scale must be an integer of at least 2" in capsys.readouterr().err
     assert main(["eval-sr", "--data", str(hr_folder), "--method", "model"]) == 1
     assert "--checkpoint is required" in capsys.readouterr().err
+
+
+def test_histogram_matching_undoes_a_washed_out_upscaler() -> None:
+    g = torch.Generator().manual_seed(1)
+    hr = (torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=g) * 255, size=(48, 48), mode="bicubic")
+          .clamp(0, 255).round().to(torch.uint8)[0])
+    bicubic = bicubic_upscaler(4)
+
+    def washed_out(lr: torch.Tensor) -> torch.Tensor:  # low contrast + colour cast: a monotone distortion
+        return bicubic(lr) * 0.5 + 60
+
+    p_bic, _ = score_image(hr, 4, bicubic)
+    p_bad, _ = score_image(hr, 4, washed_out)
+    p_fixed, s_fixed = score_image(hr, 4, with_histogram_matching(washed_out))
+    p_bic_matched, s_bic_matched = score_image(hr, 4, with_histogram_matching(bicubic))
+    # measured: bicubic 39.69 dB, washed out 22.65, both matched 38.78 (matching costs bicubic ~0.9 dB here)
+    assert p_bad < p_bic - 10 and p_fixed > p_bad + 10
+    # a monotone distortion is undone: the same result as matching the undistorted output
+    assert abs(p_fixed - p_bic_matched) < 0.1 and abs(s_fixed - s_bic_matched) < 1e-3
+
+
+def test_match_histogram_flag(tmp_path, hr_folder, capsys) -> None:
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "sr2.pth", SRNet(2).eval(), ModelInfo("sr_net", "sr", 2))
+    args = ["eval-sr", "--checkpoint", str(path), "--data", str(hr_folder), "--json", "--device", "cpu"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*args, "--match-histogram"]) == 0
+    matched = json.loads(capsys.readouterr().out)
+    assert plain["match_histogram"] is False and matched["match_histogram"] is True
+    # a random network's output is far off in colour; matched to the LR it scores far better
+    assert matched["mean"]["ssim"] > plain["mean"]["ssim"]
+    by_name = {r["name"]: r for r in plain["images"]}
+    assert all(r["psnr"] > by_name[r["name"]]["psnr"] for r in matched["images"] if r["name"] != "flat.png")
+    assert main(["eval-sr", "--method", "bicubic", "--data", str(hr_folder), "--scale", "2", "--match-histogram"]) == 0
+    assert "histogram-matched to LR" in capsys.readouterr().out.splitlines()[0]

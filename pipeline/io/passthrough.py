@@ -1,0 +1,188 @@
+"""Pass-through streams (audio, subtitles) in an output: copied, re-encoded (text subtitles) or dropped.
+
+``ffmpeg -c copy`` fails at the header when the output container cannot hold a stream (SubRip in MP4,
+mov_text in Matroska or WebM); plain ``ffmpeg`` re-encodes subtitles with the container's subtitle encoder.
+A sink asks ``route_stream`` once per input stream, before anything is written:
+
+- the muxer takes the codec: packets are copied byte for byte (timestamps rescaled by the muxer);
+- a *text* subtitle codec it doesn't take: each cue is decoded to an ASS event and encoded with a text
+  codec the muxer does take (``TEXT_TARGETS``: mov_text for MP4/MOV, WebVTT for WebM, ASS for Matroska),
+  keeping the cue's PTS and duration. Styling the target codec cannot express is lost, as with ffmpeg;
+- anything else (bitmap subtitles where the muxer has no bitmap codec, AAC in WebM, subtitles in
+  MPEG-TS/FLV): dropped with one warning naming the stream, the output and the flag that leaves it out.
+
+Stream metadata (language, title, handler) and disposition (default, forced, ...) are carried in all cases.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import av
+
+# text subtitle encoders, in order of preference where the container has no default one that fits
+TEXT_TARGETS = ("mov_text", "webvtt", "ass", "subrip")
+# stylize-video flag that leaves a stream type out, named in the warning that drops one
+SILENCE_FLAG = {"audio": ("--no-audio", "audio"), "subtitle": ("--no-subtitles", "subtitles")}
+# a mov_text sample with no text (16-bit length 0) and no style boxes
+_MOV_TEXT_EMPTY = b"\x00\x00"
+# tags a muxer computes (Matroska DURATION, mkvmerge statistics): a copy would be stale after --start/--duration
+_COMPUTED_TAGS = ("duration", "number_of_frames", "number_of_bytes", "bps", "_statistics")
+
+
+def codec_name(stream: av.stream.Stream) -> str:
+    """The codec's descriptor name (``subrip``, ``hdmv_pgs_subtitle``), not the decoder's (``srt``, ``pgssub``)."""
+    cc = stream.codec_context
+    return cc.codec.canonical_name if cc is not None else "unknown codec"
+
+
+def describe(stream: av.stream.Stream) -> str:
+    """``subtitle stream #2 (subrip, fra "French")`` for messages."""
+    md = stream.metadata
+    extra = "".join(f" {v}" for v in (md.get("language"),) if v)
+    title = md.get("title") or md.get("name")
+    extra += f' "{title}"' if title else ""
+    return f"{stream.type} stream #{stream.index} ({codec_name(stream)}{',' if extra else ''}{extra})"
+
+
+def stream_metadata(template: av.stream.Stream) -> dict[str, str]:
+    """Metadata to write for a copy of ``template``: all tags but those the muxer computes.
+
+    The MOV/MP4 demuxer reports a track title as ``name``; muxers write ``title``.
+    """
+    md = {k: v for k, v in template.metadata.items() if not k.lower().startswith(_COMPUTED_TAGS)}
+    if "title" not in md and "name" in md:
+        md["title"] = md.pop("name")
+    return md
+
+
+def _subtitle_decoder(template: av.stream.Stream) -> av.codec.context.CodecContext:
+    """A decoder of its own for ``template`` (not the input stream's context: several sinks may convert it)."""
+    src = template.codec_context
+    decoder = av.CodecContext.create(src.codec.name, "r")
+    if src.extradata:  # ASS script header, mov_text sample description
+        decoder.extradata = src.extradata
+    decoder.open(strict=False)
+    return decoder
+
+
+def _text_encoder(ctx: av.codec.context.CodecContext, header: bytes | None) -> av.codec.context.CodecContext:
+    """``ctx`` opened with the decoder's ASS header, the styles a text encoder maps from (as ffmpeg does)."""
+    if header is not None:
+        ctx.subtitle_header = header
+    ctx.open(strict=False)
+    return ctx
+
+
+class TextRecoder:
+    """Re-encodes text subtitle packets with ``encoder``; each cue keeps its packet's timing."""
+
+    def __init__(self, decoder: av.codec.context.CodecContext, encoder: av.codec.context.CodecContext,
+                 name: str) -> None:
+        self.decoder, self.encoder, self.name = decoder, encoder, name
+        self.failed = 0
+
+    def __call__(self, packet: av.Packet) -> av.Packet | None:
+        """The re-encoded cue, or None for packets without text (mov_text gap samples) or that fail."""
+        try:
+            subs = self.decoder.decode2(packet)
+            if subs is None or len(subs) == 0:
+                return None
+            out = self.encoder.encode_subtitle(subs)
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.failed += 1  # a damaged cue is skipped, like a damaged video packet; said once
+            if self.failed == 1:
+                warnings.warn(f"{self.name}: a cue could not be converted to {self.encoder.name}, skipped "
+                              f"({getattr(exc, 'strerror', None) or exc}); further ones are skipped silently",
+                              stacklevel=2)
+            return None
+        # encode_subtitle stamps AV_TIME_BASE / ms values; the packet's own timing is exact
+        out.time_base = packet.time_base
+        out.pts = packet.pts
+        out.dts = packet.dts if packet.dts is not None else packet.pts
+        out.duration = packet.duration
+        return out
+
+
+@dataclass
+class Route:
+    """Where one input stream's packets go: ``out``, copied or through ``convert``."""
+
+    out: av.stream.Stream
+    convert: TextRecoder | None = None
+
+    def __post_init__(self) -> None:
+        # mov_text end-of-cue samples: the MOV/MP4 muxer writes its own where a gap starts, and a copied
+        # one next to it would be a second, zero-length sample. (Re-encoding skips them: they hold no cue.)
+        self._skip_empty = self.convert is None and self.out.codec_context.name == "mov_text"
+
+    def packet(self, packet: av.Packet) -> av.Packet | None:
+        """The packet to mux for ``packet`` (the same object, re-targeted, when copying), or None."""
+        if self._skip_empty and bytes(packet) == _MOV_TEXT_EMPTY:
+            return None
+        if self.convert is not None:
+            packet = self.convert(packet)
+            if packet is None:
+                return None
+        packet.stream = self.out
+        return packet
+
+
+def _carry(template: av.stream.Stream, out: av.stream.Stream) -> None:
+    out.metadata.update(stream_metadata(template))
+    out.disposition = template.disposition
+
+
+def _text_targets(container: av.container.OutputContainer) -> list[str]:
+    default = container.default_subtitle_codec
+    return ([default] if default in TEXT_TARGETS else []) + [t for t in TEXT_TARGETS if t != default]
+
+
+def _recode(container: av.container.OutputContainer, template: av.stream.Stream) -> Route | None:
+    """A re-encoding route for a text subtitle stream, or None when no text codec fits the container."""
+    try:
+        decoder = _subtitle_decoder(template)
+    except (av.error.FFmpegError, ValueError):
+        return None
+    header = decoder.subtitle_header
+    accepted = container.supported_codecs
+    for target in _text_targets(container):
+        if target not in accepted:
+            continue
+        try:  # a throwaway encoder first: a stream, once added, cannot be taken back
+            _text_encoder(av.CodecContext.create(target, "w"), header)
+        except (av.error.FFmpegError, ValueError):
+            continue
+        try:
+            out = container.add_stream(target)
+        except ValueError:  # refused before a stream is added
+            continue
+        out.time_base = template.time_base
+        _carry(template, out)
+        return Route(out, TextRecoder(decoder, _text_encoder(out.codec_context, header), describe(template)))
+    return None
+
+
+def route_stream(container: av.container.OutputContainer, template: av.stream.Stream,
+                 label: str) -> Route | None:
+    """The route for ``template``'s packets into ``container`` (``label`` names it), or None (dropped, warned)."""
+    try:
+        out = container.add_stream_from_template(template)
+    except (ValueError, av.error.FFmpegError):
+        reason = f"{container.format.name} cannot hold {codec_name(template)}"
+    else:
+        _carry(template, out)
+        return Route(out)
+    codec = template.codec_context.codec if template.codec_context is not None else None
+    if template.type == "subtitle" and codec is not None and codec.text_sub:
+        route = _recode(container, template)
+        if route is not None:
+            return route
+        reason = f"{container.format.name} holds no text subtitle codec we can encode"
+    elif template.type == "subtitle" and codec is not None and codec.bitmap_sub:
+        reason += "; bitmap subtitles cannot be converted to text"
+    flag, noun = SILENCE_FLAG.get(template.type, (None, None))
+    hint = f"; pass {flag} to leave {noun} out" if flag else ""
+    warnings.warn(f"{describe(template)} cannot go into {label}: dropped ({reason}){hint}", stacklevel=2)
+    return None
