@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchmarks.config import RANDOM_WEIGHT_KINDS, BenchConfig, model_kind_of, parse_int_list, parse_size, parse_sizes
 from benchmarks.variants import VARIANTS
+from pipeline.cli import COMPILE_MODE_CHOICES
 from train.errors import StylizeError, run_cli
 
 PROG = "stylize-bench"
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", type=Path, help="cache for exported models and clips "
                                                  "(default: ~/.cache/stylize-video/bench)")
     p.add_argument("--seed", type=int, default=0, help="seed of the input frames and random weights")
+    p.add_argument("--compile-mode", choices=COMPILE_MODE_CHOICES, default=None,
+                   help="torch.compile mode of torch-compile-fp16 (default max-autotune; reduce-overhead skips "
+                   "autotuning, so it compiles sooner, and still captures CUDA graphs)")
+    p.add_argument("--budget-s", type=float, default=None, metavar="SECONDS",
+                   help="time allowance: model-section measurements and throughput points not begun by then are "
+                   "reported as skipped (the baseline and the end-to-end section always run; a measurement in "
+                   "progress, e.g. compiling, is not interrupted)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -67,6 +75,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         raise StylizeError(f"--warmup must be >= 0, got {args.warmup}")
     if args.batch < 1:
         raise StylizeError(f"--batch must be >= 1, got {args.batch}")
+    if args.budget_s is not None and not args.budget_s > 0:
+        raise StylizeError(f"--budget-s must be > 0, got {args.budget_s}")
     if args.clip_frames < 1:
         raise StylizeError(f"--clip-frames must be >= 1, got {args.clip_frames}")
     if args.model is not None:
@@ -100,7 +110,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         throughput_streams=parse_int_list(args.throughput_streams, "--throughput-streams"),
         throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
         json_out=outs["json"], markdown_out=outs["markdown"], plot_out=outs["plot"],
-        machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed)
+        machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed, compile_mode=args.compile_mode,
+        budget_s=args.budget_s)
 
 
 def _check_writable(flag: str, path: Path) -> None:

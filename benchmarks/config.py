@@ -67,6 +67,8 @@ class BenchConfig:
     machine_label: str | None = None
     work_dir: Path | None = None
     seed: int = 0
+    compile_mode: str | None = None  # torch.compile mode of the torch-compile variant; None: its default
+    budget_s: float | None = None  # wall-clock allowance: what has not begun by then is reported as skipped
 
     @property
     def model_kind(self) -> str:

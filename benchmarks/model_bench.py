@@ -47,8 +47,22 @@ class VariantStatus:
 
 
 @dataclass
+class Budget:
+    """A wall-clock allowance for a whole run (``--budget-s``); None = unlimited."""
+
+    seconds: float | None = None
+    start: float = field(default_factory=time.monotonic)
+
+    def spent(self) -> str | None:
+        """The reason to skip what has not begun yet, or None while time is left."""
+        if self.seconds is None or time.monotonic() - self.start < self.seconds:
+            return None
+        return f"time budget of {self.seconds:g} s spent (--budget-s)"
+
+
+@dataclass
 class ModelResult:
-    """One (variant, size) measurement; ``status`` "ok" or "failed" (with ``reason``)."""
+    """One (variant, size) measurement; ``status`` "ok", "failed" or "skipped" (time budget; with ``reason``)."""
 
     variant: str
     size: str
@@ -152,8 +166,13 @@ def _measure_size(backend: Backend, variant: Variant, size: FrameSize, batch: in
 
 def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: Loader, caps: Capabilities,
                     model_format: str, sizes: list[FrameSize], batch: int, iters: int, warmup: int,
-                    seed: int = 0, log: Callable[[str], None] = lambda _: None) -> ModelBenchResult:
-    """Load each variant once, time it at every size, compare with the baseline measured just before."""
+                    seed: int = 0, log: Callable[[str], None] = lambda _: None,
+                    budget: Budget | None = None) -> ModelBenchResult:
+    """Load each variant once, time it at every size, compare with the baseline measured just before.
+
+    ``budget``: once spent, the variants and sizes not begun are reported as skipped (one already
+    running, e.g. compiling, is not interrupted); the baseline always runs."""
+    budget = budget or Budget()
     statuses: list[VariantStatus] = []
     results: list[ModelResult] = []
     reference: dict[str, torch.Tensor] = {}  # size label -> baseline output
@@ -163,7 +182,8 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
             device_name = resolve_device(variant, caps)
             st = VariantStatus(variant.label, variant.description, device_name, variant.precision, "ran")
             statuses.append(st)
-            reason = skip_reason(variant, caps, model_format)
+            # The baseline always runs: every other figure is relative to it.
+            reason = (None if variant.label == BASELINE else budget.spent()) or skip_reason(variant, caps, model_format)
             if reason is None:
                 try:
                     model_path = artifact_for(variant)
@@ -197,6 +217,12 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
                 continue
             with backend:
                 for size in sizes:
+                    spent = None if variant.label == BASELINE else budget.spent()
+                    if spent:
+                        results.append(ModelResult(variant.label, size.label, size.width, size.height, batch,
+                                                   "skipped", spent))
+                        log(f"skip {variant.label} {size.label}: {spent}")
+                        continue
                     log(f"run  {variant.label} {size.label} batch {batch}")
                     try:
                         res, out = _measure_size(backend, variant, size, batch, iters, warmup, seed, used_before)
@@ -213,7 +239,7 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
                         res.speedup = 1.0
                     else:
                         _compare(res, out, reference.get(size.label), baseline_ms.get(size.label))
-            mine = [r for r in results if r.variant == variant.label]
+            mine = [r for r in results if r.variant == variant.label and r.status != "skipped"]
             if mine and all(r.status != "ok" for r in mine):
                 st.status, st.reason = "failed", f"failed at every size (first: {mine[0].reason})"
     return ModelBenchResult(statuses, results, BASELINE)

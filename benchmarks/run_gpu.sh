@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one command, bounded in time (H100 / H200 / any CUDA machine):
 #
+#   On the device tool (15 min a session): `bash benchmarks/device_check.sh`, carry [".whl"], timeout_s 600:
+#   the GPU tests, then MODE=quick below, ~9 min at most, results in $OUT within its 8-file limit.
+#
 #   benchmarks/run_gpu.sh                       # MODE=full: style 360p..2160p + x4 SR, every backend
-#   MODE=quick benchmarks/run_gpu.sh            # ~2-5 min: 2 sizes, 20 iterations, no torch.compile; 9-min budget
+#   MODE=quick benchmarks/run_gpu.sh            # <= 9 min: 3 sizes, 20 iterations, torch.compile reduce-overhead
 #   MODEL=mosaic.pth benchmarks/run_gpu.sh      # a trained style checkpoint instead of random weights
 #   benchmarks/run_gpu.sh --backends torch-fp16,tensorrt-fp16   # extra options go to every stylize-bench run
 #
@@ -39,9 +42,12 @@ case "$MODE" in
     full)  common=(--iters 50 --warmup 10 --clip-frames 300 --throughput-batches 1,2,4 --throughput-streams 1,2,3)
            style_sizes=360p,720p,1080p,2160p; sr_sizes=180p,270p,540p; style_clip=1080p; sr_clip=270p
            budget=${BUDGET_S:-0} ;;
+    # quick: 1080p first (the targets are at 1080p), torch.compile without autotuning; each run
+    # stops starting new measurements at 65 % of its share (--budget-s), so its reports are always written.
     quick) common=(--iters 20 --warmup 5 --clip-frames 120 --throughput-batches 1,4 --throughput-streams 1,2
-                   --backends torch-fp16,ort-cuda-fp32,ort-cuda-fp16,ort-trt-fp16,tensorrt-fp16)
-           style_sizes=360p,1080p; sr_sizes=270p; style_clip=1080p; sr_clip=270p
+                   --backends torch-fp16,torch-compile-fp16,ort-cuda-fp32,ort-cuda-fp16,ort-trt-fp16,tensorrt-fp16
+                   --compile-mode reduce-overhead)
+           style_sizes=1080p,720p,2160p; sr_sizes=270p,180p,540p; style_clip=1080p; sr_clip=270p
            budget=${BUDGET_S:-540} ;;
     smoke) common=(--iters 3 --warmup 1 --clip-frames 8 --throughput-batches 1 --throughput-streams 1
                    --backends torch-fp16,ort-cpu-fp32,tensorrt-fp16)
@@ -90,7 +96,7 @@ fi
 label=$("$PY" -c 'from benchmarks.machine import collect_machine; print(collect_machine()["label"])') || label=unknown
 out=${OUT_DIR:-benchmarks/results/$(date -u +%Y-%m-%d)_${label}}
 mkdir -p "$out" || die "cannot create $out"
-work=${WORK_DIR:-$HOME/.cache/stylize-video/bench}
+work=${WORK_DIR:-${HOME:-/tmp}/.cache/stylize-video/bench}  # HOME may be unset under a remote runner (set -u)
 log="$out/console.log"
 status="$out/status.txt"
 : > "$status"
@@ -115,7 +121,7 @@ run() {
     echo "== $name ==$( (( limit )) && echo " (at most ${limit} s)")" | tee -a "$log"
     t0=$SECONDS
     if (( limit )); then
-        timeout -k 15 "$limit" "$PY" -m benchmarks.cli "$@" 2>&1 | tee -a "$log"
+        timeout -k 15 "$limit" "$PY" -m benchmarks.cli --budget-s $(( limit * 65 / 100 )) "$@" 2>&1 | tee -a "$log"
     else
         "$PY" -m benchmarks.cli "$@" 2>&1 | tee -a "$log"
     fi

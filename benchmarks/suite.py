@@ -16,7 +16,7 @@ from benchmarks import e2e
 from benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
 from benchmarks.config import DEFAULT_SIZES, BenchConfig, FrameSize, model_kind_of, parse_size, parse_sizes
 from benchmarks.machine import Capabilities, collect_machine
-from benchmarks.model_bench import ArtifactFor, Loader, ModelBenchResult, SkipVariant, run_model_bench
+from benchmarks.model_bench import ArtifactFor, Budget, Loader, ModelBenchResult, SkipVariant, run_model_bench
 from benchmarks.record import EndToEnd, Throughput, build_record
 from benchmarks.throughput import run_throughput
 from benchmarks.validate import validate
@@ -40,6 +40,19 @@ def _default_loader() -> Loader:
     except ImportError as exc:
         raise StylizeError(f"pipeline.backends.load_backend is not available ({exc})") from None
     return load_backend
+
+
+def with_compile_mode(loader: Loader, mode: str | None) -> Loader:
+    """``loader`` with ``compile=True`` (the torch-compile variant) replaced by ``mode`` when one is given."""
+    if mode is None:
+        return loader
+
+    def load(path: Path, **kwargs: Any) -> Backend:
+        if kwargs.get("compile") is True:
+            kwargs["compile"] = mode
+        return loader(path, **kwargs)
+
+    return load
 
 
 @dataclass
@@ -131,10 +144,10 @@ def _fill_e2e(result: EndToEnd, cfg: BenchConfig, bench: ModelBenchResult, artif
 
 
 def _run_throughput(cfg: BenchConfig, caps: Capabilities, fmt: str, artifacts: ArtifactFor, loader: Loader,
-                    size: FrameSize, hooks: Hooks) -> Throughput:
+                    size: FrameSize, hooks: Hooks, budget: Budget | None = None) -> Throughput:
     """TensorRT at every (batch, streams) pair, or the reason it cannot run here."""
     variant = VARIANTS[THROUGHPUT_VARIANT]
-    reason = skip_reason(variant, caps, fmt)
+    reason = skip_reason(variant, caps, fmt) or (budget.spent() if budget else None)
     if reason is None:
         try:
             path = artifacts(variant)
@@ -177,7 +190,7 @@ def run_benchmark(cfg: BenchConfig, argv: list[str] | None = None, hooks: Hooks 
     if not cfg.sizes:
         cfg.sizes = parse_sizes(DEFAULT_SIZES["sr" if model["task"] == "sr" else "style"])
     caps = hooks.caps or Capabilities.probe()
-    loader = hooks.loader or _default_loader()
+    loader = with_compile_mode(hooks.loader or _default_loader(), cfg.compile_mode)
     tp_size = cfg.throughput_size or _default_throughput_size(scale)
     shapes = [(cfg.batch, 3, s.height, s.width) for s in cfg.sizes]
     shapes += [(max(cfg.throughput_batches), 3, tp_size.height, tp_size.width)]
@@ -190,13 +203,16 @@ def run_benchmark(cfg: BenchConfig, argv: list[str] | None = None, hooks: Hooks 
     artifacts = hooks.artifacts or Artifacts(model_path, fmt, work_dir, task=model["task"], scale=scale,
                                              shapes=shapes, log=hooks.log)
 
+    budget = Budget(cfg.budget_s)
     bench = run_model_bench(select(cfg.backends), artifacts, loader, caps, fmt, cfg.sizes, cfg.batch, cfg.iters,
-                            cfg.warmup, cfg.seed, hooks.log)
+                            cfg.warmup, cfg.seed, hooks.log, budget)
     if not any(r.status == "ok" for r in bench.results):
         reasons = "; ".join(f"{v.label}: {v.reason}" for v in bench.variants if v.reason)
         raise StylizeError(f"no backend produced a measurement ({reasons})")
+    # The end-to-end section runs even when the budget is spent: it is one measurement and the one that
+    # names the bottleneck; what --budget-s cuts is the model grid and the throughput matrix.
     end_to_end = _run_e2e(cfg, bench, artifacts, caps, loader, scale, work_dir, hooks)
-    throughput = _run_throughput(cfg, caps, fmt, artifacts, loader, tp_size, hooks)
+    throughput = _run_throughput(cfg, caps, fmt, artifacts, loader, tp_size, hooks, budget)
 
     record = build_record(
         created=created, command=shlex.join(["stylize-bench", *(argv or [])]),
@@ -217,4 +233,7 @@ def _notes(cfg: BenchConfig, caps: Capabilities) -> list[str]:
     if not caps.cuda:
         notes.append("No CUDA device: GPU variants are listed as skipped; CPU timings use time.perf_counter.")
     notes.append("Model-only figures exclude decode, colour conversion, host<->device copies and encode.")
+    if cfg.compile_mode:
+        notes.append(f"torch-compile-fp16 ran torch.compile mode {cfg.compile_mode!r} (--compile-mode), "
+                     "not the default max-autotune.")
     return notes

@@ -35,7 +35,7 @@ def model_rows(record: dict[str, Any]) -> tuple[Row, list[Row]]:
             quality = _num(r["psnr_db"], "{:.1f}")
         rows.append([r["variant"], r["size"], str(r["batch"]), _num(r["ms_per_frame"]), _num(r["ms_per_frame_p95"]),
                      fmt_fps(r["fps"]), _num(r["speedup"], "{:.2f}x"), quality, _num(used, "{:.0f}"),
-                     r["status"] if r["status"] == "ok" else f"failed: {r['reason']}"])
+                     r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}"])
     return header, rows
 
 

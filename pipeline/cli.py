@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--precision", choices=["fp16", "fp32"], default=None,
                    help="default: fp16 on CUDA, fp32 on the CPU")
     r.add_argument("--compile", action="store_true", help="torch.compile the network (torch backend)")
+    r.add_argument("--compile-mode", choices=COMPILE_MODE_CHOICES, default=None,
+                   help="torch.compile mode (implies --compile); default max-autotune on CUDA (long first compile), "
+                   "reduce-overhead skips autotuning (compiles sooner), still with CUDA graphs")
     r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
     r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
     e = p.add_argument_group("encoder")
@@ -108,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(PROG, _main, argv)
 
 
+# = pipeline.backends.torch.COMPILE_MODES (not imported here: --help stays free of torch)
+COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs", "default")
+
+
 def _device_arg(text: str) -> str:
     """auto, cpu, cuda or cuda:N (checked against the machine later, in resolve_device)."""
     if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
@@ -134,7 +141,8 @@ def _main(argv: Sequence[str] | None) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
         sink = make_sink(io, args, device)  # output checks (exists, folder, encoder, pyvirtualcam) come first too
-        backend = load_backend(_resolve_model(args, precision), args.backend, str(device), precision, args.compile)
+        backend = load_backend(_resolve_model(args, precision), args.backend, str(device), precision,
+                               args.compile_mode or args.compile)
         with backend:
             check_match_histogram(args.match_histogram, backend.scale)  # before a camera or stream is opened
             source = open_source(io, args, device)

@@ -53,19 +53,19 @@ def model_kind(path: str | os.PathLike[str]) -> str:
     return kind
 
 
-def _torch(path: Path, device: str, precision: str, compile: bool, ort_provider: str | None) -> Backend:
+def _torch(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
     from pipeline.backends.torch import load_torch_backend
 
     return load_torch_backend(path, device, precision, compile)
 
 
-def _onnxruntime(path: Path, device: str, precision: str, compile: bool, ort_provider: str | None) -> Backend:
+def _onnxruntime(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
     from pipeline.backends.onnxruntime import OnnxRuntimeBackend
 
     return OnnxRuntimeBackend(path, device, precision, provider=ort_provider)
 
 
-def _tensorrt(path: Path, device: str, precision: str, compile: bool, ort_provider: str | None) -> Backend:
+def _tensorrt(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
     from pipeline.backends.tensorrt import TensorRTBackend
 
     return TensorRTBackend(path, device)
@@ -77,12 +77,13 @@ LOADERS: dict[str, Callable[[Path, str, str, bool, str | None], Backend]] = {
 
 
 def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "auto", precision: str = "fp16",
-                 compile: bool = False, ort_provider: str | None = None) -> Backend:
+                 compile: bool | str = False, ort_provider: str | None = None) -> Backend:
     """Load ``model`` with ``backend`` ("auto" picks by file kind) on ``device`` ("auto", "cuda", "cpu").
 
     ``precision`` "fp16" applies where the backend can choose it (torch: FP16 weights with FP32
     norms; ORT TensorRT EP: FP16 kernels); a TensorRT engine computes in the precision it was built
-    with. ``compile``: torch.compile (torch backend only). ``ort_provider`` ("tensorrt", "cuda",
+    with. ``compile``: torch.compile (torch backend only): True, or a mode name from
+    ``pipeline.backends.torch.COMPILE_MODES``. ``ort_provider`` ("tensorrt", "cuda",
     "cpu"): pin ONNX Runtime to one execution provider instead of the best available.
     """
     if backend not in BACKENDS:

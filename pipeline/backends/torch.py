@@ -63,11 +63,30 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+# torch.compile modes (https://pytorch.org/docs/stable/generated/torch.compile.html): the first two
+# capture CUDA graphs; max-autotune also autotunes Triton/cuDNN kernel choices (minutes of compiling).
+COMPILE_MODES = ("max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs", "default")
+
+
+def compile_mode(compile: bool | str, device: torch.device) -> str | None:
+    """``compile`` (False, True or a mode name) -> the torch.compile mode, or None for eager.
+
+    True means max-autotune on CUDA (Triton autotuning + CUDA graphs) and default on the CPU (inductor C++).
+    """
+    if compile is False or compile is None:
+        return None
+    if compile is True:
+        return "max-autotune" if device.type == "cuda" else "default"
+    if compile not in COMPILE_MODES:
+        raise StylizeError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {compile!r}")
+    return compile
+
+
 class TorchBackend(Backend):
     """An ``nn.Module`` with the 0..255 NCHW RGB convention, on ``device`` in ``precision``."""
 
     def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "fp32",
-                 compile: bool = False, scale: int | None = None) -> None:
+                 compile: bool | str = False, scale: int | None = None) -> None:
         self.device = resolve_device(device)
         if precision not in ("fp16", "fp32"):
             raise StylizeError(f"precision must be fp16 or fp32, got {precision!r}")
@@ -81,10 +100,9 @@ class TorchBackend(Backend):
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.name = "torch"
-        if compile:
-            # max-autotune = Triton autotuning + CUDA graphs on CUDA; on CPU inductor emits C++.
-            mode = "max-autotune" if self.device.type == "cuda" else "default"
-            model = torch.compile(model, mode=mode, fullgraph=False, dynamic=False)
+        self.compile_mode = compile_mode(compile, self.device)
+        if self.compile_mode is not None:
+            model = torch.compile(model, mode=self.compile_mode, fullgraph=False, dynamic=False)
             self.name = "torch-compile"
         self.model = model
         self._closed = False
@@ -108,7 +126,7 @@ class TorchBackend(Backend):
 
 
 def load_torch_backend(path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp32",
-                       compile: bool = False) -> TorchBackend:
+                       compile: bool | str = False) -> TorchBackend:
     """Load our checkpoint (or a pytorch/examples state_dict) via ``train.checkpoint.load_model``."""
     from train.checkpoint import load_model
 

@@ -44,3 +44,37 @@ def test_nothing_measured_is_an_error(tmp_path: Path, fake_loader, cpu_caps) -> 
     fake_loader.fail = {"torch", "onnxruntime"}
     with pytest.raises(StylizeError, match="no backend produced a measurement.*exploded"):
         run_benchmark(_cfg(tmp_path), [], _hooks(fake_loader, cpu_caps))
+
+
+def test_compile_mode_reaches_only_the_compiled_variant(tmp_path: Path, fake_loader, cpu_caps) -> None:
+    from benchmarks.suite import with_compile_mode
+
+    seen: list[object] = []
+
+    def loader(path: Path, **kw: object) -> object:
+        seen.append(kw.get("compile"))
+        return kw
+
+    wrapped = with_compile_mode(loader, "reduce-overhead")
+    wrapped(Path("m.pth"), backend="torch", compile=True)
+    wrapped(Path("m.pth"), backend="torch")
+    wrapped(Path("m.onnx"), backend="onnxruntime", compile=False)
+    assert seen == ["reduce-overhead", None, False]
+    assert with_compile_mode(loader, None) is loader
+    record = run_benchmark(_cfg(tmp_path, e2e=False, compile_mode="reduce-overhead"), [], _hooks(fake_loader, cpu_caps))
+    assert validate(record) == [] and any("'reduce-overhead'" in n for n in record["notes"])
+
+
+def test_spent_budget_skips_what_has_not_begun_and_still_reports(tmp_path: Path, fake_loader, cpu_caps) -> None:
+    from benchmarks.tables import render_markdown
+
+    cfg = _cfg(tmp_path, budget_s=1e-9)
+    cfg.sizes.append(parse_size("48x32"))
+    record = run_benchmark(cfg, [], _hooks(fake_loader, cpu_caps))
+    assert validate(record) == []
+    by_variant = {v["label"]: v for v in record["variants"]}
+    assert by_variant["torch-fp32"]["status"] == "ran"  # the baseline is never cut: figures are relative to it
+    assert [r["status"] for r in record["model_results"] if r["variant"] == "torch-fp32"] == ["ok", "ok"]
+    assert by_variant["ort-cpu-fp32"]["status"] == "skipped" and "time budget" in by_variant["ort-cpu-fp32"]["reason"]
+    assert record["end_to_end"]["status"] == "ok"  # always runs: it names the bottleneck
+    assert "time budget" in render_markdown(record)
