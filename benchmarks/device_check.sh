@@ -11,7 +11,7 @@
 #   bash benchmarks/device_check.sh
 #
 # $OUT gets at most 7 files (the tool brings back 8, at most 2 folders down):
-#   tests.log, junit.xml                       the GPU test files, -rs (every skip with its reason)
+#   tests.log, junit.xml                       the GPU test files, -ra (every failure and skip, with its reason)
 #   bench/bench-{style,sr4}.json, bench/status.txt, bench/console.log
 #   bench/reports.tar                          bench-*.md and bench-*.png (or: stylize-bench --from-json X.json
 #                                              --markdown X.md --plot X.png re-renders them from the JSON)
@@ -53,7 +53,8 @@ present=()
 for t in "${tests[@]}"; do [[ -f "$t" ]] && present+=("$t"); done
 [[ "${TESTS:-gpu}" == all ]] && present=(tests)  # the whole suite with CUDA present (~2x longer; raise TEST_S)
 t0=$SECONDS
-PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout -k 10 "$TEST_S" "$PY" -m pytest -q -rs -p no:cacheprovider \
+# -ra, not -rs: -r is not cumulative (it replaces addopts' -ra), and -rs alone leaves failures out of the summary.
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout -k 10 "$TEST_S" "$PY" -m pytest -q -ra -p no:cacheprovider \
     -p pytest_timeout --timeout 180 -W ignore::DeprecationWarning --junitxml "$OUT/junit.xml" \
     "${present[@]}" > "$OUT/tests.log" 2>&1
 test_rc=$?
@@ -79,7 +80,8 @@ for f in "$bench"/bench-*.md "$bench"/bench-*.png; do [[ -f "$f" ]] && reports+=
 # Most important last: the tool's output_tail keeps the final 12,000 characters.
 for f in "$bench"/bench-*.md; do echo "===== $(basename "$f") ====="; cat "$f"; done
 echo "===== tests (summary) ====="
-sed -n '/short test summary/,$p' "$OUT/tests.log" | tail -n 40
+# No summary section when pytest could not start (or had nothing to report): its last lines instead.
+{ sed -n '/short test summary/,$p' "$OUT/tests.log" | grep . || tail -n 15 "$OUT/tests.log"; } | tail -n 40
 echo "===== bench status ====="
 cat "$bench/status.txt" 2>/dev/null
 echo "device_check.sh: tests exit $test_rc, run_gpu.sh exit $bench_rc, $(( SECONDS - start )) s in all"

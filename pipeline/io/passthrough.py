@@ -8,14 +8,15 @@ A sink asks ``route_stream`` once per input stream, before anything is written:
 - a *text* subtitle codec it doesn't take: each cue is decoded to an ASS event and encoded with a text
   codec the muxer does take (``TEXT_TARGETS``: mov_text for MP4/MOV, WebVTT for WebM, ASS for Matroska),
   keeping the cue's PTS and duration. Styling the target codec cannot express is lost, as with ffmpeg;
-- anything else (bitmap subtitles where the muxer has no bitmap codec, AAC in WebM, subtitles in
-  MPEG-TS/FLV): dropped with one warning naming the stream, the output and the flag that leaves it out.
+- anything else (bitmap subtitles where the muxer has no bitmap codec, AAC in WebM, FLAC/Opus in MOV,
+  subtitles in MPEG-TS/FLV): dropped with one warning naming the stream, the output and the flag that leaves it out.
 
 Stream metadata (language, title, handler) and disposition (default, forced, ...) are carried in all cases.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ import av
 TEXT_TARGETS = ("mov_text", "webvtt", "ass", "subrip")
 # stylize-video flag that leaves a stream type out, named in the warning that drops one
 SILENCE_FLAG = {"audio": ("--no-audio", "audio"), "subtitle": ("--no-subtitles", "subtitles")}
+# MPEG-TS muxers take any subtitle codec, but only these have a TS stream type (others come back as "data")
+_TS_MUXERS = ("mpegts", "rtp_mpegts")
+_TS_SUBTITLES = ("dvb_subtitle", "dvb_teletext")
 # a mov_text sample with no text (16-bit length 0) and no style boxes
 _MOV_TEXT_EMPTY = b"\x00\x00"
 # tags a muxer computes (Matroska DURATION, mkvmerge statistics): a copy would be stale after --start/--duration
@@ -101,7 +105,7 @@ class TextRecoder:
         out.time_base = packet.time_base
         out.pts = packet.pts
         out.dts = packet.dts if packet.dts is not None else packet.pts
-        out.duration = packet.duration
+        out.duration = packet.duration  # the encoder leaves 0: a cue's display time is its packet's
         return out
 
 
@@ -164,18 +168,34 @@ def _recode(container: av.container.OutputContainer, template: av.stream.Stream)
     return None
 
 
+def _check_header(container: av.container.OutputContainer, template: av.stream.Stream) -> None:
+    """Raise where the muxer would refuse ``template``'s codec only when it writes the header (FLAC and Opus
+    in MOV, 24-bit PCM in MP4: ``add_stream_from_template`` takes them), which would fail the whole output.
+    Tried on a header of its own in memory; muxers that write no file (RTSP) are not tried."""
+    if container.format.no_file:
+        return
+    with av.open(io.BytesIO(), "w", format=container.format.name) as probe:
+        probe.add_stream_from_template(template)
+        probe.start_encoding()
+
+
 def route_stream(container: av.container.OutputContainer, template: av.stream.Stream,
                  label: str) -> Route | None:
     """The route for ``template``'s packets into ``container`` (``label`` names it), or None (dropped, warned)."""
+    codec = template.codec_context.codec if template.codec_context is not None else None
+    ts_private = (container.format.name in _TS_MUXERS and template.type == "subtitle"
+                  and codec_name(template) not in _TS_SUBTITLES)
     try:
+        if ts_private:  # accepted, but written as anonymous private data that no player reads back
+            raise ValueError("no MPEG-TS stream type")
+        _check_header(container, template)
         out = container.add_stream_from_template(template)
     except (ValueError, av.error.FFmpegError):
         reason = f"{container.format.name} cannot hold {codec_name(template)}"
     else:
         _carry(template, out)
         return Route(out)
-    codec = template.codec_context.codec if template.codec_context is not None else None
-    if template.type == "subtitle" and codec is not None and codec.text_sub:
+    if template.type == "subtitle" and codec is not None and codec.text_sub and not ts_private:
         route = _recode(container, template)
         if route is not None:
             return route

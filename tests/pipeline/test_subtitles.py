@@ -346,3 +346,47 @@ def test_a_cue_that_cannot_be_converted_is_skipped_with_one_warning(tmp_path):
     assert results == [None] * len(results) and recode.failed == 2  # both boxes, nothing muxed
     assert len(caught) == 1 and "subtitle stream #7 (test): a cue could not be converted to mov_text" in str(
         caught[0].message)
+
+
+def _with_flac(path: Path) -> Path:
+    """A 12-frame MKV with a FLAC track (half a second of silence): Matroska and MP4 take FLAC, MOV does not."""
+    import numpy as np
+
+    base = make_test_clip(path.with_suffix(".base.mkv"), frames=12, audio=False)
+    with av.open(str(base)) as src, av.open(str(path), "w") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        audio = out.add_stream("flac", rate=48000)
+        audio.layout, audio.time_base = "stereo", Fraction(1, 48000)
+        packets = []
+        for start in range(0, 24000, 4608):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 4608), np.int16), format="s16", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+            packets += audio.encode(frame)
+        packets += audio.encode(None)
+        for p in src.demux():
+            if p.dts is not None:
+                p.stream = video
+                packets.append(p)
+        for p in sorted(packets, key=lambda p: p.dts * p.time_base):
+            out.mux(p)
+    return path
+
+
+def test_a_codec_the_muxer_refuses_at_its_header_is_dropped_not_fatal(tmp_path, identity_backend):
+    # MOV's codec table lists FLAC, so the stream is added, but the header write refuses it ("Invalid
+    # argument"): that failed the whole output. It is one more stream the container cannot hold.
+    src = _with_flac(tmp_path / "flac.mkv")
+    warned = _job(src, tmp_path / "out.mov", identity_backend)
+    assert len(warned) == 1 and "audio stream #1 (flac)" in warned[0] and "--no-audio" in warned[0], warned
+    with av.open(str(tmp_path / "out.mov")) as c:
+        assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
+    assert _job(src, tmp_path / "out.mkv", identity_backend) == []  # where it fits, it is still copied
+    assert _audio(tmp_path / "out.mkv") == _audio(src) != []
+
+
+def test_mpegts_drops_subtitles_it_would_write_as_anonymous_data(tmp_path, capsys, mkv_all, checkpoints):
+    out = tmp_path / "out.ts"
+    warned = _cli(capsys, mkv_all, out, checkpoints["style"], "--format", "mpegts")
+    assert len(warned) == 5 and all("subtitle stream #" in w and "cannot go into" in w for w in warned), warned
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]  # no unreadable "data" streams
