@@ -245,7 +245,12 @@ class Runner:
                     self._size_changed(payload)  # the processor scales it on the device
                     # FFmpeg decoded on its own CUDA stream and PyAV cannot hand it over: wait for the device.
                     torch.cuda.synchronize(self.processor.device)
-                    event = self.processor.process_device_planes(dlpack_planes(payload), out)
+                    try:
+                        planes = dlpack_planes(payload)
+                    except ValueError as exc:  # checked on the first frame; a later one can change (odd size)
+                        raise StylizeError(f"--hwdec: frame {meta[3]} cannot be imported from NVDEC ({exc}); "
+                                           "run without --hwdec") from None
+                    event = self.processor.process_device_planes(planes, out)
                 busy += time.perf_counter() - t0
                 # A device frame stays alive (as the payload) until the event completes.
                 item = ("frame", payload, out, meta, event)

@@ -219,3 +219,47 @@ def test_colour_matrices_reach_the_device_once():
     misses = _device_matrix.cache_info().misses
     proc(host_in, host_out)
     assert _device_matrix.cache_info().misses == misses
+
+
+@pytest.mark.filterwarnings("ignore:frame size changed")
+def test_nvdec_frame_that_cannot_be_imported_mid_stream_is_one_clear_error(tmp_path, monkeypatch):
+    """The first NVDEC frame is checked when the file opens; a later one changing to an odd size ends the run
+    with one line (and no output that looks complete), not a traceback from the processing thread."""
+    from fractions import Fraction
+
+    from pipeline.io.sink import EncoderOptions, FileSink
+    from pipeline.io.source import FileSource, VideoItem
+    from pipeline.job import JobOptions, stylize
+    from pipeline.synth import make_test_clip
+    from train.errors import StylizeError
+
+    class SizeChangingNvdec:
+        """A real file source whose third frame arrives as an odd-sized CUDA frame."""
+
+        def __init__(self, src):
+            self.src = src
+
+        def __getattr__(self, name):
+            return getattr(self.src, name)
+
+        def __iter__(self):
+            for item in self.src:
+                if isinstance(item, VideoItem) and item.index == 2:
+                    odd = _cuda_like_frame("nv12", 63, 47)
+                    odd.pts, odd.time_base, odd.duration = item.frame.pts, item.frame.time_base or Fraction(1, 25), 0
+                    item = VideoItem(odd, item.index)
+                yield item
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)  # no CUDA here: FFmpeg's stream is a fake
+    clip = make_test_clip(tmp_path / "in.mp4", width=64, height=48, frames=5, audio=False)
+    src = SizeChangingNvdec(FileSource(clip))
+    out = tmp_path / "out.mp4"
+    try:
+        from pipeline.backends.torch import TorchBackend
+
+        with pytest.raises(StylizeError, match=r"--hwdec: frame 2 cannot be imported from NVDEC \(odd frame size"):
+            stylize(src, FileSink(out, EncoderOptions(preset="ultrafast")),
+                    TorchBackend(torch.nn.Identity(), "cpu", "fp32", scale=1), JobOptions(progress=False))
+    finally:
+        src.close()
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
