@@ -25,6 +25,7 @@ import torch
 
 from pipeline.backends.base import Backend
 from train.errors import StylizeError
+from train.histogram import match_histogram as histogram_matched
 
 _LAYOUTS = ("chw", "hwc")
 
@@ -72,14 +73,21 @@ def _layout_of(t: torch.Tensor, layout: str | None) -> str:
 class Stylizer:
     """Wraps a loaded ``Backend`` with frame conversion, validation and a lock. Build with ``Stylizer.load``."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, match_histogram: bool = False) -> None:
+        """``match_histogram``: SR models only, each output matched per channel to its input (the paper's
+        SR post-process, ``train.histogram``); refused for models that keep the size."""
+        if match_histogram:
+            from pipeline.job import check_match_histogram
+
+            check_match_histogram(match_histogram, backend.scale)
         self.backend = backend
+        self.match_histogram = match_histogram
         self._lock = threading.Lock()
         self._closed = False
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | torch.device = "auto",
-             precision: str | None = None, **kwargs: Any) -> Stylizer:
+             precision: str | None = None, match_histogram: bool = False, **kwargs: Any) -> Stylizer:
         """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model).
 
         ``backend``/``device``/``precision`` and extra keywords (e.g. ``compile=True``) go to
@@ -91,7 +99,12 @@ class Stylizer:
         if precision is None:
             on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
             precision = "fp16" if on_gpu else "fp32"
-        return cls(load_backend(os.fspath(path), backend=backend, device=device, precision=precision, **kwargs))
+        loaded = load_backend(os.fspath(path), backend=backend, device=device, precision=precision, **kwargs)
+        try:
+            return cls(loaded, match_histogram=match_histogram)
+        except BaseException:
+            loaded.close()
+            raise
 
     # -- properties mirrored from the backend -------------------------------------------------------
     @property
@@ -156,7 +169,10 @@ class Stylizer:
             with torch.inference_mode():
                 to_gpu = self.backend.device.type == "cuda"
                 x = nchw.to(self.backend.device, non_blocking=to_gpu).to(torch.float32).contiguous()
-                y = self.backend(x).clamp_(0.0, 255.0)
+                y = self.backend(x)
+                if self.match_histogram:
+                    y = histogram_matched(y, x)
+                y = y.clamp_(0.0, 255.0)
                 if out_dtype == torch.uint8:
                     return y.round_().to(torch.uint8)
                 return y.to(out_dtype)

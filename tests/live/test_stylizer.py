@@ -174,3 +174,27 @@ def test_load_checkpoint(tmp_path, frame):
         out = s(frame)
         assert s.scale == 1 and s.device.type == "cpu" and s.precision == "fp32"  # None -> fp32 on the CPU
     assert out.shape == frame.shape and out.dtype == np.uint8
+
+
+class TestMatchHistogram:
+    """``Stylizer(..., match_histogram=True)``: the SR post-process of the pipeline's --match-histogram."""
+
+    def test_undoes_a_monotone_distortion_of_an_sr_output(self, frame):
+        from pipeline.backends.torch import TorchBackend
+
+        class WashedOutUpscale(torch.nn.Module):  # x2 nearest, then low contrast and a colour cast
+            scale = 2
+
+            def forward(self, x):
+                cast = torch.tensor([40.0, 10.0, -20.0]).view(1, 3, 1, 1)
+                return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest") * 0.5 + 64 + cast
+
+        plain = Stylizer(TorchBackend(WashedOutUpscale(), "cpu", "fp32"))(frame)
+        matched = Stylizer(TorchBackend(WashedOutUpscale(), "cpu", "fp32"), match_histogram=True)(frame)
+        nearest = frame.repeat(2, axis=0).repeat(2, axis=1).astype(int)
+        assert matched.shape == (12, 20, 3)
+        assert np.abs(matched.astype(int) - nearest).max() <= 1 < np.abs(plain.astype(int) - nearest).max()
+
+    def test_refused_for_a_model_that_keeps_the_size(self, negate):
+        with pytest.raises(StylizeError, match="--match-histogram is for super-resolution models"):
+            Stylizer(negate(), match_histogram=True)
