@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -104,6 +105,16 @@ def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContain
         return av.open(str(path), "r", hwaccel=hwaccel) if hwaccel is not None else av.open(str(path), "r")
     except av.error.FFmpegError as exc:
         raise StylizeError(f"{path} is not a readable video ({exc.strerror or type(exc).__name__})") from None
+
+
+def _end_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float | None:
+    """When ``frame`` stops being shown, in seconds: its duration, else one nominal frame; None if unknown."""
+    if frame.time is None:
+        return None
+    if frame.duration and frame.time_base:
+        return frame.time + float(frame.duration * frame.time_base)
+    rate = stream.average_rate or stream.guessed_rate
+    return frame.time + (1.0 / float(rate) if rate else 0.0)
 
 
 def nvdec_available() -> bool:
@@ -245,8 +256,19 @@ class FileSource:
             return False, True
         return True, False
 
+    def _release(self, held: deque[tuple[float, av.Packet]], until: float | None) -> Iterator[PacketItem]:
+        """Held pass-through packets that start before ``until`` seconds (all of them for None)."""
+        while held and (until is None or held[0][0] < until):
+            self.stats.passthrough_packets += 1
+            yield PacketItem(held.popleft()[1])
+
     def _items(self) -> Iterator[VideoItem | PacketItem]:
         index = 0
+        # With --max-frames the end is only known when the last frame comes out of the decoder, which runs
+        # frames behind the demuxer (frame threads): pass-through packets wait for the video to reach them,
+        # so none past the last frame's end gets through. (--duration's end is known upfront.)
+        held: deque[tuple[float, av.Packet]] = deque()
+        hold = bool(self.options.max_frames)
         for packet in self._demux():
             if self._stop:
                 return
@@ -256,10 +278,12 @@ class FileSource:
                 # A packet (audio frame, subtitle cue) is kept when it starts inside --start/--duration;
                 # without a PTS its DTS says when (a packet with neither was skipped above).
                 ts = packet.pts if packet.pts is not None else packet.dts
-                keep, _ = self._in_window(float(ts * packet.time_base))
+                t = float(ts * packet.time_base)
+                keep, _ = self._in_window(t)
                 if keep:
-                    self.stats.passthrough_packets += 1
-                    yield PacketItem(packet)
+                    held.append((t, packet))
+                    if not hold:
+                        yield from self._release(held, None)
                 continue
             try:
                 frames = packet.decode()
@@ -272,14 +296,20 @@ class FileSource:
                     continue
                 keep, past_end = self._in_window(frame.time)
                 if past_end:
-                    return
+                    break
                 if not keep:
                     continue
                 self.stats.decoded += 1
+                yield from self._release(held, frame.time)
                 yield VideoItem(frame, index)
                 index += 1
                 if self.options.max_frames and index >= self.options.max_frames:
+                    yield from self._release(held, _end_time(frame, self.video))
                     return
+            else:
+                continue
+            break  # past --duration's end
+        yield from self._release(held, None)
 
     def _demux(self) -> Iterator[av.Packet]:
         """Packets of the video and pass-through streams; a read error past the header ends the input."""

@@ -127,6 +127,26 @@ def test_start_duration_max_frames(tmp_path, vid, identity_backend):
     assert stats.frames == 5 and len(vid.frames(tmp_path / "b.mp4")) == 5
 
 
+@pytest.mark.parametrize("start", [None, 0.4])
+def test_max_frames_cuts_audio_at_the_last_frame(tmp_path, identity_backend, start):
+    """The decoder runs frames behind the demuxer: audio packets read meanwhile must not outlast the video."""
+    src = make_test_clip(tmp_path / "t.mp4", frames=40, fps=25)
+    out = tmp_path / "o.mkv"
+    stylize_file(src, out, identity_backend, _opts(source=FileSourceOptions(start=start, max_frames=6)))
+
+    def packets(path, kind):
+        with av.open(str(path)) as c:
+            return [(float(p.pts * p.time_base), float(p.duration * p.time_base), bytes(p))
+                    for p in c.demux(**{kind: 0}) if p.size]
+
+    assert len(packets(out, "video")) == 6
+    lo = start - 1e-6 if start else float("-inf")  # (AAC priming: the first packet starts before 0)
+    kept = sorted(t for t, _, _ in packets(src, "video") if t >= lo)[:6]
+    end = kept[-1] + 1 / 25  # in the input's timeline (Matroska shifts the output's by the AAC priming)
+    want = [b for t, _, b in packets(src, "audio") if lo <= t < end]
+    assert [b for _, _, b in packets(out, "audio")] == want  # every audio packet that starts in time, no more
+
+
 def test_no_audio_option_and_containers(tmp_path, vid, identity_backend):
     src = make_test_clip(tmp_path / "m.mp4", frames=3)
     stylize_file(src, tmp_path / "m.mov", identity_backend, _opts(source=FileSourceOptions(copy_audio=False)))
