@@ -1,7 +1,7 @@
 """The model files the variants load, derived from ``--model`` with the export stage's own API.
 
-A checkpoint becomes an FP32 ONNX graph (``export.onnx_export``), which becomes a mixed-FP16 graph
-(``export.fp16``) or a TensorRT engine (``export.tensorrt``). Results are cached in the work
+A checkpoint becomes an FP32 ONNX graph (``stylize_video.export.onnx_export``), which becomes a mixed-FP16 graph
+(``stylize_video.export.fp16``) or a TensorRT engine (``stylize_video.export.tensorrt``). Results are cached in the work
 directory under the weights' hash, so repeated runs do not re-export.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from benchmarks.model_bench import SkipVariant
-from benchmarks.variants import Variant
-from train.errors import StylizeError
+from stylize_video.benchmarks.model_bench import SkipVariant
+from stylize_video.benchmarks.variants import Variant
+from stylize_video.errors import StylizeError
 
 # --random-weights kind -> (architecture, scale)
 RANDOM_ARCH = {"style": ("transformer_net", 1), "sr4": ("sr_net", 4)}
@@ -28,8 +28,8 @@ def make_random_checkpoint(kind: str, work_dir: Path, seed: int = 0) -> Path:
     model's: raw random outputs sit near 0 and clamp to black, which would make every backend's PSNR
     trivially perfect.
     """
-    from train.checkpoint import ModelInfo, save_checkpoint
-    from train.networks import TASK_OF_ARCH, build_network
+    from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+    from stylize_video.train.networks import TASK_OF_ARCH, build_network
 
     arch, scale = RANDOM_ARCH[kind]
     torch.manual_seed(seed)
@@ -47,7 +47,7 @@ def _spread_outputs(model: torch.nn.Module, seed: int, mean: float = 128.0, std:
     The output is ``k * (W y + b) + const`` for some k the architecture fixes (1, or 255 for SRNet);
     k is measured by nudging the bias, so no architecture is special-cased.
     """
-    from benchmarks.quality import synthetic_frames
+    from stylize_video.benchmarks.quality import synthetic_frames
 
     last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     x = synthetic_frames(1, 48, 64, seed)
@@ -66,17 +66,17 @@ def describe_model(path: Path, fmt: str, random_weights: str | None) -> dict[str
     task: str | None = None
     scale: int | None = None
     if fmt == "ckpt":
-        from train.checkpoint import read_checkpoint
-        from train.networks import TASK_OF_ARCH
+        from stylize_video.train.checkpoint import read_checkpoint
+        from stylize_video.train.networks import TASK_OF_ARCH
 
         ckpt = read_checkpoint(path)
         task, scale = TASK_OF_ARCH.get(str(ckpt.get("arch"))), int(ckpt.get("scale", 1))
     elif fmt in ("onnx", "plan"):
         try:
             if fmt == "onnx":
-                from export.metadata import read_metadata as read
+                from stylize_video.export.metadata import read_metadata as read
             else:  # the engine's sidecar, written by stylize-export engine
-                from export.engine_meta import read_meta as read
+                from stylize_video.export.engine_meta import read_meta as read
             meta = read(path)
             task, scale = meta.task, int(meta.scale)
         except (ImportError, StylizeError):  # foreign file: the backend finds the scale when it loads
@@ -120,11 +120,11 @@ class Artifacts:
         if self.fmt != "ckpt":
             raise SkipVariant(f"an ONNX graph cannot be made from a {self.fmt}")
         try:
-            from export.metadata import ModelMetadata, weights_sha256
-            from export.onnx_export import export_model, save_atomic
+            from stylize_video.export.metadata import ModelMetadata, weights_sha256
+            from stylize_video.export.onnx_export import export_model, save_atomic
         except ImportError as exc:
             raise SkipVariant(f"ONNX export unavailable ({exc})") from None
-        from train.checkpoint import load_model
+        from stylize_video.train.checkpoint import load_model
 
         model, info = load_model(self.model, "cpu")
         sha = weights_sha256(model.state_dict())
@@ -143,9 +143,9 @@ class Artifacts:
         try:
             import onnx
 
-            from export.fp16 import to_mixed_fp16
-            from export.metadata import file_sha256, read_metadata, write_metadata
-            from export.onnx_export import save_atomic
+            from stylize_video.export.fp16 import to_mixed_fp16
+            from stylize_video.export.metadata import file_sha256, read_metadata, write_metadata
+            from stylize_video.export.onnx_export import save_atomic
         except ImportError as exc:
             raise SkipVariant(f"FP16 conversion unavailable ({exc})") from None
         if self.fmt == "onnx":  # a user's file: key the cached conversion by its content
@@ -168,10 +168,10 @@ class Artifacts:
         if self.fmt == "plan":
             return self.model
         try:
-            from export.engine_cache import get_or_build
-            from export.shapes import default_profile
+            from stylize_video.export.engine_cache import get_or_build
+            from stylize_video.export.shapes import default_profile
         except ImportError as exc:
-            raise SkipVariant(f"building a TensorRT engine needs export.engine_cache ({exc})") from None
+            raise SkipVariant(f"building a TensorRT engine needs stylize_video.export.engine_cache ({exc})") from None
         onnx_path = self._made.get("onnx-fp32") or self._onnx_fp32()
         profile = default_profile(self.task, self.scale)
         for shape in self.shapes:
@@ -183,7 +183,7 @@ class Artifacts:
 def _onnx_precision(path: Path) -> str | None:
     """``"fp32"`` / ``"fp16-mixed"`` from our metadata; None for ONNX files without it."""
     try:
-        from export.metadata import read_metadata
+        from stylize_video.export.metadata import read_metadata
 
         return read_metadata(path).precision
     except (ImportError, StylizeError):

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.config import RANDOM_WEIGHT_KINDS, BenchConfig, model_kind_of, parse_int_list, parse_size, parse_sizes
-from benchmarks.variants import VARIANTS
-from pipeline.cli import COMPILE_MODE_CHOICES
-from train.errors import StylizeError, run_cli
+from stylize_video.benchmarks.config import RANDOM_WEIGHT_KINDS, BenchConfig, model_kind_of, parse_int_list, parse_size, parse_sizes
+from stylize_video.benchmarks.variants import VARIANTS
+from stylize_video.pipeline.cli import COMPILE_MODE_CHOICES
+from stylize_video.errors import StylizeError, run_cli
 
 PROG = "stylize-bench"
 OUT_NAMES = {"json": "bench.json", "markdown": "bench.md", "plot": "bench.png"}
@@ -84,7 +84,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.video is not None:
         if not args.video.is_file():
             raise StylizeError(f"--video {args.video}: file not found")
-        from benchmarks.e2e import probe_clip
+        from stylize_video.benchmarks.e2e import probe_clip
 
         probe_clip(args.video)  # fail now, not after the model section
     backends = None
@@ -129,7 +129,7 @@ def _load_record(path: Path) -> dict:
     """An earlier result JSON, checked against the schema."""
     import json
 
-    from benchmarks.validate import validate
+    from stylize_video.benchmarks.validate import validate
 
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -142,9 +142,9 @@ def _load_record(path: Path) -> dict:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from benchmarks.plot import write_plot
-    from benchmarks.record import write_atomic, write_json
-    from benchmarks.tables import render_markdown, render_text
+    from stylize_video.benchmarks.plot import write_plot
+    from stylize_video.benchmarks.record import write_atomic, write_json
+    from stylize_video.benchmarks.tables import render_markdown, render_text
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -152,7 +152,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.from_json is not None:
         record = _load_record(args.from_json)
     else:
-        from benchmarks.suite import Hooks, run_benchmark
+        from stylize_video.benchmarks.suite import Hooks, run_benchmark
 
         hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log)
         record = run_benchmark(cfg, argv, hooks)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 # Named frame sizes (width, height). 180p is there so a CPU smoke run stays small.
 NAMED_SIZES: dict[str, tuple[int, int]] = {

@@ -41,7 +41,9 @@ if (( ${#wheels[@]} )); then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
         "${wheels[@]}" || { echo "device_check.sh: installing .whl failed" >&2; exit 1; }
 fi
-export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# This checkout imports as stylize_video through a link (the root is the package: pyproject's package-dir).
+mkdir -p "$SITE" && ln -sfn "$PWD" "$SITE/stylize_video" || { echo "device_check.sh: cannot link $SITE/stylize_video" >&2; exit 1; }
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 echo "device_check.sh: wheels installed ($(( SECONDS - start )) s)"
 
 # -- 1. GPU tests: each bounded by pytest-timeout (a stuck CUDA call fails one test, the rest still run) ----------

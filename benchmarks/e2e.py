@@ -18,10 +18,10 @@ import av
 import numpy as np
 import torch
 
-from benchmarks.quality import synthetic_frames
-from benchmarks.timing import summarize, time_calls
-from pipeline.backends.base import Backend
-from train.errors import StylizeError
+from stylize_video.benchmarks.quality import synthetic_frames
+from stylize_video.benchmarks.timing import summarize, time_calls
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.errors import StylizeError
 
 # The encode ceiling keeps at most this many distinct decoded frames in memory and cycles them.
 _ENCODE_FRAME_POOL = 30
@@ -37,9 +37,9 @@ class EncodeSettings:
 
     @staticmethod
     def pipeline_default() -> EncodeSettings:
-        """What ``stylize-video`` encodes with when given no encoder options (``pipeline.io.sink.EncoderOptions``)."""
+        """What ``stylize-video`` encodes with when given no encoder options (``stylize_video.pipeline.io.sink.EncoderOptions``)."""
         try:
-            from pipeline.io.sink import EncoderOptions
+            from stylize_video.pipeline.io.sink import EncoderOptions
         except ImportError:
             return EncodeSettings()
         enc = EncoderOptions()
@@ -72,8 +72,8 @@ class StageResult:
 
 
 def ensure_clip(cache_dir: Path, width: int, height: int, frames: int, fps: int = 30) -> Path:
-    """The synthetic benchmark clip, written once with ``pipeline.synth.make_test_clip`` and cached."""
-    from pipeline.synth import make_test_clip
+    """The synthetic benchmark clip, written once with ``stylize_video.pipeline.synth.make_test_clip`` and cached."""
+    from stylize_video.pipeline.synth import make_test_clip
 
     path = cache_dir / f"bench-clip_{width}x{height}_{frames}f_{fps}fps.mp4"
     if path.is_file():

@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from benchmarks.config import FrameSize
-from benchmarks.machine import Capabilities
-from benchmarks.quality import psnr, synthetic_frames
-from benchmarks.timing import summarize, time_calls
-from benchmarks.variants import BASELINE, Variant, resolve_device, skip_reason
-from pipeline.backends.base import Backend
+from stylize_video.benchmarks.config import FrameSize
+from stylize_video.benchmarks.machine import Capabilities
+from stylize_video.benchmarks.quality import psnr, synthetic_frames
+from stylize_video.benchmarks.timing import summarize, time_calls
+from stylize_video.benchmarks.variants import BASELINE, Variant, resolve_device, skip_reason
+from stylize_video.pipeline.backends.base import Backend
 
-# load_backend(model_path, **variant.load) -> Backend; pipeline.backends.load_backend in production.
+# load_backend(model_path, **variant.load) -> Backend; stylize_video.pipeline.backends.load_backend in production.
 Loader = Callable[..., Backend]
 # variant -> the model file that variant loads (a checkpoint, an exported ONNX, a plan), or raise SkipVariant.
 ArtifactFor = Callable[[Variant], Path]

@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.record import write_atomic
-from benchmarks.tables import fmt_fps
+from stylize_video.benchmarks.record import write_atomic
+from stylize_video.benchmarks.tables import fmt_fps
 
 _W = 960
 _LABEL_W = 190

@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.config import FrameSize
-from benchmarks.e2e import StageResult, name_bottleneck
-from benchmarks.model_bench import ModelBenchResult
-from benchmarks.throughput import ThroughputResult
-from train.errors import StylizeError
+from stylize_video.benchmarks.config import FrameSize
+from stylize_video.benchmarks.e2e import StageResult, name_bottleneck
+from stylize_video.benchmarks.model_bench import ModelBenchResult
+from stylize_video.benchmarks.throughput import ThroughputResult
+from stylize_video.errors import StylizeError
 
 SCHEMA_ID = "stylize-video/bench/1"
 INPUT_DESCRIPTION = ("deterministic synthetic RGB batch (gradients, edges, mild noise), float32 0..255, "

@@ -17,7 +17,7 @@
 #             bench-{style,sr4}.{json,md,png}, console.log, status.txt
 #   WHEELS    folder of carried wheels installed with --no-index into a private --target folder first
 #             (default: .whl when it exists). INSTALL=1 instead runs pip install -e '.[gpu,tensorrt,dev]' (network).
-#   PYTHON    interpreter (default python3). The repository root is put on PYTHONPATH: no install is needed.
+#   PYTHON    interpreter (default python3). No install is needed: this checkout is linked in as stylize_video.
 #
 # A machine without network (the device tool: Python 3.12 with torch, onnx, onnxruntime (CPU), numpy,
 # matplotlib, but no PyAV, no onnxconverter-common, no TensorRT, no onnxruntime-gpu) needs PyAV carried;
@@ -34,7 +34,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 MODE=${MODE:-full}
 export PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# No install needed: the repository root is the package stylize_video (pyproject's package-dir), so a link
+# named stylize_video in a private folder on PYTHONPATH imports this checkout as it is.
+ns=${NS_DIR:-/tmp/stylize-ns}
+mkdir -p "$ns" && ln -sfn "$PWD" "$ns/stylize_video" || { echo "run_gpu.sh: cannot link $ns/stylize_video" >&2; exit 1; }
+export PYTHONPATH="$ns${PYTHONPATH:+:$PYTHONPATH}"
 
 die() { echo "run_gpu.sh: $*" >&2; exit 1; }
 
@@ -93,7 +97,7 @@ if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1
     [[ "${ALLOW_CPU:-0}" == 1 ]] || die "torch sees no CUDA device; this script is for a GPU machine (ALLOW_CPU=1 to check it on a CPU)"
 fi
 
-label=$("$PY" -c 'from benchmarks.machine import collect_machine; print(collect_machine()["label"])') || label=unknown
+label=$("$PY" -c 'from stylize_video.benchmarks.machine import collect_machine; print(collect_machine()["label"])') || label=unknown
 out=${OUT_DIR:-benchmarks/results/$(date -u +%Y-%m-%d)_${label}}
 mkdir -p "$out" || die "cannot create $out"
 work=${WORK_DIR:-${HOME:-/tmp}/.cache/stylize-video/bench}  # HOME may be unset under a remote runner (set -u)
@@ -121,9 +125,9 @@ run() {
     echo "== $name ==$( (( limit )) && echo " (at most ${limit} s)")" | tee -a "$log"
     t0=$SECONDS
     if (( limit )); then
-        timeout -k 15 "$limit" "$PY" -m benchmarks.cli --budget-s $(( limit * 65 / 100 )) "$@" 2>&1 | tee -a "$log"
+        timeout -k 15 "$limit" "$PY" -m stylize_video.benchmarks.cli --budget-s $(( limit * 65 / 100 )) "$@" 2>&1 | tee -a "$log"
     else
-        "$PY" -m benchmarks.cli "$@" 2>&1 | tee -a "$log"
+        "$PY" -m stylize_video.benchmarks.cli "$@" 2>&1 | tee -a "$log"
     fi
     rc=${PIPESTATUS[0]}
     case $rc in

@@ -12,17 +12,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks import e2e
-from benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
-from benchmarks.config import DEFAULT_SIZES, BenchConfig, FrameSize, model_kind_of, parse_size, parse_sizes
-from benchmarks.machine import Capabilities, collect_machine
-from benchmarks.model_bench import ArtifactFor, Budget, Loader, ModelBenchResult, SkipVariant, run_model_bench
-from benchmarks.record import EndToEnd, Throughput, build_record
-from benchmarks.throughput import run_throughput
-from benchmarks.validate import validate
-from benchmarks.variants import VARIANTS, Variant, resolve_device, select, skip_reason
-from pipeline.backends.base import Backend
-from train.errors import StylizeError
+from stylize_video.benchmarks import e2e
+from stylize_video.benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
+from stylize_video.benchmarks.config import DEFAULT_SIZES, BenchConfig, FrameSize, model_kind_of, parse_size, parse_sizes
+from stylize_video.benchmarks.machine import Capabilities, collect_machine
+from stylize_video.benchmarks.model_bench import ArtifactFor, Budget, Loader, ModelBenchResult, SkipVariant, run_model_bench
+from stylize_video.benchmarks.record import EndToEnd, Throughput, build_record
+from stylize_video.benchmarks.throughput import run_throughput
+from stylize_video.benchmarks.validate import validate
+from stylize_video.benchmarks.variants import VARIANTS, Variant, resolve_device, select, skip_reason
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.errors import StylizeError
 
 THROUGHPUT_VARIANT = "tensorrt-fp16"
 # (src, dst, loaded backend, max frames) -> {"frames": int, ...details}
@@ -36,9 +36,9 @@ def default_work_dir() -> Path:
 
 def _default_loader() -> Loader:
     try:
-        from pipeline.backends import load_backend
+        from stylize_video.pipeline.backends import load_backend
     except ImportError as exc:
-        raise StylizeError(f"pipeline.backends.load_backend is not available ({exc})") from None
+        raise StylizeError(f"stylize_video.pipeline.backends.load_backend is not available ({exc})") from None
     return load_backend
 
 
@@ -77,10 +77,10 @@ def _fastest(bench: ModelBenchResult, clip_h: int) -> Variant | None:
 
 
 def _pipeline_full_runner() -> FullRunner | None:
-    """``pipeline.job.stylize_file`` (what ``stylize-video`` runs), or None where the pipeline lacks it."""
+    """``stylize_video.pipeline.job.stylize_file`` (what ``stylize-video`` runs), or None where the pipeline lacks it."""
     try:
-        from pipeline.io.source import FileSourceOptions
-        from pipeline.job import JobOptions, stylize_file
+        from stylize_video.pipeline.io.source import FileSourceOptions
+        from stylize_video.pipeline.job import JobOptions, stylize_file
     except ImportError:
         return None
 
@@ -132,7 +132,7 @@ def _fill_e2e(result: EndToEnd, cfg: BenchConfig, bench: ModelBenchResult, artif
         result.stages += [model, encode]
         if runner is None:
             result.stages.append(e2e.StageResult("full", "skipped", "the pipeline has no file-to-file API "
-                                                                    "(pipeline.job.stylize_file) in this checkout"))
+                                                                    "(stylize_video.pipeline.job.stylize_file) in this checkout"))
             return
         hooks.log(f"e2e  full pipeline with {variant.label}")
         try:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmarks.quality import synthetic_frames
-from pipeline.backends.base import Backend
+from stylize_video.benchmarks.quality import synthetic_frames
+from stylize_video.pipeline.backends.base import Backend
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The backend/precision combinations a run compares, and why one may not apply here.
 
-Every variant is loaded through ``pipeline.backends.load_backend`` with the keyword arguments below:
+Every variant is loaded through ``stylize_video.pipeline.backends.load_backend`` with the keyword arguments below:
 the benchmark never carries model runners of its own.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.machine import Capabilities
-from train.errors import StylizeError
+from stylize_video.benchmarks.machine import Capabilities
+from stylize_video.errors import StylizeError
 
 BASELINE = "torch-fp32"
 

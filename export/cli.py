@@ -16,21 +16,21 @@ from pathlib import Path
 
 from torch import nn
 
-from export.engine_cache import cache_root
-from export.engine_meta import BuildOptions
-from export.metadata import ModelMetadata, load_onnx, read_metadata, weights_sha256, write_metadata
-from export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
-from export.registry import SOURCES, styles
-from export.shapes import build_profile
-from train.errors import StylizeError, run_cli
+from stylize_video.export.engine_cache import cache_root
+from stylize_video.export.engine_meta import BuildOptions
+from stylize_video.export.metadata import ModelMetadata, load_onnx, read_metadata, weights_sha256, write_metadata
+from stylize_video.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
+from stylize_video.export.registry import SOURCES, styles
+from stylize_video.export.shapes import build_profile
+from stylize_video.errors import StylizeError, run_cli
 
 PROG = "stylize-export"
 
 
 def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: argparse.Namespace) -> Path:
     """Export, run every check (FP32 parity; FP16 PSNR + no FP16 norms), print the figures, write atomically."""
-    from export.fp16 import to_mixed_fp16
-    from export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
+    from stylize_video.export.fp16 import to_mixed_fp16
+    from stylize_video.export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
 
     proto = export_model(model, meta, opset=args.opset, exporter=args.exporter)
     reference = torch_runner(model)
@@ -51,7 +51,7 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
 
 
 def _cmd_onnx(args: argparse.Namespace) -> int:
-    from train.checkpoint import load_model
+    from stylize_video.train.checkpoint import load_model
 
     if args.fp16_io and not args.fp16:
         raise StylizeError("--fp16-io needs --fp16")
@@ -63,14 +63,14 @@ def _cmd_onnx(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
+    from stylize_video.export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
 
     path = Path(args.model)
     model = load_onnx(path)
     meta = read_metadata(model)
     reference = None
     if args.checkpoint:
-        from train.checkpoint import load_model
+        from stylize_video.train.checkpoint import load_model
 
         net, _ = load_model(args.checkpoint, "cpu")
         digest = weights_sha256(net.state_dict())
@@ -112,7 +112,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     profile = build_profile(meta.task, meta.scale, min_shape=args.min_shape, opt_shape=args.opt_shape,
                             max_shape=args.max_shape, static=args.static, max_batch=args.max_batch)
     build = _build_options(args)
-    from export.tensorrt import build_engine  # only now: everything above works without TensorRT
+    from stylize_video.export.tensorrt import build_engine  # only now: everything above works without TensorRT
 
     engine = build_engine(src, Path(args.output), profile, build)
     print(f"wrote {args.output} (+ {args.output}.json): TensorRT {engine.tensorrt_version}, {engine.gpu_name}, "
@@ -121,7 +121,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from export.zoo_import import fetch_style
+    from stylize_video.export.zoo_import import fetch_style
 
     root = Path(args.cache) if args.cache else cache_root()
     net, got = fetch_style(args.style, root, source=args.source, opset=args.opset_zoo,

@@ -8,8 +8,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from export.metadata import file_sha256
-from train.errors import StylizeError
+from stylize_video.export.metadata import file_sha256
+from stylize_video.errors import StylizeError
 
 USER_AGENT = "stylize-video (+https://github.com/pytorch/examples/tree/main/fast_neural_style)"
 

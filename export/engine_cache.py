@@ -3,7 +3,7 @@
 Location: ``$STYLIZE_CACHE/engines`` if set, else ``~/.cache/stylize-video/engines``. An engine's file
 name encodes everything that makes it (in)valid here: the ONNX content hash, the shape profile, the
 precision, the TensorRT version and the GPU name. No ``tensorrt`` import: the builder is passed in
-(default: :func:`export.tensorrt.build_engine`, imported only when a build is needed).
+(default: :func:`stylize_video.export.tensorrt.build_engine`, imported only when a build is needed).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, check_compatible, read_meta
-from export.metadata import file_sha256
-from export.shapes import ShapeProfile
-from train.errors import StylizeError
+from stylize_video.export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, check_compatible, read_meta
+from stylize_video.export.metadata import file_sha256
+from stylize_video.export.shapes import ShapeProfile
+from stylize_video.errors import StylizeError
 
 Builder = Callable[[Path, Path, ShapeProfile, BuildOptions], EngineMeta]
 
@@ -63,13 +63,13 @@ def engine_path(onnx_path: str | os.PathLike[str], profile: ShapeProfile, build:
 
 
 def _default_builder(onnx_path: Path, plan: Path, profile: ShapeProfile, build: BuildOptions) -> EngineMeta:
-    from export.tensorrt import build_engine
+    from stylize_video.export.tensorrt import build_engine
 
     return build_engine(onnx_path, plan, profile, build)
 
 
 def _default_env() -> RuntimeEnv:
-    from export.tensorrt import probe_env
+    from stylize_video.export.tensorrt import probe_env
 
     return probe_env()
 
@@ -80,7 +80,7 @@ def get_or_build(onnx_path: str | os.PathLike[str], profile: ShapeProfile, preci
     """Path of a cached engine for (ONNX, profile, precision, TensorRT, GPU), building it on a miss.
 
     A cached plan whose sidecar is missing, unreadable or does not match this machine is rebuilt.
-    ``env``/``builder`` default to probing TensorRT + CUDA and :func:`export.tensorrt.build_engine`.
+    ``env``/``builder`` default to probing TensorRT + CUDA and :func:`stylize_video.export.tensorrt.build_engine`.
     """
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 PREFIX = "stylize."
 REQUIRED = ("task", "scale", "arch", "value_range", "channel_order", "layout", "weights_sha256")
@@ -25,7 +25,7 @@ class ModelMetadata:
 
     task: str  # "style" | "sr"
     scale: int  # output size / input size
-    arch: str  # train.networks architecture name
+    arch: str  # stylize_video.train.networks architecture name
     weights_sha256: str  # see weights_sha256()
     value_range: str = "0-255"  # float input and output, not clamped
     channel_order: str = "RGB"

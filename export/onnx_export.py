@@ -23,8 +23,8 @@ import onnx
 import torch
 from torch import nn
 
-from export.metadata import ModelMetadata, write_metadata
-from train.errors import StylizeError
+from stylize_video.export.metadata import ModelMetadata, write_metadata
+from stylize_video.errors import StylizeError
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 _RAW = "https://github.com/onnx/models/raw"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 # Smallest side the networks accept: the 9x9 reflection pad needs 5 pixels (TransformerNet.MIN_SIDE).
 MIN_SIDE = 5

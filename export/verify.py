@@ -23,10 +23,10 @@ import onnx
 import torch
 from torch import nn
 
-from export.fp16 import fp16_normalisation_nodes, is_fp16_graph
-from export.metadata import read_metadata
-from export.onnx_export import INPUT_NAME, MIN_OPSET, OUTPUT_NAME
-from train.errors import StylizeError
+from stylize_video.export.fp16 import fp16_normalisation_nodes, is_fp16_graph
+from stylize_video.export.metadata import read_metadata
+from stylize_video.export.onnx_export import INPUT_NAME, MIN_OPSET, OUTPUT_NAME
+from stylize_video.errors import StylizeError
 
 MAX_ABS_ERROR = 0.05  # FP32 ONNX vs PyTorch, 0..255 scale
 MIN_PSNR_DB = 45.0  # FP16 vs FP32, peak 255
@@ -215,6 +215,6 @@ def check_fp16_model(model: onnx.ModelProto, reference: Runner | None, scale: in
         return
     check_fp16(model, reference, report)
     if fp32 is not None:  # show what the converter's defaults would have done
-        from export.fp16 import to_naive_fp16
+        from stylize_video.export.fp16 import to_naive_fp16
 
         report.naive_psnr.extend(fp16_psnrs(to_naive_fp16(fp32), reference, FP16_SIZES[:1], (STRESS_SCALE,)))

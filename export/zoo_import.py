@@ -19,11 +19,11 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from export.download import fetch_file
-from export.registry import PYTORCH_EXAMPLES, archive_member, zoo_model
-from train.checkpoint import ModelInfo, load_state, save_checkpoint, strip_legacy_keys
-from train.errors import StylizeError
-from train.networks import TransformerNet
+from stylize_video.export.download import fetch_file
+from stylize_video.export.registry import PYTORCH_EXAMPLES, archive_member, zoo_model
+from stylize_video.train.checkpoint import ModelInfo, load_state, save_checkpoint, strip_legacy_keys
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import TransformerNet
 
 IMPORT_TOLERANCE = 0.05  # max abs difference on 0..255 between the zoo graph and the imported network
 

@@ -6,12 +6,12 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy (PEP 562): ``import pipeline`` and ``stylize-video --help`` stay fast, no torch import.
+    # Lazy (PEP 562): ``import stylize_video.pipeline`` and ``stylize-video --help`` stay fast, no torch import.
     if name == "Stylizer":
-        from pipeline.stylizer import Stylizer
+        from stylize_video.pipeline.stylizer import Stylizer
 
         return Stylizer
-    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+    raise AttributeError(f"module 'stylize_video.pipeline' has no attribute {name!r}")
 
 
 __all__ = ["Stylizer"]

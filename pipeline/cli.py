@@ -1,7 +1,7 @@
 """``stylize-video IN [OUT] (--engine X.plan | --onnx X.onnx | --checkpoint X.pth | --style NAME) [options]``.
 
 IN: a file, ``-`` (stdin), a camera (``v4l2:/dev/video0``) or a stream URL; OUT: a file, ``-`` (stdout) or a
-stream URL, and/or ``--vcam``. Every combination runs the same frame path (``pipeline.job.stylize``).
+stream URL, and/or ``--vcam``. Every combination runs the same frame path (``stylize_video.pipeline.job.stylize``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from train.errors import StylizeError, run_cli
+from stylize_video.errors import StylizeError, run_cli
 
 PROG = "stylize-video"
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--match-histogram", action="store_true", help="super-resolution models only: match each "
                    "output frame's per-channel histogram to its input frame (the paper's SR post-process)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    from pipeline.live.args import add_live_arguments  # argparse only: --help stays fast
+    from stylize_video.pipeline.live.args import add_live_arguments  # argparse only: --help stays fast
 
     add_live_arguments(p)
     return p
@@ -69,10 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _resolve_model(args: argparse.Namespace, precision: str) -> str:
     if args.style:
-        from pipeline.styles import resolve_style
+        from stylize_video.pipeline.styles import resolve_style
 
         return str(resolve_style(args.style, args.backend, precision))
-    from pipeline.backends import model_kind
+    from stylize_video.pipeline.backends import model_kind
 
     for flag, kind in _KIND_OF_FLAG.items():
         path = getattr(args, flag)
@@ -102,7 +102,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     if args.duration is not None and args.duration <= 0:
         raise StylizeError(f"--duration must be > 0, got {args.duration}")
     if args.stats_json:  # checked now: a bad path must not cost a whole run
-        from pipeline.job import check_stats_path
+        from stylize_video.pipeline.job import check_stats_path
 
         check_stats_path(args.stats_json)
 
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(PROG, _main, argv)
 
 
-# = pipeline.backends.torch.COMPILE_MODES (not imported here: --help stays free of torch)
+# = stylize_video.pipeline.backends.torch.COMPILE_MODES (not imported here: --help stays free of torch)
 COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs", "default")
 
 
@@ -126,10 +126,10 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _check_numbers(args)
     # Imports after argument parsing: --help stays fast.
-    from pipeline.backends import load_backend
-    from pipeline.backends.torch import resolve_device
-    from pipeline.job import JobOptions, check_match_histogram, save_stats, stylize
-    from pipeline.live.plan import make_sink, open_source, plan_io
+    from stylize_video.pipeline.backends import load_backend
+    from stylize_video.pipeline.backends.torch import resolve_device
+    from stylize_video.pipeline.job import JobOptions, check_match_histogram, save_stats, stylize
+    from stylize_video.pipeline.live.plan import make_sink, open_source, plan_io
 
     io = plan_io(args)  # bad input/output specs fail before a model is loaded
     device = resolve_device(args.device)

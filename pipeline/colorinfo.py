@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# AVColorSpace code point -> matrix name used by pipeline.colour
+# AVColorSpace code point -> matrix name used by stylize_video.pipeline.colour
 MATRIX_OF_SPACE: dict[int, str] = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 # matrix name -> AVColorSpace code point we tag when the input had none
 SPACE_OF_MATRIX: dict[str, int] = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}

@@ -2,7 +2,7 @@
 
 We never let swscale pick coefficients: the matrix (BT.601 / BT.709 / BT.2020 ...), the range
 (limited "tv" or full "pc") and the bit depth are explicit arguments, read from the stream by
-``pipeline.colorinfo``. Code values are floats in the stream's integer scale (0..1023 for 10-bit);
+``stylize_video.pipeline.colorinfo``. Code values are floats in the stream's integer scale (0..1023 for 10-bit);
 RGB is float 0..255, the networks' convention.
 
 Chroma siting follows the H.264/HEVC/MPEG-2 default for 4:2:0 ("left": horizontally co-sited

@@ -3,7 +3,7 @@
 ``stylize`` runs any source into any sink (files, cameras, network streams, stdout, virtual camera);
 ``stylize_file`` is the file-to-file case that the benchmarks and the API call with an already-loaded
 ``Backend`` (e.g. a test-only identity network). ``stylize-video`` builds its source and sink from the
-command line (``pipeline.cli``, ``pipeline.live.plan``) and calls ``stylize``.
+command line (``stylize_video.pipeline.cli``, ``stylize_video.pipeline.live.plan``) and calls ``stylize``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import av
 
-from pipeline.backends.base import Backend
-from pipeline.colorinfo import ColourInfo
-from pipeline.io.planes import FORMATS, PlaneLayout
-from pipeline.io.sink import EncoderOptions, FileSink, Sink, VideoSpec, check_output
-from pipeline.io.source import FileSource, FileSourceOptions, Source
-from pipeline.processor import FrameProcessor, ProcessorConfig
-from pipeline.runner import Runner
-from pipeline.stats import RunStats
-from train.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.pipeline.colorinfo import ColourInfo
+from stylize_video.pipeline.io.planes import FORMATS, PlaneLayout
+from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink, VideoSpec, check_output
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
+from stylize_video.pipeline.processor import FrameProcessor, ProcessorConfig
+from stylize_video.pipeline.runner import Runner
+from stylize_video.pipeline.stats import RunStats
+from stylize_video.errors import StylizeError
 
 
 @dataclass

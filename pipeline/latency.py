@@ -1,4 +1,4 @@
-"""Per-frame latency (decode -> encode) percentiles, reported by ``pipeline.stats.RunStats.latency_ms``."""
+"""Per-frame latency (decode -> encode) percentiles, reported by ``stylize_video.pipeline.stats.RunStats.latency_ms``."""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pipeline.backends.base import Backend
-from pipeline.colorinfo import ColourInfo
-from pipeline.colour import downsample_chroma, quantise, rgb_to_yuv, upsample_chroma, yuv_to_rgb
-from pipeline.io.planes import PlaneLayout
-from train.histogram import match_histogram
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.pipeline.colorinfo import ColourInfo
+from stylize_video.pipeline.colour import downsample_chroma, quantise, rgb_to_yuv, upsample_chroma, yuv_to_rgb
+from stylize_video.pipeline.io.planes import PlaneLayout
+from stylize_video.train.histogram import match_histogram
 
 
 def _to_float(p: torch.Tensor, layout: PlaneLayout) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The keep-newest hand-off between decode and the model in real-time mode.
 
 A live consumer slower than its source must not queue behind it (the lag would grow without bound, PyAV #956):
-``LatestSlot`` keeps only the newest item and counts the ones it replaced; ``pipeline.runner.Runner(realtime=True)``
+``LatestSlot`` keeps only the newest item and counts the ones it replaced; ``stylize_video.pipeline.runner.Runner(realtime=True)``
 puts it between its decode and process threads.
 """
 

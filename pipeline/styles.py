@@ -1,7 +1,7 @@
 """``--style NAME``: find the model files ``stylize-export fetch NAME`` put in the cache.
 
 ``fetch`` writes ``<cache>/models/NAME.pth`` (our checkpoint) and ``<cache>/models/NAME.onnx``; the
-TensorRT engine is built on first use through ``export.engine_cache.get_or_build`` (cached per GPU,
+TensorRT engine is built on first use through ``stylize_video.export.engine_cache.get_or_build`` (cached per GPU,
 TensorRT version, precision and shape profile).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 
 def _tensorrt_usable() -> bool:
@@ -22,8 +22,8 @@ def _tensorrt_usable() -> bool:
 
 def resolve_style(style: str, backend: str = "auto", precision: str = "fp16") -> Path:
     """Model file for ``style`` suited to ``backend`` ("auto": engine on CUDA + TensorRT, else ONNX, else .pth)."""
-    from export.engine_cache import cache_root
-    from export.registry import styles
+    from stylize_video.export.engine_cache import cache_root
+    from stylize_video.export.registry import styles
 
     name = style.strip().lower().replace("_", "-")
     if name not in styles():
@@ -35,8 +35,8 @@ def resolve_style(style: str, backend: str = "auto", precision: str = "fp16") ->
     if backend == "tensorrt" or (backend == "auto" and onnx.is_file() and _tensorrt_usable()):
         if not onnx.is_file():
             raise StylizeError(f"{onnx} is missing; run: stylize-export fetch {name}")
-        from export.engine_cache import get_or_build
-        from export.shapes import build_profile
+        from stylize_video.export.engine_cache import get_or_build
+        from stylize_video.export.shapes import build_profile
 
         return get_or_build(onnx, build_profile("style", 1), precision)
     if backend == "onnxruntime" or (backend == "auto" and onnx.is_file()):

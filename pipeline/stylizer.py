@@ -1,6 +1,6 @@
 """``Stylizer``: the embeddable Python API — one object that stylizes (or upscales) frames.
 
-    from pipeline import Stylizer
+    from stylize_video.pipeline import Stylizer
     with Stylizer.load("mosaic.onnx") as stylize:
         out = stylize(frame)          # (H, W, 3) uint8 RGB numpy -> (H*s, W*s, 3) uint8 numpy
 
@@ -23,9 +23,9 @@ from typing import Any, overload
 import numpy as np
 import torch
 
-from pipeline.backends.base import Backend
-from train.errors import StylizeError
-from train.histogram import match_histogram as histogram_matched
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.errors import StylizeError
+from stylize_video.train.histogram import match_histogram as histogram_matched
 
 _LAYOUTS = ("chw", "hwc")
 
@@ -75,9 +75,9 @@ class Stylizer:
 
     def __init__(self, backend: Backend, *, match_histogram: bool = False) -> None:
         """``match_histogram``: SR models only, each output matched per channel to its input (the paper's
-        SR post-process, ``train.histogram``); refused for models that keep the size."""
+        SR post-process, ``stylize_video.train.histogram``); refused for models that keep the size."""
         if match_histogram:
-            from pipeline.job import check_match_histogram
+            from stylize_video.pipeline.job import check_match_histogram
 
             check_match_histogram(match_histogram, backend.scale)
         self.backend = backend
@@ -91,9 +91,9 @@ class Stylizer:
         """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model).
 
         ``backend``/``device``/``precision`` and extra keywords (e.g. ``compile=True``) go to
-        ``pipeline.backends.load_backend``. ``precision=None``: fp16 on CUDA, fp32 on the CPU.
+        ``stylize_video.pipeline.backends.load_backend``. ``precision=None``: fp16 on CUDA, fp32 on the CPU.
         """
-        from pipeline.backends import load_backend  # heavy: onnxruntime/tensorrt imports live there
+        from stylize_video.pipeline.backends import load_backend  # heavy: onnxruntime/tensorrt imports live there
 
         device = str(device)
         if precision is None:

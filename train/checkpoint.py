@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from train.errors import StylizeError
-from train.networks import TASK_OF_ARCH, build_network
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import TASK_OF_ARCH, build_network
 
 FORMAT = "stylize-video/checkpoint/1"
 # Pre-0.4 InstanceNorm checkpoints carried running stats that modern InstanceNorm2d rejects.

@@ -14,12 +14,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from train import options
-from train.checkpoint import load_model, read_checkpoint
-from train.errors import StylizeError, run_cli
-from train.images import DECODE_ERRORS, list_images, load_rgb, readable_images, to_tensor
-from train.losses import PRESETS
-from train.trainer import RunConfig, train
+from stylize_video.train import options
+from stylize_video.train.checkpoint import load_model, read_checkpoint
+from stylize_video.errors import StylizeError, run_cli
+from stylize_video.train.images import DECODE_ERRORS, list_images, load_rgb, readable_images, to_tensor
+from stylize_video.train.losses import PRESETS
+from stylize_video.train.trainer import RunConfig, train
 
 PROG = "stylize-train"
 
@@ -94,7 +94,7 @@ def _training_files(data: str) -> list[Path]:
 
 
 def _sample_images(files: list[Path], size: int, count: int = 4) -> list:
-    from train.data import resize_center_crop
+    from stylize_video.train.data import resize_center_crop
 
     crop, out = resize_center_crop(size), []
     for path in files:
@@ -136,20 +136,20 @@ def _train(args: argparse.Namespace, kind: str) -> int:
 
 
 def _style_task(cfg):
-    from train.style import StyleTask
+    from stylize_video.train.style import StyleTask
 
     return StyleTask(cfg)
 
 
 def _sr_task(cfg):
-    from train.sr import SRTask
+    from stylize_video.train.sr import SRTask
 
     return SRTask(cfg)
 
 
 def _eval_sr(args: argparse.Namespace) -> int:
-    from train import eval_sr
-    from train.runtime import pick_runtime
+    from stylize_video.train import eval_sr
+    from stylize_video.train.runtime import pick_runtime
 
     method = args.method or ("model" if args.checkpoint else "bicubic")
     if method == "bicubic" and args.checkpoint:

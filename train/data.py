@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from train.errors import StylizeError
-from train.images import DECODE_ERRORS, load_rgb, to_tensor
+from stylize_video.errors import StylizeError
+from stylize_video.train.images import DECODE_ERRORS, load_rgb, to_tensor
 
 Transform = Callable[[Image.Image, torch.Generator], Image.Image]
 

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from train.resize import imresize
+from stylize_video.train.resize import imresize
 
 
 def gaussian_kernel(sigma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:

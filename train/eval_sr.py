@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from train.errors import StylizeError
-from train.histogram import DEFAULT_BINS, match_histogram
-from train.images import list_images, read_image
-from train.metrics import crop_border, psnr, rgb_to_y, ssim
-from train.resize import imresize
+from stylize_video.errors import StylizeError
+from stylize_video.train.histogram import DEFAULT_BINS, match_histogram
+from stylize_video.train.images import list_images, read_image
+from stylize_video.train.metrics import crop_border, psnr, rgb_to_y, ssim
+from stylize_video.train.resize import imresize
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # (1, 3, h, w) float 0..255 -> (1, 3, h*s, w*s)
 

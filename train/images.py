@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 # What Pillow raises for missing, truncated or non-image files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)

@@ -12,12 +12,12 @@ import copy
 from dataclasses import asdict, fields
 from typing import Any
 
-from train.errors import StylizeError
-from train.losses import LAYER_CHANNELS, PRESETS, PerceptualConfig
-from train.losses.perceptual import mse_equivalent_weights
-from train.sr import SRConfig, sr_loss_config
-from train.style import StyleConfig
-from train.trainer import RunConfig
+from stylize_video.errors import StylizeError
+from stylize_video.train.losses import LAYER_CHANNELS, PRESETS, PerceptualConfig
+from stylize_video.train.losses.perceptual import mse_equivalent_weights
+from stylize_video.train.sr import SRConfig, sr_loss_config
+from stylize_video.train.style import StyleConfig
+from stylize_video.train.trainer import RunConfig
 
 # Fields that may differ between a checkpoint and the resumed run.
 RESUMABLE_RUN = {"out", "iterations", "checkpoint_every", "sample_every", "log_every", "workers", "device", "amp"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 
 @dataclass

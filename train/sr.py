@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.data import Transform, random_patch
-from train.degrade import degrade
-from train.errors import StylizeError
-from train.losses import PerceptualConfig, PerceptualLoss
-from train.networks import SCALES, build_network
-from train.runtime import Runtime
+from stylize_video.train.data import Transform, random_patch
+from stylize_video.train.degrade import degrade
+from stylize_video.errors import StylizeError
+from stylize_video.train.losses import PerceptualConfig, PerceptualLoss
+from stylize_video.train.networks import SCALES, build_network
+from stylize_video.train.runtime import Runtime
 
 
 def sr_loss_config(kind: str) -> PerceptualConfig:
@@ -41,7 +41,7 @@ class SRConfig:
 
 
 class SRTask:
-    """Task for ``train.trainer.train``: HR patches (N, 3, P, P) -> LR (P / scale) -> SRNet -> loss terms."""
+    """Task for ``stylize_video.train.trainer.train``: HR patches (N, 3, P, P) -> LR (P / scale) -> SRNet -> loss terms."""
 
     arch = "sr_net"
 

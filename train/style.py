@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.data import Transform, resize_center_crop
-from train.errors import StylizeError
-from train.images import read_image
-from train.losses import PerceptualConfig, PerceptualLoss
-from train.losses.vgg import min_input_side
-from train.networks import build_network
-from train.runtime import Runtime
+from stylize_video.train.data import Transform, resize_center_crop
+from stylize_video.errors import StylizeError
+from stylize_video.train.images import read_image
+from stylize_video.train.losses import PerceptualConfig, PerceptualLoss
+from stylize_video.train.losses.vgg import min_input_side
+from stylize_video.train.networks import build_network
+from stylize_video.train.runtime import Runtime
 
 
 @dataclass
@@ -40,7 +40,7 @@ def resize_longer_side(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class StyleTask:
-    """Task for ``train.trainer.train``: batch (N, 3, S, S) 0..255 -> loss terms."""
+    """Task for ``stylize_video.train.trainer.train``: batch (N, 3, S, S) 0..255 -> loss terms."""
 
     arch = "transformer_net"
     scale = 1

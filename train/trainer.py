@@ -20,12 +20,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from train.checkpoint import ModelInfo, load_state, save_checkpoint
-from train.data import DataState, SampleStream, Transform
-from train.errors import StylizeError
-from train.images import save_image
-from train.networks import TASK_OF_ARCH
-from train.runtime import Runtime, pick_runtime, rng_state, set_rng_state, to_cpu
+from stylize_video.train.checkpoint import ModelInfo, load_state, save_checkpoint
+from stylize_video.train.data import DataState, SampleStream, Transform
+from stylize_video.errors import StylizeError
+from stylize_video.train.images import save_image
+from stylize_video.train.networks import TASK_OF_ARCH
+from stylize_video.train.runtime import Runtime, pick_runtime, rng_state, set_rng_state, to_cpu
 
 
 @dataclass

@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.backends.base import Backend
-from train.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.errors import StylizeError
 
 # file suffix -> model kind
 KIND_OF_SUFFIX: dict[str, str] = {
@@ -54,19 +54,19 @@ def model_kind(path: str | os.PathLike[str]) -> str:
 
 
 def _torch(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
-    from pipeline.backends.torch import load_torch_backend
+    from stylize_video.pipeline.backends.torch import load_torch_backend
 
     return load_torch_backend(path, device, precision, compile)
 
 
 def _onnxruntime(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
-    from pipeline.backends.onnxruntime import OnnxRuntimeBackend
+    from stylize_video.pipeline.backends.onnxruntime import OnnxRuntimeBackend
 
     return OnnxRuntimeBackend(path, device, precision, provider=ort_provider)
 
 
 def _tensorrt(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
-    from pipeline.backends.tensorrt import TensorRTBackend
+    from stylize_video.pipeline.backends.tensorrt import TensorRTBackend
 
     return TensorRTBackend(path, device)
 
@@ -83,7 +83,7 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
     ``precision`` "fp16" applies where the backend can choose it (torch: FP16 weights with FP32
     norms; ORT TensorRT EP: FP16 kernels); a TensorRT engine computes in the precision it was built
     with. ``compile``: torch.compile (torch backend only): True, or a mode name from
-    ``pipeline.backends.torch.COMPILE_MODES``. ``ort_provider`` ("tensorrt", "cuda",
+    ``stylize_video.pipeline.backends.torch.COMPILE_MODES``. ``ort_provider`` ("tensorrt", "cuda",
     "cpu"): pin ONNX Runtime to one execution provider instead of the best available.
     """
     if backend not in BACKENDS:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.backends.base import Backend
-from pipeline.backends.torch import resolve_device
-from train.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.pipeline.backends.torch import resolve_device
+from stylize_video.errors import StylizeError
 
 _PROVIDER_SHORT = {"TensorrtExecutionProvider": "tensorrt", "CUDAExecutionProvider": "cuda",
                    "CPUExecutionProvider": "cpu"}

@@ -1,6 +1,6 @@
-"""TensorRT backend: a ``.plan`` from ``stylize-export engine`` run by ``export.tensorrt.TensorRTRunner``.
+"""TensorRT backend: a ``.plan`` from ``stylize-export engine`` run by ``stylize_video.export.tensorrt.TensorRTRunner``.
 
-Before anything touches CUDA, the engine's sidecar (``X.plan.json``, ``export.engine_meta``) is
+Before anything touches CUDA, the engine's sidecar (``X.plan.json``, ``stylize_video.export.engine_meta``) is
 checked against this GPU and TensorRT version, and every frame size against the engine's shape
 profile, so a mismatch is one line naming the ``stylize-export engine`` command that rebuilds it.
 Inference is ``execute_async_v3`` on the caller's current stream (the frame processor's own stream)
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
-from pipeline.backends.base import Backend
-from pipeline.backends.torch import resolve_device
-from train.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.pipeline.backends.torch import resolve_device
+from stylize_video.errors import StylizeError
 
 
 def check_engine_shape(meta: object, plan: str | os.PathLike[str], shape: tuple[int, int, int, int]) -> None:
-    """Refuse an NCHW input outside the engine's profile, with the rebuild command (export.engine_meta)."""
-    from export.engine_meta import RuntimeEnv, check_compatible
+    """Refuse an NCHW input outside the engine's profile, with the rebuild command (stylize_video.export.engine_meta)."""
+    from stylize_video.export.engine_meta import RuntimeEnv, check_compatible
 
     if not meta.profile.contains(tuple(shape)):  # type: ignore[attr-defined]
         # Checking against the engine's own environment leaves only the shape check to fail.
@@ -34,8 +34,8 @@ class TensorRTBackend(Backend):
 
     def __init__(self, plan: str | os.PathLike[str], device: str | torch.device = "auto",
                  cuda_graph: bool = True) -> None:
-        from export import tensorrt as ett
-        from export.engine_meta import check_compatible, read_meta
+        from stylize_video.export import tensorrt as ett
+        from stylize_video.export.engine_meta import check_compatible, read_meta
 
         self._runner = None
         self.plan = Path(plan)

@@ -13,8 +13,8 @@ import warnings
 import torch
 from torch import nn
 
-from pipeline.backends.base import Backend
-from train.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.errors import StylizeError
 
 _NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
 
@@ -127,8 +127,8 @@ class TorchBackend(Backend):
 
 def load_torch_backend(path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp32",
                        compile: bool | str = False) -> TorchBackend:
-    """Load our checkpoint (or a pytorch/examples state_dict) via ``train.checkpoint.load_model``."""
-    from train.checkpoint import load_model
+    """Load our checkpoint (or a pytorch/examples state_dict) via ``stylize_video.train.checkpoint.load_model``."""
+    from stylize_video.train.checkpoint import load_model
 
     dev = resolve_device(device)
     if precision == "fp16" and dev.type == "cpu":

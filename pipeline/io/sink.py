@@ -2,11 +2,11 @@
 
 A ``Sink`` is opened with the output ``VideoSpec`` and the input streams to copy, receives software
 ``av.VideoFrame``s carrying the input PTS and packets of the copied streams (routed by
-``pipeline.io.passthrough``: copied, text subtitles re-encoded, or dropped with a warning), and is closed exactly
+``stylize_video.pipeline.io.passthrough``: copied, text subtitles re-encoded, or dropped with a warning), and is closed exactly
 once: ``close()`` on success, ``close(interrupted=True)`` on Ctrl-C (flush, keep what was written),
 ``abort()`` on error. ``FileSink`` encodes with PyAV into a temporary file that is renamed at the
 end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>``.
-``pipeline.live.sinks`` adds network / stdout / virtual-camera sinks on the same protocol.
+``stylize_video.pipeline.live.sinks`` adds network / stdout / virtual-camera sinks on the same protocol.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Protocol, runtime_checkable
 
 import av
 
-from pipeline.colorinfo import ColourInfo
-from pipeline.io.passthrough import Route, route_stream
-from train.errors import StylizeError
+from stylize_video.pipeline.colorinfo import ColourInfo
+from stylize_video.pipeline.io.passthrough import Route, route_stream
+from stylize_video.errors import StylizeError
 
 # output extension -> FFmpeg muxer
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
@@ -129,7 +129,7 @@ def choose_pix_fmt(codec: str, in_fmt: str, width: int, height: int, asked: str 
         if supported and asked not in supported:
             raise StylizeError(f"encoder {codec} does not take --pix-fmt {asked}; it takes {', '.join(supported)}")
         return asked
-    from pipeline.io.planes import FORMATS
+    from stylize_video.pipeline.io.planes import FORMATS
 
     depth, sx, sy = FORMATS.get(in_fmt, (8, 1, 1, False, False))[:3]
     base = {(1, 1): "yuv420p", (1, 0): "yuv422p", (0, 0): "yuv444p", (0, 1): "yuv444p"}[(sx, sy)]

@@ -3,7 +3,7 @@
 A ``Source`` is opened before the pipeline starts, exposes ``info`` (what the sink and the
 processor need to set themselves up) and yields, in demux order, ``VideoItem``s (decoded software
 or CUDA frames) and ``PacketItem``s (audio / subtitle packets for stream copy). ``FileSource`` reads
-files with PyAV; ``pipeline.live.source`` adds camera / network / stdin sources (``LiveSource``) and
+files with PyAV; ``stylize_video.pipeline.live.source`` adds camera / network / stdin sources (``LiveSource``) and
 timestamp pacing (``PacedSource``) on the same protocol, so both feed the same ``Runner``.
 """
 
@@ -21,8 +21,8 @@ from typing import Protocol, runtime_checkable
 
 import av
 
-from pipeline.colorinfo import ColourInfo, colour_info_of
-from train.errors import StylizeError
+from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
+from stylize_video.errors import StylizeError
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _make_hwaccel(keep_on_gpu: bool, device_index: int = 0) -> object:
                    is_hw_owned=keep_on_gpu)
 
 
-# CUDA sw formats PyAV exports through DLPack that also have a packed layout (pipeline.io.planes).
+# CUDA sw formats PyAV exports through DLPack that also have a packed layout (stylize_video.pipeline.io.planes).
 DLPACK_FORMATS = ("nv12", "p010le")
 
 

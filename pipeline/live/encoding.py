@@ -3,7 +3,7 @@
 x264 ``tune=zerolatency`` = bframes 0, rc-lookahead 0, sync-lookahead 0, sliced threads, no mb-tree.
 NVENC: ``preset=p1 tune=ull zerolatency=1 delay=0 rc-lookahead=0`` (option names checked against the
 encoders in PyAV's FFmpeg). A short GOP lets a receiver that joins late (OBS) start within ``gop_seconds``.
-The result is an ordinary ``EncoderOptions``: the encoding itself is ``pipeline.io.sink.EncodingSink``'s.
+The result is an ordinary ``EncoderOptions``: the encoding itself is ``stylize_video.pipeline.io.sink.EncodingSink``'s.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from fractions import Fraction
 
 import av
 
-from pipeline.io.sink import EncoderOptions, parse_bitrate
-from train.errors import StylizeError
+from stylize_video.pipeline.io.sink import EncoderOptions, parse_bitrate
+from stylize_video.errors import StylizeError
 
 # Codec -> private options for the lowest encode latency (user --preset / --crf override them).
 LOW_LATENCY_OPTIONS: dict[str, dict[str, str]] = {

@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import av
 
-from pipeline.live.protocols import has_format, require_protocol
-from train.errors import StylizeError
+from stylize_video.pipeline.live.protocols import has_format, require_protocol
+from stylize_video.errors import StylizeError
 
 # Prefix -> FFmpeg device (demuxer) name.
 DEVICE_PREFIXES: dict[str, str] = {

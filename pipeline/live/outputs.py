@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.live.protocols import has_format, require_protocol
-from train.errors import StylizeError
+from stylize_video.pipeline.live.protocols import has_format, require_protocol
+from stylize_video.errors import StylizeError
 
 CONTAINER_OF_SCHEME: dict[str, str] = {
     "udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rist": "mpegts",

@@ -1,8 +1,8 @@
 """From ``stylize-video`` arguments to a ``Source`` and a ``Sink``: files, cameras, URLs, stdin/stdout, virtual camera.
 
-``pipeline.live.args.add_live_arguments`` adds the live options to the parser; ``plan_io`` validates the input and output specs
+``stylize_video.pipeline.live.args.add_live_arguments`` adds the live options to the parser; ``plan_io`` validates the input and output specs
 (cheap, before a model is loaded); ``make_sink`` and ``open_source`` build the two ends that
-``pipeline.job.stylize`` connects through the one frame path (``Runner`` + ``FrameProcessor``).
+``stylize_video.pipeline.job.stylize`` connects through the one frame path (``Runner`` + ``FrameProcessor``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from pipeline.io.sink import EncoderOptions, FileSink, Sink
-from pipeline.io.source import FileSource, FileSourceOptions, Source
-from pipeline.live.encoding import AUTO
-from pipeline.live.inputs import InputSpec, parse_input
-from pipeline.live.outputs import OutputSpec, parse_output
-from train.errors import StylizeError
+from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
+from stylize_video.pipeline.live.encoding import AUTO
+from stylize_video.pipeline.live.inputs import InputSpec, parse_input
+from stylize_video.pipeline.live.outputs import OutputSpec, parse_output
+from stylize_video.errors import StylizeError
 
 DEFAULT_FILE_CODEC = "libx264"
 
@@ -67,24 +67,24 @@ def make_sink(io: IOPlan, args: argparse.Namespace, device: torch.device) -> Sin
     """File, stream or stdout sink for OUTPUT, plus the virtual camera with --vcam (a ``TeeSink`` for both).
 
     Codec default: libx264 for files; for streams ``auto`` = h264_nvenc when the model runs on CUDA and
-    NVENC opens here, else libx264, with the low-latency settings of ``pipeline.live.encoding``.
+    NVENC opens here, else libx264, with the low-latency settings of ``stylize_video.pipeline.live.encoding``.
     """
     sinks: list[Sink] = []
     if io.output is not None and io.output.kind == "file":
         sinks.append(FileSink(io.output.target, encoder_options(args, DEFAULT_FILE_CODEC), overwrite=args.overwrite,
                               format=io.output.format))
     elif io.output is not None:
-        from pipeline.live.sinks import StreamSink
+        from stylize_video.pipeline.live.sinks import StreamSink
 
         sinks.append(StreamSink(io.output, encoder_options(args, AUTO), prefer_gpu=device.type == "cuda",
                                 open_timeout=args.open_timeout))
     if args.vcam is not None:
-        from pipeline.live.vcam import VirtualCameraSink
+        from stylize_video.pipeline.live.vcam import VirtualCameraSink
 
         sinks.append(VirtualCameraSink(device=args.vcam or None, backend=args.vcam_backend, convert_device=device))
     if len(sinks) == 1:
         return sinks[0]
-    from pipeline.live.sinks import TeeSink
+    from stylize_video.pipeline.live.sinks import TeeSink
 
     return TeeSink(sinks)
 
@@ -99,14 +99,14 @@ def open_source(io: IOPlan, args: argparse.Namespace, device: torch.device | Non
     if plain_file:
         source: Source = FileSource(io.input.target, opts)
     else:
-        from pipeline.live.source import LiveSource
+        from stylize_video.pipeline.live.source import LiveSource
 
         if args.hwdec:
             warnings.warn("--hwdec applies to plain file inputs; this input is decoded on the CPU", stacklevel=2)
         opts = dataclasses.replace(opts, hwdec=False, thread_type="SLICE" if io.input.live else "AUTO")
         source = LiveSource(io.input, opts, open_timeout=args.open_timeout, read_timeout=args.read_timeout)
     if args.pace:
-        from pipeline.live.source import PacedSource
+        from stylize_video.pipeline.live.source import PacedSource
 
         source = PacedSource(source, args.speed)
     return source

@@ -15,7 +15,7 @@ import sys
 
 import av
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 
 def _libavformat_path() -> str | None:

@@ -1,6 +1,6 @@
 """Timestamp pacing: ``Pacer`` makes a file behave like a camera (``PacedSource``).
 
-The keep-newest hand-off used in real-time mode is ``pipeline.slot.LatestSlot`` (part of the runner).
+The keep-newest hand-off used in real-time mode is ``stylize_video.pipeline.slot.LatestSlot`` (part of the runner).
 """
 
 from __future__ import annotations

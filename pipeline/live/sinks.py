@@ -2,8 +2,8 @@
 
 ``StreamSink`` is the pipeline's ``EncodingSink`` (same encoder set-up, colour tags and muxing as files)
 opened on a URL, ``pipe:1`` or a Python socket, with the low-latency encoder settings of
-``pipeline.live.encoding``. Frames keep the source's timestamps, so dropped frames leave gaps rather
-than speeding the stream up. The virtual camera is ``pipeline.live.vcam.VirtualCameraSink``.
+``stylize_video.pipeline.live.encoding``. Frames keep the source's timestamps, so dropped frames leave gaps rather
+than speeding the stream up. The virtual camera is ``stylize_video.pipeline.live.vcam.VirtualCameraSink``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import av
 
-from pipeline.io.sink import EncoderOptions, EncodingSink, Sink, VideoSpec, choose_pix_fmt
-from pipeline.live.encoding import AUTO, live_encoder, pick_codec
-from pipeline.live.outputs import OutputSpec
-from pipeline.live.tcp import SocketWriter, open_tcp_writer
-from train.errors import StylizeError
+from stylize_video.pipeline.io.sink import EncoderOptions, EncodingSink, Sink, VideoSpec, choose_pix_fmt
+from stylize_video.pipeline.live.encoding import AUTO, live_encoder, pick_codec
+from stylize_video.pipeline.live.outputs import OutputSpec
+from stylize_video.pipeline.live.tcp import SocketWriter, open_tcp_writer
+from stylize_video.errors import StylizeError
 
 
 class StreamSink(EncodingSink):

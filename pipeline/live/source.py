@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 import av
 
-from pipeline.io.source import FileSource, FileSourceOptions, PacketItem, SourceStats, StreamInfo, VideoItem
-from pipeline.live.inputs import InputSpec, open_input
-from pipeline.live.realtime import Pacer
-from train.errors import StylizeError
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, PacketItem, SourceStats, StreamInfo, VideoItem
+from stylize_video.pipeline.live.inputs import InputSpec, open_input
+from stylize_video.pipeline.live.realtime import Pacer
+from stylize_video.errors import StylizeError
 
 
 class LiveSource(FileSource):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from urllib.parse import parse_qs, urlsplit
 
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 
 class SocketWriter:

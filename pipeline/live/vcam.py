@@ -1,7 +1,7 @@
 """Virtual-camera ``Sink`` (pyvirtualcam: v4l2loopback on Linux, OBS Virtual Camera on Windows/macOS).
 
 It receives the processor's output frames (Y'CbCr planes, like every sink) and converts them back to RGB
-with our own matrices (``pipeline.processor.planes_to_rgb`` / ``pipeline.colour``, never swscale), on
+with our own matrices (``stylize_video.pipeline.processor.planes_to_rgb`` / ``stylize_video.pipeline.colour``, never swscale), on
 ``convert_device`` (the model's device in ``stylize-video``). It asks the processor for 4:4:4 planes, so
 the only loss between the model and the camera is 8-bit rounding. No encoding: the lowest-latency output.
 """
@@ -12,11 +12,11 @@ import av
 import numpy as np
 import torch
 
-from pipeline.colorinfo import ColourInfo, colour_info_of
-from pipeline.io.planes import PlaneLayout, frame_to_buffer
-from pipeline.io.sink import VideoSpec
-from pipeline.processor import planes_to_rgb
-from train.errors import StylizeError
+from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
+from stylize_video.pipeline.io.planes import PlaneLayout, frame_to_buffer
+from stylize_video.pipeline.io.sink import VideoSpec
+from stylize_video.pipeline.processor import planes_to_rgb
+from stylize_video.errors import StylizeError
 
 
 def packed_to_rgb(buf: np.ndarray, layout: PlaneLayout, colour: ColourInfo,

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.machine import Capabilities
-from pipeline.backends.base import Backend
+from stylize_video.benchmarks.machine import Capabilities
+from stylize_video.pipeline.backends.base import Backend
 
 
 class TinyNet(nn.Module):
@@ -101,8 +101,8 @@ def fake_backend_cls() -> type[FakeBackend]:
 @pytest.fixture(scope="session")
 def sample_record(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A whole run with fake backends and a fake full pipeline (real clip, decode, encode, export)."""
-    from benchmarks.config import BenchConfig, parse_size
-    from benchmarks.suite import Hooks, run_benchmark
+    from stylize_video.benchmarks.config import BenchConfig, parse_size
+    from stylize_video.benchmarks.suite import Hooks, run_benchmark
 
     work = tmp_path_factory.mktemp("bench-work")
     cfg = BenchConfig(random_weights="style", sizes=[parse_size("32x24"), parse_size("40x32")], iters=3, warmup=1,

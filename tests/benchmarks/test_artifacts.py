@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
-from benchmarks.model_bench import SkipVariant
-from benchmarks.quality import synthetic_frames
-from benchmarks.variants import VARIANTS
-from train.checkpoint import load_model
+from stylize_video.benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
+from stylize_video.benchmarks.model_bench import SkipVariant
+from stylize_video.benchmarks.quality import synthetic_frames
+from stylize_video.benchmarks.variants import VARIANTS
+from stylize_video.train.checkpoint import load_model
 
 
 @pytest.mark.parametrize(("kind", "scale"), [("style", 1), ("sr4", 4)])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.validate import validate
+from stylize_video.benchmarks.cli import main
+from stylize_video.benchmarks.validate import validate
 
 
 def test_cpu_smoke_run_under_a_minute(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,12 +92,12 @@ def test_unusable_inputs_are_one_line_errors(args: list[str], fragment: str, tmp
 
 def test_report_write_failure_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import benchmarks.record
+    from stylize_video.benchmarks import record
 
     def refuse(path, data):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(benchmarks.record.Path, "write_bytes", refuse)
+    monkeypatch.setattr(record.Path, "write_bytes", refuse)
     assert main(["--random-weights", "style", "--sizes", "24x16", "--iters", "1", "--warmup", "0", "--no-e2e",
                  "--backends", "torch-fp32", "--work-dir", str(tmp_path), "--json", str(tmp_path / "r.json"),
                  "--quiet"]) == 1

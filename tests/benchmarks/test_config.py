@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.config import FrameSize, model_kind_of, parse_int_list, parse_size, parse_sizes
-from train.errors import StylizeError
+from stylize_video.benchmarks.config import FrameSize, model_kind_of, parse_int_list, parse_size, parse_sizes
+from stylize_video.errors import StylizeError
 
 
 def test_named_and_explicit_sizes() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import e2e
+from stylize_video.benchmarks import e2e
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.cli import main
-from benchmarks.model_bench import fp32_strict
-from benchmarks.validate import validate
+from stylize_video.benchmarks.cli import main
+from stylize_video.benchmarks.model_bench import fp32_strict
+from stylize_video.benchmarks.validate import validate
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU benchmark paths not run")
 needs_tensorrt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,

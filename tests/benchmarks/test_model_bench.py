@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.config import parse_size
-from benchmarks.model_bench import SkipVariant, run_model_bench
-from benchmarks.variants import BASELINE, VARIANTS, Variant, select, skip_reason
-from train.errors import StylizeError
+from stylize_video.benchmarks.config import parse_size
+from stylize_video.benchmarks.model_bench import SkipVariant, run_model_bench
+from stylize_video.benchmarks.variants import BASELINE, VARIANTS, Variant, select, skip_reason
+from stylize_video.errors import StylizeError
 
 
 def _run(loader, caps, variants=None, artifact_for=None, sizes=("32x24",), batch=1):

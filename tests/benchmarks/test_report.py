@@ -8,10 +8,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from benchmarks.plot import render_png, write_plot
-from benchmarks.record import write_json
-from benchmarks.tables import render_markdown, render_text
-from benchmarks.validate import validate
+from stylize_video.benchmarks.plot import render_png, write_plot
+from stylize_video.benchmarks.record import write_json
+from stylize_video.benchmarks.tables import render_markdown, render_text
+from stylize_video.benchmarks.validate import validate
 
 
 def test_record_sections(sample_record: dict) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.config import BenchConfig, parse_size
-from benchmarks.suite import Hooks, run_benchmark
-from benchmarks.validate import validate
-from train.errors import StylizeError
+from stylize_video.benchmarks.config import BenchConfig, parse_size
+from stylize_video.benchmarks.suite import Hooks, run_benchmark
+from stylize_video.benchmarks.validate import validate
+from stylize_video.errors import StylizeError
 
 
 def _cfg(tmp_path: Path, **kw: object) -> BenchConfig:
@@ -47,7 +47,7 @@ def test_nothing_measured_is_an_error(tmp_path: Path, fake_loader, cpu_caps) -> 
 
 
 def test_compile_mode_reaches_only_the_compiled_variant(tmp_path: Path, fake_loader, cpu_caps) -> None:
-    from benchmarks.suite import with_compile_mode
+    from stylize_video.benchmarks.suite import with_compile_mode
 
     seen: list[object] = []
 
@@ -66,7 +66,7 @@ def test_compile_mode_reaches_only_the_compiled_variant(tmp_path: Path, fake_loa
 
 
 def test_spent_budget_skips_what_has_not_begun_and_still_reports(tmp_path: Path, fake_loader, cpu_caps) -> None:
-    from benchmarks.tables import render_markdown
+    from stylize_video.benchmarks.tables import render_markdown
 
     cfg = _cfg(tmp_path, budget_s=1e-9)
     cfg.sizes.append(parse_size("48x32"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.throughput import run_throughput
+from stylize_video.benchmarks.throughput import run_throughput
 
 
 def test_every_point_measured_and_backends_closed(fake_backend_cls) -> None:

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from benchmarks.quality import PSNR_IDENTICAL_DB, psnr, synthetic_frames
-from benchmarks.timing import summarize, time_calls
+from stylize_video.benchmarks.quality import PSNR_IDENTICAL_DB, psnr, synthetic_frames
+from stylize_video.benchmarks.timing import summarize, time_calls
 
 
 def test_summarize_median_p95() -> None:

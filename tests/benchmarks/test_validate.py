@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from benchmarks.validate import SchemaError, load_schema, validate
+from stylize_video.benchmarks.validate import SchemaError, load_schema, validate
 
 SMALL = {
     "type": "object", "required": ["a"], "additionalProperties": False,

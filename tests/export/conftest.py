@@ -11,11 +11,11 @@ import onnx
 import pytest
 import torch
 
-from export.fp16 import to_mixed_fp16
-from export.metadata import ModelMetadata, weights_sha256
-from export.onnx_export import export_model
-from train.checkpoint import ModelInfo, save_checkpoint
-from train.networks import TransformerNet
+from stylize_video.export.fp16 import to_mixed_fp16
+from stylize_video.export.metadata import ModelMetadata, weights_sha256
+from stylize_video.export.onnx_export import export_model
+from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+from stylize_video.train.networks import TransformerNet
 
 
 def make_styled_net(seed: int = 0) -> TransformerNet:

@@ -8,8 +8,8 @@ import importlib.util
 import pytest
 import torch
 
-from export.cli import build_parser, main
-from export.metadata import read_metadata
+from stylize_video.export.cli import build_parser, main
+from stylize_video.export.metadata import read_metadata
 
 
 def test_smoke_onnx_bare_pytorch_examples_pth(styled_net, tmp_path, capsys):
@@ -37,7 +37,7 @@ def test_onnx_fp16_prints_psnr(style_ckpt, tmp_path, capsys):
 
 
 def test_exception_verify_wrong_checkpoint(fp32_onnx_file, make_net, tmp_path, capsys):
-    from train.checkpoint import ModelInfo, save_checkpoint
+    from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
 
     other = tmp_path / "other.pth"
     save_checkpoint(other, make_net(7), ModelInfo("transformer_net", "style", 1))
@@ -96,7 +96,7 @@ def test_engine_parser_defaults():
 
 
 def test_exception_fetch_offline(tmp_path, monkeypatch, capsys):
-    from export import registry
+    from stylize_video.export import registry
 
     monkeypatch.setattr(registry.ZooModel, "url", property(lambda self: "http://127.0.0.1:9/" + self.filename))
     assert main(["fetch", "candy", "--cache", str(tmp_path)]) == 1
@@ -107,8 +107,8 @@ def test_exception_fetch_offline(tmp_path, monkeypatch, capsys):
 
 
 def test_fetch_zoo_style_end_to_end(zoo_like, tmp_path, monkeypatch, capsys):
-    from export import registry
-    from export.metadata import file_sha256
+    from stylize_video.export import registry
+    from stylize_video.export.metadata import file_sha256
 
     _, blob = zoo_like
     src = tmp_path / "served" / "udnie-9.onnx"

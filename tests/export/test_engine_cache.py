@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from export.engine_cache import cache_root, engine_dir, engine_key, engine_path, get_or_build
-from export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, write_meta
-from export.metadata import file_sha256
-from export.shapes import ShapeProfile, default_profile
-from train.errors import StylizeError
+from stylize_video.export.engine_cache import cache_root, engine_dir, engine_key, engine_path, get_or_build
+from stylize_video.export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, write_meta
+from stylize_video.export.metadata import file_sha256
+from stylize_video.export.shapes import ShapeProfile, default_profile
+from stylize_video.errors import StylizeError
 
 ENV = RuntimeEnv("10.13.3.9", "NVIDIA H100 80GB HBM3", (9, 0))
 
 
 class FakeBuilder:
-    """Writes a plan and its sidecar the way export.tensorrt.build_engine does."""
+    """Writes a plan and its sidecar the way stylize_video.export.tensorrt.build_engine does."""
 
     def __init__(self, env: RuntimeEnv = ENV) -> None:
         self.calls: list[Path] = []

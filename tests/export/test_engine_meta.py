@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from export.engine_meta import (
+from stylize_video.export.engine_meta import (
     BuildOptions,
     EngineMeta,
     RuntimeEnv,
@@ -18,8 +18,8 @@ from export.engine_meta import (
     sidecar_path,
     write_meta,
 )
-from export.shapes import ShapeProfile
-from train.errors import StylizeError
+from stylize_video.export.shapes import ShapeProfile
+from stylize_video.errors import StylizeError
 
 H100 = RuntimeEnv("10.13.3.9", "NVIDIA H100 80GB HBM3", (9, 0))
 

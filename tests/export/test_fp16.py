@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from export.fp16 import (
+from stylize_video.export.fp16 import (
     fp16_normalisation_nodes,
     inline_identity_initializers,
     io_dtype,
@@ -16,7 +16,7 @@ from export.fp16 import (
     to_mixed_fp16,
     to_naive_fp16,
 )
-from export.verify import (
+from stylize_video.export.verify import (
     MIN_PSNR_DB,
     STRESS_SCALE,
     VerifyReport,
@@ -26,7 +26,7 @@ from export.verify import (
     sample_input,
     torch_runner,
 )
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 
 def test_smoke_mixed_graph_types(mixed_proto):
@@ -73,8 +73,8 @@ def test_deduplicated_initializers_are_inlined(make_net, make_meta):
     # A freshly initialised net has equal InstanceNorm params, which torch turns into Identity nodes.
     import torch
 
-    from export.onnx_export import export_model
-    from train.networks import TransformerNet
+    from stylize_video.export.onnx_export import export_model
+    from stylize_video.train.networks import TransformerNet
 
     torch.manual_seed(0)
     net = TransformerNet().eval()

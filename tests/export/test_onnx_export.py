@@ -9,11 +9,11 @@ import onnx
 import pytest
 import torch
 
-from export.metadata import read_metadata, weights_sha256
-from export.onnx_export import export_model, save_atomic
-from export.verify import MAX_ABS_ERROR, ort_runner, sample_input, torch_runner
-from train.errors import StylizeError
-from train.networks import SRNet
+from stylize_video.export.metadata import read_metadata, weights_sha256
+from stylize_video.export.onnx_export import export_model, save_atomic
+from stylize_video.export.verify import MAX_ABS_ERROR, ort_runner, sample_input, torch_runner
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import SRNet
 
 
 def test_smoke_graph_contract(fp32_proto):

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import export
-from export import tensorrt as trt_mod
-from train.errors import StylizeError
+from stylize_video import export
+from stylize_video.export import tensorrt as trt_mod
+from stylize_video.errors import StylizeError
 
 
 def fake_trt(version: str, *, fp16: bool = True, constraints: bool = True, strongly_typed: bool = True,

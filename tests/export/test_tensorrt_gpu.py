@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from export.engine_meta import BuildOptions, read_meta
-from export.shapes import ShapeProfile
-from export.tensorrt import TensorRTRunner
-from export.verify import MIN_PSNR_DB, psnr, sample_input
-from train.errors import StylizeError
+from stylize_video.export.engine_meta import BuildOptions, read_meta
+from stylize_video.export.shapes import ShapeProfile
+from stylize_video.export.tensorrt import TensorRTRunner
+from stylize_video.export.verify import MIN_PSNR_DB, psnr, sample_input
+from stylize_video.errors import StylizeError
 
 needs_tensorrt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="tensorrt is not installed")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -82,7 +82,7 @@ def test_shape_outside_profile_is_refused_before_tensorrt_sees_it():
 
 @pytest.fixture(scope="module")
 def engines(fp32_onnx_file, tmp_path_factory):
-    from export.tensorrt import build_engine
+    from stylize_video.export.tensorrt import build_engine
 
     out = tmp_path_factory.mktemp("plans")
     cache = out / "timing.cache"
@@ -111,7 +111,7 @@ def test_build_writes_plan_sidecar_and_timing_cache(engines):
 @needs_cuda
 @pytest.mark.parametrize("shape", [(1, 3, 64, 96), (2, 3, 45, 67), (1, 3, 128, 160)])
 def test_runner_parity(engines, styled_net, shape):
-    from export.tensorrt import TensorRTRunner
+    from stylize_video.export.tensorrt import TensorRTRunner
 
     out, *_ = engines
     x = torch.from_numpy(sample_input(shape)).cuda()
@@ -147,7 +147,7 @@ def test_runner_cuda_graph_and_stream(engines):
 @needs_tensorrt
 @needs_cuda
 def test_runner_refuses_shape_outside_profile(engines):
-    from export.tensorrt import TensorRTRunner
+    from stylize_video.export.tensorrt import TensorRTRunner
 
     out, *_ = engines
     with TensorRTRunner(out / "fp32.plan") as run, pytest.raises(StylizeError, match="stylize-export engine"):

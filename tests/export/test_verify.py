@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from export.verify import (
+from stylize_video.export.verify import (
     VerifyReport,
     check_fp16_model,
     check_fp32_model,
@@ -18,7 +18,7 @@ from export.verify import (
     sample_input,
     torch_runner,
 )
-from train.errors import StylizeError
+from stylize_video.errors import StylizeError
 
 
 def test_psnr_values():

@@ -13,12 +13,12 @@ import onnx
 import pytest
 import torch
 
-from export import registry
-from export.download import fetch_file
-from export.metadata import file_sha256
-from export.zoo_import import import_zoo_model, zoo_state_dict
-from train.checkpoint import load_model
-from train.errors import StylizeError
+from stylize_video.export import registry
+from stylize_video.export.download import fetch_file
+from stylize_video.export.metadata import file_sha256
+from stylize_video.export.zoo_import import import_zoo_model, zoo_state_dict
+from stylize_video.train.checkpoint import load_model
+from stylize_video.errors import StylizeError
 
 
 def test_zoo_like_graph_is_fixed_opset9(zoo_like):
@@ -38,7 +38,7 @@ def test_import_reproduces_the_graph(zoo_like):
 
 
 def test_exception_not_a_transformer_net():
-    from train.networks import SRNet
+    from stylize_video.train.networks import SRNet
 
     buf = io.BytesIO()
     with warnings.catch_warnings():
@@ -86,7 +86,7 @@ def test_exception_no_network_names_url_and_path(tmp_path):
 
 
 def test_fetch_style_zoo_end_to_end(zoo_like, tmp_path, monkeypatch):
-    from export.zoo_import import fetch_style
+    from stylize_video.export.zoo_import import fetch_style
 
     net, blob = zoo_like
     src = tmp_path / "mosaic-9.onnx"
@@ -104,7 +104,7 @@ def test_fetch_style_zoo_end_to_end(zoo_like, tmp_path, monkeypatch):
 
 
 def test_fetch_style_pytorch_examples_zip(make_net, tmp_path, monkeypatch):
-    from export.zoo_import import fetch_style
+    from stylize_video.export.zoo_import import fetch_style
 
     net = make_net(4)
     state = {k: v.clone() for k, v in net.state_dict().items()}
@@ -116,7 +116,7 @@ def test_fetch_style_pytorch_examples_zip(make_net, tmp_path, monkeypatch):
         zf.writestr("saved_models/udnie.pth", raw.getvalue())
     monkeypatch.setattr(registry, "PYTORCH_EXAMPLES", registry.Archive("t", archive.as_uri(), None,
                                                                         {"udnie": "udnie.pth"}))
-    import export.zoo_import as zi
+    import stylize_video.export.zoo_import as zi
 
     monkeypatch.setattr(zi, "PYTORCH_EXAMPLES", registry.PYTORCH_EXAMPLES)
     with pytest.raises(StylizeError, match="--allow-unverified"):

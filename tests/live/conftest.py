@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.backends.base import Backend
-from pipeline.job import JobOptions, stylize
-from pipeline.stats import RunStats
-from pipeline.synth import make_test_clip
+from stylize_video.pipeline.backends.base import Backend
+from stylize_video.pipeline.job import JobOptions, stylize
+from stylize_video.pipeline.stats import RunStats
+from stylize_video.pipeline.synth import make_test_clip
 
 
 class NegateBackend(Backend):
@@ -79,7 +79,7 @@ def tcp_port() -> int:
 
 
 def run_job(source, sink, backend: Backend, **options) -> RunStats:
-    """The one frame path (``pipeline.job.stylize``) from ``source`` to ``sink``; closes the source."""
+    """The one frame path (``stylize_video.pipeline.job.stylize``) from ``source`` to ``sink``; closes the source."""
     try:
         return stylize(source, sink, backend, JobOptions(progress=False, **options))
     finally:
@@ -87,8 +87,8 @@ def run_job(source, sink, backend: Backend, **options) -> RunStats:
 
 
 def rgb_frames(path_or_frames) -> list[np.ndarray]:
-    """Decoded frames -> RGB uint8 with their tagged colour, converted by our matrices (pipeline.colour)."""
-    from pipeline.live.vcam import frame_to_rgb
+    """Decoded frames -> RGB uint8 with their tagged colour, converted by our matrices (stylize_video.pipeline.colour)."""
+    from stylize_video.pipeline.live.vcam import frame_to_rgb
 
     if isinstance(path_or_frames, (str, Path)):
         with av.open(str(path_or_frames)) as c:

@@ -8,11 +8,11 @@ import threading
 import av
 import pytest
 
-from pipeline.cli import build_parser, main
-from pipeline.live.plan import plan_io
-from train.checkpoint import ModelInfo, save_checkpoint
-from train.errors import StylizeError
-from train.networks import build_network
+from stylize_video.pipeline.cli import build_parser, main
+from stylize_video.pipeline.live.plan import plan_io
+from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import build_network
 
 
 def _args(*argv: str):
@@ -74,10 +74,10 @@ def test_end_to_end_paced_realtime_file(flat_clip, tmp_path, capsys, ckpt):
 
 def test_end_to_end_udp_input(flat_clip, tmp_path, capsys, ckpt, udp_port, live):
     """``stylize-video udp://... out.mkv``: a live input (realtime by default) through main(), to a file."""
-    from pipeline.io.source import FileSource
-    from pipeline.live.outputs import parse_output
-    from pipeline.live.sinks import StreamSink
-    from pipeline.live.source import PacedSource
+    from stylize_video.pipeline.io.source import FileSource
+    from stylize_video.pipeline.live.outputs import parse_output
+    from stylize_video.pipeline.live.sinks import StreamSink
+    from stylize_video.pipeline.live.source import PacedSource
 
     done = threading.Event()
 

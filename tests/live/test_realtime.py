@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline.latency import LatencyStats, percentile
-from pipeline.live.realtime import Pacer
-from pipeline.slot import LatestSlot
-from pipeline.stats import RunStats
+from stylize_video.pipeline.latency import LatencyStats, percentile
+from stylize_video.pipeline.live.realtime import Pacer
+from stylize_video.pipeline.slot import LatestSlot
+from stylize_video.pipeline.stats import RunStats
 
 
 def test_latest_slot_keeps_newest_counts_and_returns_drops():

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.io.source import FileSource
-from pipeline.live.outputs import parse_output
-from pipeline.live.sinks import StreamSink
+from stylize_video.pipeline.io.source import FileSource
+from stylize_video.pipeline.live.outputs import parse_output
+from stylize_video.pipeline.live.sinks import StreamSink
 
 _RECEIVER = """
 import sys, av, numpy as np
-from pipeline.live.vcam import frame_to_rgb
+from stylize_video.pipeline.live.vcam import frame_to_rgb
 url, out = sys.argv[1], sys.argv[2]
 with av.open(url, format="flv", options={"listen": "1"}, timeout=(20, 2)) as c:
     frames = []

@@ -6,16 +6,16 @@ import av
 import pytest
 from av.video.frame import PictureType
 
-from pipeline.io.sink import EncoderOptions
-from pipeline.io.source import FileSource
-from pipeline.live import encoding
-from pipeline.live.encoding import live_encoder, pick_codec
-from pipeline.live.inputs import LIVE_DEMUX_OPTIONS, parse_input
-from pipeline.live.outputs import OutputSpec, parse_output
-from pipeline.live.protocols import ffmpeg_protocols, has_format, has_protocol
-from pipeline.live.sinks import StreamSink
-from pipeline.synth import make_test_clip
-from train.errors import StylizeError
+from stylize_video.pipeline.io.sink import EncoderOptions
+from stylize_video.pipeline.io.source import FileSource
+from stylize_video.pipeline.live import encoding
+from stylize_video.pipeline.live.encoding import live_encoder, pick_codec
+from stylize_video.pipeline.live.inputs import LIVE_DEMUX_OPTIONS, parse_input
+from stylize_video.pipeline.live.outputs import OutputSpec, parse_output
+from stylize_video.pipeline.live.protocols import ffmpeg_protocols, has_format, has_protocol
+from stylize_video.pipeline.live.sinks import StreamSink
+from stylize_video.pipeline.synth import make_test_clip
+from stylize_video.errors import StylizeError
 
 
 class TestInputs:

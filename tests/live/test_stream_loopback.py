@@ -1,6 +1,6 @@
 """Stream generated clips through the one frame path to UDP / TCP / stdout on 127.0.0.1 and read them back.
 
-Frames are read back with PyAV and converted to RGB with our own matrices (``pipeline.colour``), like the
+Frames are read back with PyAV and converted to RGB with our own matrices (``stylize_video.pipeline.colour``), like the
 pipeline does; every frame must be the negation (255 - x) of a source frame.
 """
 
@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.backends.torch import TorchBackend
-from pipeline.io.sink import EncoderOptions
-from pipeline.io.source import FileSource
-from pipeline.live.inputs import parse_input
-from pipeline.live.outputs import parse_output
-from pipeline.live.sinks import StreamSink
-from pipeline.live.source import LiveSource, PacedSource
-from pipeline.synth import make_test_clip
+from stylize_video.pipeline.backends.torch import TorchBackend
+from stylize_video.pipeline.io.sink import EncoderOptions
+from stylize_video.pipeline.io.source import FileSource
+from stylize_video.pipeline.live.inputs import parse_input
+from stylize_video.pipeline.live.outputs import parse_output
+from stylize_video.pipeline.live.sinks import StreamSink
+from stylize_video.pipeline.live.source import LiveSource, PacedSource
+from stylize_video.pipeline.synth import make_test_clip
 
 UDP_MIN_FRACTION = 0.9  # stated tolerance: loopback UDP may lose a few datagrams under load
 PIXEL_TOL = 12.0  # mean |error| after two 4:2:0 round trips and x264 crf 23 on a 64x48 clip
@@ -139,9 +139,9 @@ _STDOUT_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from conftest import NegateBackend, run_job
-from pipeline.io.source import FileSource
-from pipeline.live.outputs import parse_output
-from pipeline.live.sinks import StreamSink
+from stylize_video.pipeline.io.source import FileSource
+from stylize_video.pipeline.live.outputs import parse_output
+from stylize_video.pipeline.live.sinks import StreamSink
 stats = run_job(FileSource({clip!r}), StreamSink(parse_output("-", output_format={fmt!r})), NegateBackend())
 print(stats.summary(), file=sys.stderr)
 """
@@ -161,10 +161,10 @@ def test_stdout_stream(flat_clip, live):
 _STDIN_SCRIPT = """
 import sys
 import numpy as np
-from pipeline.live.inputs import parse_input
-from pipeline.live.source import LiveSource
-from pipeline.live.vcam import frame_to_rgb
-from pipeline.io.source import VideoItem
+from stylize_video.pipeline.live.inputs import parse_input
+from stylize_video.pipeline.live.source import LiveSource
+from stylize_video.pipeline.live.vcam import frame_to_rgb
+from stylize_video.pipeline.io.source import VideoItem
 source = LiveSource(parse_input("-", input_format="mpegts"))
 frames = [frame_to_rgb(i.frame) for i in source if isinstance(i, VideoItem)]
 np.save(sys.argv[1], np.stack(frames))

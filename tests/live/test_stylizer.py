@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.stylizer import FrameError, Stylizer
-from train.errors import StylizeError
+from stylize_video.pipeline.stylizer import FrameError, Stylizer
+from stylize_video.errors import StylizeError
 
 
 @pytest.fixture
@@ -164,8 +164,8 @@ def test_load_onnx(tmp_path, frame):
 
 def test_load_checkpoint(tmp_path, frame):
     """``Stylizer.load`` on one of our checkpoints (random weights, as asked for a smoke test)."""
-    from train.checkpoint import ModelInfo, save_checkpoint
-    from train.networks import build_network
+    from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+    from stylize_video.train.networks import build_network
 
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "style.pth", build_network("transformer_net"),
@@ -180,7 +180,7 @@ class TestMatchHistogram:
     """``Stylizer(..., match_histogram=True)``: the SR post-process of the pipeline's --match-histogram."""
 
     def test_undoes_a_monotone_distortion_of_an_sr_output(self, frame):
-        from pipeline.backends.torch import TorchBackend
+        from stylize_video.pipeline.backends.torch import TorchBackend
 
         class WashedOutUpscale(torch.nn.Module):  # x2 nearest, then low contrast and a colour cast
             scale = 2

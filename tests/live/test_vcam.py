@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.colorinfo import colour_info
-from pipeline.io.sink import VideoSpec
-from pipeline.io.source import FileSource
-from pipeline.live.vcam import VirtualCameraSink
-from train.errors import StylizeError
+from stylize_video.pipeline.colorinfo import colour_info
+from stylize_video.pipeline.io.sink import VideoSpec
+from stylize_video.pipeline.io.source import FileSource
+from stylize_video.pipeline.live.vcam import VirtualCameraSink
+from stylize_video.errors import StylizeError
 
 pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="pyvirtualcam (extra [live]) is not installed")
 
@@ -63,7 +63,7 @@ def _registered():
 @pytest.mark.parametrize("device", [
     "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
 def test_vcam_receives_stylized_rgb(flat_clip, live, device):
-    """Through the one frame path: the model's RGB comes back from 4:4:4 planes via pipeline.colour, up to rounding."""
+    """Through the one frame path: the model's RGB comes back from 4:4:4 planes via stylize_video.pipeline.colour, up to rounding."""
     sink = VirtualCameraSink(backend="stylize-test", convert_device=device)
     stats = live.run(FileSource(flat_clip), sink, live.Negate())
     (cam,) = RecordingCamera.instances
@@ -78,9 +78,9 @@ def test_vcam_receives_stylized_rgb(flat_clip, live, device):
 
 def test_vcam_with_a_stream_output_through_the_cli(flat_clip, tmp_path, capsys):
     """``stylize-video IN OUT --vcam``: one run feeds the file and the camera (a TeeSink)."""
-    from pipeline.cli import main
-    from train.checkpoint import ModelInfo, save_checkpoint
-    from train.networks import build_network
+    from stylize_video.pipeline.cli import main
+    from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+    from stylize_video.train.networks import build_network
 
     ckpt = save_checkpoint(tmp_path / "tn.pth", build_network("transformer_net"), ModelInfo("transformer_net", "style", 1))
     out = tmp_path / "o.mkv"

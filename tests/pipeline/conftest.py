@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.backends.torch import TorchBackend
-from train.checkpoint import ModelInfo, save_checkpoint
-from train.networks import SRNet, TransformerNet
+from stylize_video.pipeline.backends.torch import TorchBackend
+from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+from stylize_video.train.networks import SRNet, TransformerNet
 
 
 class Identity(nn.Module):

@@ -1,4 +1,4 @@
-"""pipeline.backends: dispatch by file kind, torch FP16/FP32, ONNX Runtime, TensorRT checks."""
+"""stylize_video.pipeline.backends: dispatch by file kind, torch FP16/FP32, ONNX Runtime, TensorRT checks."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import copy
 import pytest
 import torch
 
-from pipeline.backends import load_backend, model_kind
-from pipeline.backends.onnxruntime import OnnxRuntimeBackend, metadata_scale
-from pipeline.backends.torch import TorchBackend, half_keep_norms_fp32
-from train.errors import StylizeError
-from train.networks import SRNet, TransformerNet
+from stylize_video.pipeline.backends import load_backend, model_kind
+from stylize_video.pipeline.backends.onnxruntime import OnnxRuntimeBackend, metadata_scale
+from stylize_video.pipeline.backends.torch import TorchBackend, half_keep_norms_fp32
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import SRNet, TransformerNet
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -117,8 +117,8 @@ def test_cuda_requested_without_cuda(checkpoints):
 
 # --- TensorRT: the metadata checks run anywhere; the engine itself needs TensorRT + CUDA -------------------------
 def _engine_meta(gpu="NVIDIA H100 80GB HBM3", cc=(9, 0), trt="10.13.3"):
-    from export.engine_meta import EngineMeta
-    from export.shapes import ShapeProfile
+    from stylize_video.export.engine_meta import EngineMeta
+    from stylize_video.export.shapes import ShapeProfile
 
     return EngineMeta(tensorrt_version=trt, gpu_name=gpu, compute_capability=cc,
                       profile=ShapeProfile((64, 64), (720, 1280), (1080, 1920)), precision="fp16", typing="strong",
@@ -135,7 +135,7 @@ def test_engine_without_sidecar_is_refused(tmp_path):
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the CPU-only refusal; this machine has CUDA")
 def test_engine_on_cpu_machine_points_to_onnx(tmp_path):
-    from export.engine_meta import write_meta
+    from stylize_video.export.engine_meta import write_meta
 
     plan = tmp_path / "mosaic.plan"
     plan.write_bytes(b"\x00" * 64)
@@ -145,9 +145,9 @@ def test_engine_on_cpu_machine_points_to_onnx(tmp_path):
 
 
 def test_engine_for_another_gpu_names_rebuild_command(tmp_path, monkeypatch):
-    import pipeline.backends.tensorrt as ptrt
-    from export import tensorrt as ett
-    from export.engine_meta import RuntimeEnv, write_meta
+    import stylize_video.pipeline.backends.tensorrt as ptrt
+    from stylize_video.export import tensorrt as ett
+    from stylize_video.export.engine_meta import RuntimeEnv, write_meta
 
     plan = tmp_path / "mosaic.plan"
     plan.write_bytes(b"\x00" * 64)
@@ -164,7 +164,7 @@ def test_engine_for_another_gpu_names_rebuild_command(tmp_path, monkeypatch):
 
 
 def test_frame_outside_engine_profile():
-    from pipeline.backends.tensorrt import check_engine_shape
+    from stylize_video.pipeline.backends.tensorrt import check_engine_shape
 
     meta = _engine_meta()
     check_engine_shape(meta, "mosaic.plan", (1, 3, 720, 1280))
@@ -173,8 +173,8 @@ def test_frame_outside_engine_profile():
 
 
 def test_compile_modes(checkpoints):
-    from pipeline.backends.torch import COMPILE_MODES, compile_mode
-    from pipeline.cli import COMPILE_MODE_CHOICES
+    from stylize_video.pipeline.backends.torch import COMPILE_MODES, compile_mode
+    from stylize_video.pipeline.cli import COMPILE_MODE_CHOICES
 
     assert COMPILE_MODE_CHOICES == COMPILE_MODES  # the CLI's copy (kept torch-free for --help)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
@@ -188,9 +188,9 @@ def test_compile_modes(checkpoints):
 @pytest.mark.parametrize(("flags", "expect"), [([], False), (["--compile"], True),
                                               (["--compile-mode", "reduce-overhead"], "reduce-overhead")])
 def test_cli_compile_flags_reach_the_loader(tmp_path, checkpoints, monkeypatch, flags, expect):
-    import pipeline.backends
-    from pipeline.cli import main
-    from pipeline.synth import make_test_clip
+    from stylize_video.pipeline import backends as pipeline_backends
+    from stylize_video.pipeline.cli import main
+    from stylize_video.pipeline.synth import make_test_clip
 
     seen = []
 
@@ -198,7 +198,7 @@ def test_cli_compile_flags_reach_the_loader(tmp_path, checkpoints, monkeypatch, 
         seen.append(args[4])  # load_backend(model, backend, device, precision, compile)
         raise StylizeError("stop here")
 
-    monkeypatch.setattr(pipeline.backends, "load_backend", refuse)
+    monkeypatch.setattr(pipeline_backends, "load_backend", refuse)
     clip = make_test_clip(tmp_path / "in.mp4", frames=1, audio=False)
     assert main([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", str(checkpoints["style"]), *flags]) == 1
     assert seen == [expect]
@@ -235,11 +235,11 @@ def test_onnxruntime_cuda_iobinding(onnx_models):
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU and TensorRT")
 def test_tensorrt_engine_end_to_end(tmp_path, onnx_models):
     pytest.importorskip("tensorrt", reason="TensorRT is not installed")
-    from export.engine_meta import BuildOptions
-    from export.metadata import ModelMetadata, weights_sha256
-    from export.onnx_export import export_model, save_atomic
-    from export.shapes import ShapeProfile
-    from export.tensorrt import build_engine
+    from stylize_video.export.engine_meta import BuildOptions
+    from stylize_video.export.metadata import ModelMetadata, weights_sha256
+    from stylize_video.export.onnx_export import export_model, save_atomic
+    from stylize_video.export.shapes import ShapeProfile
+    from stylize_video.export.tensorrt import build_engine
 
     torch.manual_seed(0)
     net = SRNet(scale=2).eval()
@@ -253,7 +253,7 @@ def test_tensorrt_engine_end_to_end(tmp_path, onnx_models):
 
 
 def test_provider_lists_pin_and_keep_fp32_strict(tmp_path):
-    from pipeline.backends.onnxruntime import providers_for
+    from stylize_video.pipeline.backends.onnxruntime import providers_for
 
     gpu, cpu = torch.device("cuda", 0), torch.device("cpu")
     every = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -272,7 +272,7 @@ def test_provider_lists_pin_and_keep_fp32_strict(tmp_path):
 
 
 def test_trt_ep_engine_caches_are_kept_apart_per_precision(tmp_path):
-    from pipeline.backends.onnxruntime import providers_for
+    from stylize_video.pipeline.backends.onnxruntime import providers_for
 
     # The TensorRT EP names cached engines after the model only: an FP32 engine must not be reused for FP16.
     every = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -12,8 +12,8 @@ import time
 import av
 import pytest
 
-from pipeline.cli import main
-from pipeline.synth import make_test_clip
+from stylize_video.pipeline.cli import main
+from stylize_video.pipeline.synth import make_test_clip
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_ctrl_c_keeps_a_playable_partial_output(tmp_path, checkpoints):
     # CPU and long enough that even a many-core machine is still busy when the signal arrives.
     src = make_test_clip(tmp_path / "long.mp4", width=128, height=96, frames=500, audio=True)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", str(src), str(out), "--checkpoint",
+    proc = subprocess.Popen([sys.executable, "-m", "stylize_video.pipeline.cli", str(src), str(out), "--checkpoint",
                              str(checkpoints["style"]), "--preset", "ultrafast", "--gop", "5", "--device", "cpu"],
                             stderr=subprocess.PIPE, text=True, cwd=os.getcwd())
     try:

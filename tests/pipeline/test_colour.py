@@ -1,4 +1,4 @@
-"""pipeline.colour / colorinfo: our matrices against the standards and against swscale; guessing rules."""
+"""stylize_video.pipeline.colour / colorinfo: our matrices against the standards and against swscale; guessing rules."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.colorinfo import colour_info
-from pipeline.colour import KR_KB, downsample_chroma, rgb_to_yuv, upsample_chroma, yuv_to_rgb
+from stylize_video.pipeline.colorinfo import colour_info
+from stylize_video.pipeline.colour import KR_KB, downsample_chroma, rgb_to_yuv, upsample_chroma, yuv_to_rgb
 
 
 @pytest.mark.parametrize("matrix", sorted(KR_KB))

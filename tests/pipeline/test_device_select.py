@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.backends.torch import resolve_device
-from pipeline.cli import build_parser, main
-from pipeline.io.source import _make_hwaccel
-from pipeline.synth import make_test_clip
-from train.errors import StylizeError
+from stylize_video.pipeline.backends.torch import resolve_device
+from stylize_video.pipeline.cli import build_parser, main
+from stylize_video.pipeline.io.source import _make_hwaccel
+from stylize_video.pipeline.synth import make_test_clip
+from stylize_video.errors import StylizeError
 
 
 def test_device_argument_accepts_an_ordinal_and_refuses_nonsense(capsys):
@@ -38,7 +38,7 @@ def test_ordinal_beyond_the_machine_is_refused(monkeypatch):
 
 
 def test_nvdec_decodes_on_the_model_gpu(tmp_path):
-    from pipeline.live.plan import open_source, plan_io
+    from stylize_video.pipeline.live.plan import open_source, plan_io
 
     assert _make_hwaccel(True, 3).device_id == 3 and _make_hwaccel(False).device_id == 0
     clip = make_test_clip(tmp_path / "in.mp4", frames=2, audio=False)

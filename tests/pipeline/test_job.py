@@ -1,4 +1,4 @@
-"""End to end through pipeline.job.stylize_file on synthetic clips: timing, audio, colour, geometry."""
+"""End to end through stylize_video.pipeline.job.stylize_file on synthetic clips: timing, audio, colour, geometry."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import warnings
 import av
 import pytest
 
-from pipeline.backends import load_backend
-from pipeline.io.sink import EncoderOptions
-from pipeline.io.source import FileSourceOptions
-from pipeline.job import JobOptions, stylize_file
-from pipeline.synth import corrupt_clip, make_test_clip
-from train.errors import StylizeError
+from stylize_video.pipeline.backends import load_backend
+from stylize_video.pipeline.io.sink import EncoderOptions
+from stylize_video.pipeline.io.source import FileSourceOptions
+from stylize_video.pipeline.job import JobOptions, stylize_file
+from stylize_video.pipeline.synth import corrupt_clip, make_test_clip
+from stylize_video.errors import StylizeError
 
 LOSSLESS = EncoderOptions(crf=0, preset="ultrafast")
 
@@ -217,7 +217,7 @@ def test_cuda_frame_path_round_trip(tmp_path, vid, hwdec):
     """Pinned buffers, the processor's CUDA stream and events, and (hwdec) NVDEC via DLPack or download."""
     from torch import nn
 
-    from pipeline.backends.torch import TorchBackend
+    from stylize_video.pipeline.backends.torch import TorchBackend
 
     src = make_test_clip(tmp_path / "g.mkv", width=256, height=144, frames=6, audio=True, vfr=True)
     dst = tmp_path / "g_out.mkv"

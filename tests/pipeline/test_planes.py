@@ -1,4 +1,4 @@
-"""pipeline.io.planes: packed host buffers <-> av.VideoFrame, for odd sizes and deep formats."""
+"""stylize_video.pipeline.io.planes: packed host buffers <-> av.VideoFrame, for odd sizes and deep formats."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.io.planes import PlaneLayout, buffer_to_frame, frame_to_buffer
+from stylize_video.pipeline.io.planes import PlaneLayout, buffer_to_frame, frame_to_buffer
 
 # FFmpeg's semi-planar formats (nv12, p010le) exist only at even sizes, so they get no odd case.
 _CASES = [(f, w, h) for f in ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "nv12", "p010le")
@@ -50,9 +50,9 @@ def test_unknown_format():
 # -- NVDEC frames via DLPack: shape bookkeeping on the CPU, the real thing where CUDA + NVDEC exist --------------
 
 def _identity_processor(in_layout, device="cpu"):
-    from pipeline.backends.torch import TorchBackend
-    from pipeline.colorinfo import ColourInfo
-    from pipeline.processor import FrameProcessor, ProcessorConfig
+    from stylize_video.pipeline.backends.torch import TorchBackend
+    from stylize_video.pipeline.colorinfo import ColourInfo
+    from stylize_video.pipeline.processor import FrameProcessor, ProcessorConfig
 
     colour = ColourInfo("bt709", False, 1, 1, 1)
     out_layout = PlaneLayout("yuv420p", in_layout.width, in_layout.height)
@@ -85,7 +85,7 @@ def _cuda_like_frame(sw, w, h):
 
 
 def test_dlpack_planes_take_the_capsule_without_a_stream():
-    from pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.source import dlpack_planes
 
     # torch.from_dlpack(plane) would pass the current CUDA stream, which PyAV refuses for CUDA frames.
     planes = dlpack_planes(_cuda_like_frame("nv12", 64, 48))
@@ -95,7 +95,7 @@ def test_dlpack_planes_take_the_capsule_without_a_stream():
 @pytest.mark.parametrize(("sw", "w", "h", "msg"), [("p016le", 64, 48, "not imported via DLPack"),
                                                    ("nv12", 64, 47, "odd frame size")])
 def test_dlpack_planes_refuse_what_the_packed_layout_cannot_describe(sw, w, h, msg):
-    from pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.source import dlpack_planes
 
     with pytest.raises(ValueError, match=msg):  # FileSource then reopens with NVDEC downloads
         dlpack_planes(_cuda_like_frame(sw, w, h))
@@ -103,7 +103,7 @@ def test_dlpack_planes_refuse_what_the_packed_layout_cannot_describe(sw, w, h, m
 
 @pytest.mark.parametrize("pix_fmt", ["nv12", "p010le"])
 def test_dlpack_planes_give_the_same_output_as_the_packed_buffer(pix_fmt):
-    from pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.source import dlpack_planes
 
     layout = PlaneLayout(pix_fmt, 64, 48)
     src = np.random.default_rng(2).integers(0, 256, layout.nbytes, dtype=np.uint8)
@@ -119,7 +119,7 @@ def test_dlpack_planes_give_the_same_output_as_the_packed_buffer(pix_fmt):
 
 def test_device_planes_of_another_size_are_scaled_to_the_first():
     """NVDEC frames after a mid-stream size change: converted at their own size, scaled on the device."""
-    from pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.source import dlpack_planes
 
     layout, big = PlaneLayout("nv12", 64, 48), PlaneLayout("nv12", 128, 96)
     # A smooth picture (a ramp in each plane) so that scaling down by two barely changes it.
@@ -142,8 +142,8 @@ def test_device_planes_of_another_size_are_scaled_to_the_first():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the NVDEC + DLPack path is not run")
 def test_nvdec_dlpack_frames_match_software_decode(tmp_path):
-    from pipeline.io.source import FileSource, FileSourceOptions, VideoItem, dlpack_planes, nvdec_available
-    from pipeline.synth import make_test_clip
+    from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, VideoItem, dlpack_planes, nvdec_available
+    from stylize_video.pipeline.synth import make_test_clip
 
     if not nvdec_available():
         pytest.skip("this PyAV's FFmpeg has no CUDA hwaccel")
@@ -209,7 +209,7 @@ def test_cuda_work_event_brackets_upload_to_download(monkeypatch):
 def test_colour_matrices_reach_the_device_once():
     """A per-frame host->device copy of the 3x3 matrices (pageable memory) would block the host until
     the processor's stream drains, twice per frame; they are built once per (matrix, device, dtype)."""
-    from pipeline.colour import _device_matrix
+    from stylize_video.pipeline.colour import _device_matrix
 
     layout = PlaneLayout("nv12", 32, 24)
     proc = _identity_processor(layout)
@@ -227,11 +227,11 @@ def test_nvdec_frame_that_cannot_be_imported_mid_stream_is_one_clear_error(tmp_p
     with one line (and no output that looks complete), not a traceback from the processing thread."""
     from fractions import Fraction
 
-    from pipeline.io.sink import EncoderOptions, FileSink
-    from pipeline.io.source import FileSource, VideoItem
-    from pipeline.job import JobOptions, stylize
-    from pipeline.synth import make_test_clip
-    from train.errors import StylizeError
+    from stylize_video.pipeline.io.sink import EncoderOptions, FileSink
+    from stylize_video.pipeline.io.source import FileSource, VideoItem
+    from stylize_video.pipeline.job import JobOptions, stylize
+    from stylize_video.pipeline.synth import make_test_clip
+    from stylize_video.errors import StylizeError
 
     class SizeChangingNvdec:
         """A real file source whose third frame arrives as an odd-sized CUDA frame."""
@@ -255,7 +255,7 @@ def test_nvdec_frame_that_cannot_be_imported_mid_stream_is_one_clear_error(tmp_p
     src = SizeChangingNvdec(FileSource(clip))
     out = tmp_path / "out.mp4"
     try:
-        from pipeline.backends.torch import TorchBackend
+        from stylize_video.pipeline.backends.torch import TorchBackend
 
         with pytest.raises(StylizeError, match=r"--hwdec: frame 2 cannot be imported from NVDEC \(odd frame size"):
             stylize(src, FileSink(out, EncoderOptions(preset="ultrafast")),

@@ -18,12 +18,12 @@ from pathlib import Path
 import av
 import pytest
 
-from pipeline.cli import main
-from pipeline.io.passthrough import TextRecoder
-from pipeline.io.sink import EncoderOptions
-from pipeline.io.source import FileSourceOptions
-from pipeline.job import JobOptions, stylize_file
-from pipeline.synth import make_test_clip
+from stylize_video.pipeline.cli import main
+from stylize_video.pipeline.io.passthrough import TextRecoder
+from stylize_video.pipeline.io.sink import EncoderOptions
+from stylize_video.pipeline.io.source import FileSourceOptions
+from stylize_video.pipeline.job import JobOptions, stylize_file
+from stylize_video.pipeline.synth import make_test_clip
 
 # (start s, end s, text): 12 frames at 25 fps last 0.48 s
 CUES = [(0.04, 0.20, "Hello"), (0.20, 0.36, "<i>Second</i> cue"), (0.40, 0.46, "Third")]

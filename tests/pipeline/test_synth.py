@@ -1,4 +1,4 @@
-"""pipeline.synth: the generated clips really have the properties the other tests rely on."""
+"""stylize_video.pipeline.synth: the generated clips really have the properties the other tests rely on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import av
 import pytest
 
-from pipeline.synth import corrupt_clip, make_test_clip
+from stylize_video.pipeline.synth import corrupt_clip, make_test_clip
 
 
 def test_default_clip(tmp_path, vid):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from train.checkpoint import ModelInfo, load_model, save_checkpoint, strip_legacy_keys
-from train.errors import StylizeError
-from train.networks import SRNet
+from stylize_video.train.checkpoint import ModelInfo, load_model, save_checkpoint, strip_legacy_keys
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import SRNet
 
 
 def test_sr_batchnorm_stats_survive_round_trip(tmp_path) -> None:

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from train.checkpoint import load_model
-from train.cli import main
+from stylize_video.train.checkpoint import load_model
+from stylize_video.train.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:loss network uses RANDOM VGG weights")
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from train.data import SampleStream, random_patch, resize_center_crop
-from train.errors import StylizeError
-from train.images import list_images, load_rgb, read_image, readable_images, to_rgb
+from stylize_video.train.data import SampleStream, random_patch, resize_center_crop
+from stylize_video.errors import StylizeError
+from stylize_video.train.images import list_images, load_rgb, read_image, readable_images, to_rgb
 
 
 def test_listing_is_recursive_and_sorted(image_folder) -> None:

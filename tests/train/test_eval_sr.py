@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from train.checkpoint import ModelInfo, save_checkpoint
-from train.cli import main
-from train.eval_sr import bicubic_upscaler, score_image, with_histogram_matching
-from train.networks import SRNet, TransformerNet
+from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
+from stylize_video.train.cli import main
+from stylize_video.train.eval_sr import bicubic_upscaler, score_image, with_histogram_matching
+from stylize_video.train.networks import SRNet, TransformerNet
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``train.histogram.match_histogram``: the documented guarantees, a sort-based reference, shapes, errors.
+"""``stylize_video.train.histogram.match_histogram``: the documented guarantees, a sort-based reference, shapes, errors.
 
 skimage is not a dependency; the reference below is its algorithm on unique values (np.interp of
 mid-rank quantiles on the sorted reference), written here in numpy.
@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.histogram import DEFAULT_BINS, HistogramMatch, match_histogram
+from stylize_video.train.histogram import DEFAULT_BINS, HistogramMatch, match_histogram
 
 
 def _gen(seed: int = 0) -> torch.Generator:

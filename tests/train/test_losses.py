@@ -7,8 +7,8 @@ import urllib.error
 import pytest
 import torch
 
-from train.errors import StylizeError
-from train.losses import (
+from stylize_video.errors import StylizeError
+from stylize_video.train.losses import (
     LAYER_CHANNELS,
     PerceptualConfig,
     PerceptualLoss,
@@ -21,7 +21,7 @@ from train.losses import (
     style_reconstruction_loss,
     total_variation,
 )
-from train.losses.vgg import IMAGENET_MEAN, IMAGENET_STD
+from stylize_video.train.losses.vgg import IMAGENET_MEAN, IMAGENET_STD
 
 
 def random_vgg(arch: str, layers: list[str]) -> VGGFeatures:
@@ -204,7 +204,7 @@ def test_weights_path_not_found(tmp_path) -> None:
 
 
 def test_gram_stays_float32_under_autocast():
-    from train.losses.gram import gram_matrix
+    from stylize_video.train.losses.gram import gram_matrix
 
     # Activations this large overflow an fp16/bf16-precision sum; the Gram matrix must not be computed in it.
     f = torch.full((1, 2, 64, 64), 300.0)
@@ -215,7 +215,7 @@ def test_gram_stays_float32_under_autocast():
 
 
 def test_min_input_side_counts_poolings_before_the_deepest_layer() -> None:
-    from train.losses.vgg import min_input_side
+    from stylize_video.train.losses.vgg import min_input_side
 
     assert min_input_side("vgg16", ["relu1_2"]) == 1
     assert min_input_side("vgg16", ["relu1_2", "relu4_3", "relu2_2"]) == 8

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from train.metrics import crop_border, psnr, rgb_to_y, ssim
+from stylize_video.train.metrics import crop_border, psnr, rgb_to_y, ssim
 
 
 def test_bt601_luma_range() -> None:

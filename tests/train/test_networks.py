@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from train.checkpoint import load_model
-from train.errors import StylizeError
-from train.networks import SRNet, TransformerNet, build_network
+from stylize_video.train.checkpoint import load_model
+from stylize_video.errors import StylizeError
+from stylize_video.train.networks import SRNet, TransformerNet, build_network
 
 # pytorch/examples fast_neural_style TransformerNet, written out independently of our module.
 _CONV = {"conv1": (32, 3, 9), "conv2": (64, 32, 3), "conv3": (128, 64, 3),

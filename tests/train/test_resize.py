@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from train.resize import cubic, imresize, resize_matrix
+from stylize_video.train.resize import cubic, imresize, resize_matrix
 
 # Keys' cubic (a = -0.5) at the distances that occur for factors 2 and 1/2, from the formula by hand:
 # |x| <= 1: 1.5|x|^3 - 2.5|x|^2 + 1;  1 < |x| <= 2: -0.5|x|^3 + 2.5|x|^2 - 4|x| + 2

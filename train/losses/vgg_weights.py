@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from train.errors import StylizeError
-from train.losses.vgg import VGGFeatures, init_random_
+from stylize_video.errors import StylizeError
+from stylize_video.train.losses.vgg import VGGFeatures, init_random_
 
 # URLError/socket/SSL errors are OSErrors; hash mismatches and corrupt archives are RuntimeErrors.
 LOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from train.networks.sr_net import SCALES, SRNet
-from train.networks.transformer_net import TransformerNet
+from stylize_video.train.networks.sr_net import SCALES, SRNet
+from stylize_video.train.networks.transformer_net import TransformerNet
 
 
 def _transformer_net(scale: int) -> nn.Module:

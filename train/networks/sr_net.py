@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer
+from stylize_video.train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer
 
 SCALES = (2, 4, 8)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer, pad_to_multiple
+from stylize_video.train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer, pad_to_multiple
 
 # Two stride-2 convolutions: sides must be multiples of 4 for the output to match the input.
 SIZE_MULTIPLE = 4
