@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from stylize_video.benchmarks.model_bench import SkipVariant
 from stylize_video.benchmarks.variants import Variant
 from stylize_video.errors import StylizeError
@@ -142,7 +141,6 @@ class Artifacts:
         base = self._made.get("onnx-fp32") or self._onnx_fp32()
         try:
             import onnx
-
             from stylize_video.export.fp16 import to_mixed_fp16
             from stylize_video.export.metadata import file_sha256, read_metadata, write_metadata
             from stylize_video.export.onnx_export import save_atomic

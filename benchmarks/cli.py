@@ -8,10 +8,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stylize_video.benchmarks.config import RANDOM_WEIGHT_KINDS, BenchConfig, model_kind_of, parse_int_list, parse_size, parse_sizes
+from stylize_video.benchmarks.config import (
+    RANDOM_WEIGHT_KINDS,
+    BenchConfig,
+    model_kind_of,
+    parse_int_list,
+    parse_size,
+    parse_sizes,
+)
 from stylize_video.benchmarks.variants import VARIANTS
-from stylize_video.pipeline.cli import COMPILE_MODE_CHOICES
 from stylize_video.errors import StylizeError, run_cli
+from stylize_video.pipeline.cli import COMPILE_MODE_CHOICES
 
 PROG = "stylize-bench"
 OUT_NAMES = {"json": "bench.json", "markdown": "bench.md", "plot": "bench.png"}

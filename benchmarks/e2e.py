@@ -17,11 +17,10 @@ from typing import Any
 import av
 import numpy as np
 import torch
-
 from stylize_video.benchmarks.quality import synthetic_frames
 from stylize_video.benchmarks.timing import summarize, time_calls
-from stylize_video.pipeline.backends.base import Backend
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
 
 # The encode ceiling keeps at most this many distinct decoded frames in memory and cycles them.
 _ENCODE_FRAME_POOL = 30

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from stylize_video.benchmarks.config import FrameSize
 from stylize_video.benchmarks.machine import Capabilities
 from stylize_video.benchmarks.quality import psnr, synthetic_frames

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
-
 from stylize_video.benchmarks.record import write_atomic
 from stylize_video.benchmarks.tables import fmt_fps
 

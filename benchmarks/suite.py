@@ -14,15 +14,29 @@ from typing import Any
 
 from stylize_video.benchmarks import e2e
 from stylize_video.benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
-from stylize_video.benchmarks.config import DEFAULT_SIZES, BenchConfig, FrameSize, model_kind_of, parse_size, parse_sizes
+from stylize_video.benchmarks.config import (
+    DEFAULT_SIZES,
+    BenchConfig,
+    FrameSize,
+    model_kind_of,
+    parse_size,
+    parse_sizes,
+)
 from stylize_video.benchmarks.machine import Capabilities, collect_machine
-from stylize_video.benchmarks.model_bench import ArtifactFor, Budget, Loader, ModelBenchResult, SkipVariant, run_model_bench
+from stylize_video.benchmarks.model_bench import (
+    ArtifactFor,
+    Budget,
+    Loader,
+    ModelBenchResult,
+    SkipVariant,
+    run_model_bench,
+)
 from stylize_video.benchmarks.record import EndToEnd, Throughput, build_record
 from stylize_video.benchmarks.throughput import run_throughput
 from stylize_video.benchmarks.validate import validate
 from stylize_video.benchmarks.variants import VARIANTS, Variant, resolve_device, select, skip_reason
-from stylize_video.pipeline.backends.base import Backend
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
 
 THROUGHPUT_VARIANT = "tensorrt-fp16"
 # (src, dst, loaded backend, max frames) -> {"frames": int, ...details}

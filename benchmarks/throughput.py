@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
 from stylize_video.benchmarks.quality import synthetic_frames
 from stylize_video.pipeline.backends.base import Backend
 

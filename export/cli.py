@@ -14,15 +14,14 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from torch import nn
-
+from stylize_video.errors import StylizeError, run_cli
 from stylize_video.export.engine_cache import cache_root
 from stylize_video.export.engine_meta import BuildOptions
 from stylize_video.export.metadata import ModelMetadata, load_onnx, read_metadata, weights_sha256, write_metadata
 from stylize_video.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
 from stylize_video.export.registry import SOURCES, styles
 from stylize_video.export.shapes import build_profile
-from stylize_video.errors import StylizeError, run_cli
+from torch import nn
 
 PROG = "stylize-export"
 

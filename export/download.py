@@ -8,8 +8,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stylize_video.export.metadata import file_sha256
 from stylize_video.errors import StylizeError
+from stylize_video.export.metadata import file_sha256
 
 USER_AGENT = "stylize-video (+https://github.com/pytorch/examples/tree/main/fast_neural_style)"
 

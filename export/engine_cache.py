@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from stylize_video.errors import StylizeError
 from stylize_video.export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, check_compatible, read_meta
 from stylize_video.export.metadata import file_sha256
 from stylize_video.export.shapes import ShapeProfile
-from stylize_video.errors import StylizeError
 
 Builder = Callable[[Path, Path, ShapeProfile, BuildOptions], EngineMeta]
 

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stylize_video.export.shapes import ShapeProfile
 from stylize_video.errors import StylizeError
+from stylize_video.export.shapes import ShapeProfile
 
 FORMAT = "stylize-video/engine/1"
 SUFFIX = ".json"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import onnx
 import torch
-
 from stylize_video.errors import StylizeError
 
 PREFIX = "stylize."

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import onnx
 import torch
-from torch import nn
-
-from stylize_video.export.metadata import ModelMetadata, write_metadata
 from stylize_video.errors import StylizeError
+from stylize_video.export.metadata import ModelMetadata, write_metadata
+from torch import nn
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"

@@ -38,13 +38,19 @@ from typing import Any
 
 import onnx
 import torch
-
-from stylize_video.export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, check_compatible, read_meta, write_meta
+from stylize_video.errors import StylizeError
+from stylize_video.export.engine_meta import (
+    BuildOptions,
+    EngineMeta,
+    RuntimeEnv,
+    check_compatible,
+    read_meta,
+    write_meta,
+)
 from stylize_video.export.fp16 import NORMALISATION_OPS, io_dtype, is_fp16_graph, to_mixed_fp16
 from stylize_video.export.metadata import file_sha256, read_metadata
 from stylize_video.export.onnx_export import INPUT_NAME, OUTPUT_NAME
 from stylize_video.export.shapes import ShapeProfile
-from stylize_video.errors import StylizeError
 
 MIN_VERSION = (10, 0)
 # IExecutionContext::setTensorAddress: "The pointer must have at least 256-byte alignment" (NvInferRuntime.h).

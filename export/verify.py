@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 import torch
-from torch import nn
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.fp16 import fp16_normalisation_nodes, is_fp16_graph
 from stylize_video.export.metadata import read_metadata
 from stylize_video.export.onnx_export import INPUT_NAME, MIN_OPSET, OUTPUT_NAME
-from stylize_video.errors import StylizeError
+from torch import nn
 
 MAX_ABS_ERROR = 0.05  # FP32 ONNX vs PyTorch, 0..255 scale
 MIN_PSNR_DB = 45.0  # FP16 vs FP32, peak 255

@@ -17,13 +17,12 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
-from torch import nn
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.download import fetch_file
 from stylize_video.export.registry import PYTORCH_EXAMPLES, archive_member, zoo_model
 from stylize_video.train.checkpoint import ModelInfo, load_state, save_checkpoint, strip_legacy_keys
-from stylize_video.errors import StylizeError
 from stylize_video.train.networks import TransformerNet
+from torch import nn
 
 IMPORT_TOLERANCE = 0.05  # max abs difference on 0..255 between the zoo graph and the imported network
 

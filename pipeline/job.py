@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.planes import FORMATS, PlaneLayout
@@ -25,7 +25,6 @@ from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Sour
 from stylize_video.pipeline.processor import FrameProcessor, ProcessorConfig
 from stylize_video.pipeline.runner import Runner
 from stylize_video.pipeline.stats import RunStats
-from stylize_video.errors import StylizeError
 
 
 @dataclass

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import av
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from stylize_video.pipeline.io.sink import Sink, VideoSpec
 from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
@@ -35,7 +35,6 @@ from stylize_video.pipeline.latency import LatencyStats
 from stylize_video.pipeline.processor import FrameProcessor
 from stylize_video.pipeline.slot import LatestSlot
 from stylize_video.pipeline.stats import RunStats
-from stylize_video.errors import StylizeError
 
 _END = object()
 _POLL_S = 0.05

@@ -22,9 +22,8 @@ from typing import Any, overload
 
 import numpy as np
 import torch
-
-from stylize_video.pipeline.backends.base import Backend
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
 from stylize_video.train.histogram import match_histogram as histogram_matched
 
 _LAYOUTS = ("chw", "hwc")

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-
 from stylize_video.errors import StylizeError
 from stylize_video.train.networks import TASK_OF_ARCH, build_network
+from torch import nn
 
 FORMAT = "stylize-video/checkpoint/1"
 # Pre-0.4 InstanceNorm checkpoints carried running stats that modern InstanceNorm2d rejects.

@@ -14,9 +14,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from stylize_video.errors import StylizeError, run_cli
 from stylize_video.train import options
 from stylize_video.train.checkpoint import load_model, read_checkpoint
-from stylize_video.errors import StylizeError, run_cli
 from stylize_video.train.images import DECODE_ERRORS, list_images, load_rgb, readable_images, to_tensor
 from stylize_video.train.losses import PRESETS
 from stylize_video.train.trainer import RunConfig, train

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
-
 from stylize_video.errors import StylizeError
 from stylize_video.train.images import DECODE_ERRORS, load_rgb, to_tensor
+from torch.utils.data import Dataset
 
 Transform = Callable[[Image.Image, torch.Generator], Image.Image]
 

@@ -10,7 +10,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from stylize_video.train.resize import imresize
 
 

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-
 from stylize_video.errors import StylizeError
 from stylize_video.train.histogram import DEFAULT_BINS, match_histogram
 from stylize_video.train.images import list_images, read_image

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from tqdm import tqdm
-
 from stylize_video.errors import StylizeError
+from tqdm import tqdm
 
 # What Pillow raises for missing, truncated or non-image files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)

@@ -7,14 +7,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
+from stylize_video.errors import StylizeError
 from stylize_video.train.data import Transform, random_patch
 from stylize_video.train.degrade import degrade
-from stylize_video.errors import StylizeError
 from stylize_video.train.losses import PerceptualConfig, PerceptualLoss
 from stylize_video.train.networks import SCALES, build_network
 from stylize_video.train.runtime import Runtime
+from torch import nn
 
 
 def sr_loss_config(kind: str) -> PerceptualConfig:

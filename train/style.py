@@ -7,15 +7,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from stylize_video.train.data import Transform, resize_center_crop
 from stylize_video.errors import StylizeError
+from stylize_video.train.data import Transform, resize_center_crop
 from stylize_video.train.images import read_image
 from stylize_video.train.losses import PerceptualConfig, PerceptualLoss
 from stylize_video.train.losses.vgg import min_input_side
 from stylize_video.train.networks import build_network
 from stylize_video.train.runtime import Runtime
+from torch import nn
 
 
 @dataclass

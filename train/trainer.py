@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
-from tqdm import tqdm
-
+from stylize_video.errors import StylizeError
 from stylize_video.train.checkpoint import ModelInfo, load_state, save_checkpoint
 from stylize_video.train.data import DataState, SampleStream, Transform
-from stylize_video.errors import StylizeError
 from stylize_video.train.images import save_image
 from stylize_video.train.networks import TASK_OF_ARCH
 from stylize_video.train.runtime import Runtime, pick_runtime, rng_state, set_rng_state, to_cpu
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 
 @dataclass

@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from stylize_video.pipeline.backends.base import Backend
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
 
 # file suffix -> model kind
 KIND_OF_SUFFIX: dict[str, str] = {

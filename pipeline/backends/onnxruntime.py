@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.backends.torch import resolve_device
-from stylize_video.errors import StylizeError
 
 _PROVIDER_SHORT = {"TensorrtExecutionProvider": "tensorrt", "CUDAExecutionProvider": "cuda",
                    "CPUExecutionProvider": "cpu"}

@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.backends.torch import resolve_device
-from stylize_video.errors import StylizeError
 
 
 def check_engine_shape(meta: object, plan: str | os.PathLike[str], shape: tuple[int, int, int, int]) -> None:

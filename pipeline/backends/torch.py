@@ -11,10 +11,9 @@ import os
 import warnings
 
 import torch
-from torch import nn
-
-from stylize_video.pipeline.backends.base import Backend
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.backends.base import Backend
+from torch import nn
 
 _NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
 

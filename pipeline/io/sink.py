@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import av
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.passthrough import Route, route_stream
-from stylize_video.errors import StylizeError
 
 # output extension -> FFmpeg muxer
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import av
-
-from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
 
 
 @dataclass

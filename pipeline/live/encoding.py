@@ -13,9 +13,8 @@ import functools
 from fractions import Fraction
 
 import av
-
-from stylize_video.pipeline.io.sink import EncoderOptions, parse_bitrate
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.sink import EncoderOptions, parse_bitrate
 
 # Codec -> private options for the lowest encode latency (user --preset / --crf override them).
 LOW_LATENCY_OPTIONS: dict[str, dict[str, str]] = {

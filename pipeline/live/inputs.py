@@ -17,9 +17,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import av
-
-from stylize_video.pipeline.live.protocols import has_format, require_protocol
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.live.protocols import has_format, require_protocol
 
 # Prefix -> FFmpeg device (demuxer) name.
 DEVICE_PREFIXES: dict[str, str] = {

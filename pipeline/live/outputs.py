@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from stylize_video.pipeline.live.protocols import has_format, require_protocol
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.live.protocols import has_format, require_protocol
 
 CONTAINER_OF_SCHEME: dict[str, str] = {
     "udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rist": "mpegts",

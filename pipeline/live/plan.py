@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
 from stylize_video.pipeline.live.encoding import AUTO
 from stylize_video.pipeline.live.inputs import InputSpec, parse_input
 from stylize_video.pipeline.live.outputs import OutputSpec, parse_output
-from stylize_video.errors import StylizeError
 
 DEFAULT_FILE_CODEC = "libx264"
 

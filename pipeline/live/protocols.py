@@ -14,7 +14,6 @@ import os
 import sys
 
 import av
-
 from stylize_video.errors import StylizeError
 
 

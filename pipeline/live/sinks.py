@@ -12,12 +12,11 @@ import dataclasses
 from pathlib import Path
 
 import av
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.sink import EncoderOptions, EncodingSink, Sink, VideoSpec, choose_pix_fmt
 from stylize_video.pipeline.live.encoding import AUTO, live_encoder, pick_codec
 from stylize_video.pipeline.live.outputs import OutputSpec
 from stylize_video.pipeline.live.tcp import SocketWriter, open_tcp_writer
-from stylize_video.errors import StylizeError
 
 
 class StreamSink(EncodingSink):

@@ -14,11 +14,17 @@ import time
 from collections.abc import Iterator
 
 import av
-
-from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, PacketItem, SourceStats, StreamInfo, VideoItem
+from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.source import (
+    FileSource,
+    FileSourceOptions,
+    PacketItem,
+    SourceStats,
+    StreamInfo,
+    VideoItem,
+)
 from stylize_video.pipeline.live.inputs import InputSpec, open_input
 from stylize_video.pipeline.live.realtime import Pacer
-from stylize_video.errors import StylizeError
 
 
 class LiveSource(FileSource):

@@ -11,12 +11,11 @@ from __future__ import annotations
 import av
 import numpy as np
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
 from stylize_video.pipeline.io.planes import PlaneLayout, frame_to_buffer
 from stylize_video.pipeline.io.sink import VideoSpec
 from stylize_video.pipeline.processor import planes_to_rgb
-from stylize_video.errors import StylizeError
 
 
 def packed_to_rgb(buf: np.ndarray, layout: PlaneLayout, colour: ColourInfo,

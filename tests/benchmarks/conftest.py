@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 from stylize_video.benchmarks.machine import Capabilities
 from stylize_video.pipeline.backends.base import Backend
+from torch import nn
 
 
 class TinyNet(nn.Module):

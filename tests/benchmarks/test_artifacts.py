@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from stylize_video.benchmarks.artifacts import Artifacts, describe_model, make_random_checkpoint
 from stylize_video.benchmarks.model_bench import SkipVariant
 from stylize_video.benchmarks.quality import synthetic_frames

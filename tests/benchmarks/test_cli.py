@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from stylize_video.benchmarks.cli import main
 from stylize_video.benchmarks.validate import validate
 

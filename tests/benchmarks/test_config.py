@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from stylize_video.benchmarks.config import FrameSize, model_kind_of, parse_int_list, parse_size, parse_sizes
 from stylize_video.errors import StylizeError
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from stylize_video.benchmarks.cli import main
 from stylize_video.benchmarks.model_bench import fp32_strict
 from stylize_video.benchmarks.validate import validate

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from stylize_video.benchmarks.config import parse_size
 from stylize_video.benchmarks.model_bench import SkipVariant, run_model_bench
 from stylize_video.benchmarks.variants import BASELINE, VARIANTS, Variant, select, skip_reason

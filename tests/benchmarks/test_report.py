@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from PIL import Image
-
 from stylize_video.benchmarks.plot import render_png, write_plot
 from stylize_video.benchmarks.record import write_json
 from stylize_video.benchmarks.tables import render_markdown, render_text

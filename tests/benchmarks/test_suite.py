@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from stylize_video.benchmarks.config import BenchConfig, parse_size
 from stylize_video.benchmarks.suite import Hooks, run_benchmark
 from stylize_video.benchmarks.validate import validate

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from stylize_video.benchmarks.quality import PSNR_IDENTICAL_DB, psnr, synthetic_frames
 from stylize_video.benchmarks.timing import summarize, time_calls
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from stylize_video.benchmarks.validate import SchemaError, load_schema, validate
 
 SMALL = {

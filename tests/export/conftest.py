@@ -10,7 +10,6 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
-
 from stylize_video.export.fp16 import to_mixed_fp16
 from stylize_video.export.metadata import ModelMetadata, weights_sha256
 from stylize_video.export.onnx_export import export_model

@@ -7,7 +7,6 @@ import importlib.util
 
 import pytest
 import torch
-
 from stylize_video.export.cli import build_parser, main
 from stylize_video.export.metadata import read_metadata
 

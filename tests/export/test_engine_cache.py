@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.engine_cache import cache_root, engine_dir, engine_key, engine_path, get_or_build
 from stylize_video.export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, write_meta
 from stylize_video.export.metadata import file_sha256
 from stylize_video.export.shapes import ShapeProfile, default_profile
-from stylize_video.errors import StylizeError
 
 ENV = RuntimeEnv("10.13.3.9", "NVIDIA H100 80GB HBM3", (9, 0))
 

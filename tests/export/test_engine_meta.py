@@ -7,7 +7,7 @@ import json
 import shlex
 
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.engine_meta import (
     BuildOptions,
     EngineMeta,
@@ -19,7 +19,6 @@ from stylize_video.export.engine_meta import (
     write_meta,
 )
 from stylize_video.export.shapes import ShapeProfile
-from stylize_video.errors import StylizeError
 
 H100 = RuntimeEnv("10.13.3.9", "NVIDIA H100 80GB HBM3", (9, 0))
 

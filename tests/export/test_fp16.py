@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.fp16 import (
     fp16_normalisation_nodes,
     inline_identity_initializers,
@@ -26,7 +26,6 @@ from stylize_video.export.verify import (
     sample_input,
     torch_runner,
 )
-from stylize_video.errors import StylizeError
 
 
 def test_smoke_mixed_graph_types(mixed_proto):
@@ -72,7 +71,6 @@ def test_fp16_io(fp32_proto):
 def test_deduplicated_initializers_are_inlined(make_net, make_meta):
     # A freshly initialised net has equal InstanceNorm params, which torch turns into Identity nodes.
     import torch
-
     from stylize_video.export.onnx_export import export_model
     from stylize_video.train.networks import TransformerNet
 

@@ -8,11 +8,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.metadata import read_metadata, weights_sha256
 from stylize_video.export.onnx_export import export_model, save_atomic
 from stylize_video.export.verify import MAX_ABS_ERROR, ort_runner, sample_input, torch_runner
-from stylize_video.errors import StylizeError
 from stylize_video.train.networks import SRNet
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from stylize_video.export.shapes import ShapeProfile, build_profile, default_profile, parse_hw
 from stylize_video.errors import StylizeError
+from stylize_video.export.shapes import ShapeProfile, build_profile, default_profile, parse_hw
 
 
 @pytest.mark.parametrize("text, hw", [("1080x1920", (1080, 1920)), (" 64X64 ", (64, 64)), ("2160x3840", (2160, 3840))])

@@ -9,10 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from stylize_video import export
-from stylize_video.export import tensorrt as trt_mod
 from stylize_video.errors import StylizeError
+from stylize_video.export import tensorrt as trt_mod
 
 
 def fake_trt(version: str, *, fp16: bool = True, constraints: bool = True, strongly_typed: bool = True,

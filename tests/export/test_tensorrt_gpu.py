@@ -10,12 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.engine_meta import BuildOptions, read_meta
 from stylize_video.export.shapes import ShapeProfile
 from stylize_video.export.tensorrt import TensorRTRunner
 from stylize_video.export.verify import MIN_PSNR_DB, psnr, sample_input
-from stylize_video.errors import StylizeError
 
 needs_tensorrt = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="tensorrt is not installed")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import onnx
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.export.verify import (
     VerifyReport,
     check_fp16_model,
@@ -18,7 +18,6 @@ from stylize_video.export.verify import (
     sample_input,
     torch_runner,
 )
-from stylize_video.errors import StylizeError
 
 
 def test_psnr_values():

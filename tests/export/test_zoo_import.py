@@ -12,13 +12,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.export import registry
 from stylize_video.export.download import fetch_file
 from stylize_video.export.metadata import file_sha256
 from stylize_video.export.zoo_import import import_zoo_model, zoo_state_dict
 from stylize_video.train.checkpoint import load_model
-from stylize_video.errors import StylizeError
 
 
 def test_zoo_like_graph_is_fixed_opset9(zoo_like):

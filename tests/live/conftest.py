@@ -11,7 +11,6 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.job import JobOptions, stylize
 from stylize_video.pipeline.stats import RunStats

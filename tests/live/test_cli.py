@@ -7,11 +7,10 @@ import threading
 
 import av
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.cli import build_parser, main
 from stylize_video.pipeline.live.plan import plan_io
 from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
-from stylize_video.errors import StylizeError
 from stylize_video.train.networks import build_network
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import av
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.sink import FileSink, VideoSpec
 from stylize_video.pipeline.io.source import FileSource
 from stylize_video.pipeline.job import save_stats
 from stylize_video.pipeline.live.source import PacedSource
-from stylize_video.errors import StylizeError
 
 SLOW_S = 0.06  # model time, 1.5x the 40 ms frame interval of the 25 fps clip
 

@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from stylize_video.pipeline.latency import LatencyStats, percentile
 from stylize_video.pipeline.live.realtime import Pacer
 from stylize_video.pipeline.slot import LatestSlot

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from stylize_video.pipeline.io.source import FileSource
 from stylize_video.pipeline.live.outputs import parse_output
 from stylize_video.pipeline.live.sinks import StreamSink

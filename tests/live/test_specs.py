@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import pytest
 from av.video.frame import PictureType
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.sink import EncoderOptions
 from stylize_video.pipeline.io.source import FileSource
 from stylize_video.pipeline.live import encoding
@@ -15,7 +15,6 @@ from stylize_video.pipeline.live.outputs import OutputSpec, parse_output
 from stylize_video.pipeline.live.protocols import ffmpeg_protocols, has_format, has_protocol
 from stylize_video.pipeline.live.sinks import StreamSink
 from stylize_video.pipeline.synth import make_test_clip
-from stylize_video.errors import StylizeError
 
 
 class TestInputs:

@@ -17,7 +17,6 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from stylize_video.pipeline.backends.torch import TorchBackend
 from stylize_video.pipeline.io.sink import EncoderOptions
 from stylize_video.pipeline.io.source import FileSource

@@ -7,9 +7,8 @@ import threading
 import numpy as np
 import pytest
 import torch
-
-from stylize_video.pipeline.stylizer import FrameError, Stylizer
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.stylizer import FrameError, Stylizer
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ import av
 import numpy as np
 import pytest
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import colour_info
 from stylize_video.pipeline.io.sink import VideoSpec
 from stylize_video.pipeline.io.source import FileSource
 from stylize_video.pipeline.live.vcam import VirtualCameraSink
-from stylize_video.errors import StylizeError
 
 pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="pyvirtualcam (extra [live]) is not installed")
 

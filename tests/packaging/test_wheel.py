@@ -11,11 +11,11 @@ import os
 import subprocess
 import sys
 import tarfile
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("train", "export", "pipeline", "benchmarks")
@@ -47,7 +47,7 @@ def test_console_scripts_point_into_the_namespace() -> None:
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("dist")
     proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (sdist,) = out.glob("*.tar.gz")
     (wheel,) = out.glob("*.whl")
@@ -69,7 +69,8 @@ def test_wheel_holds_only_the_namespace(built: tuple[Path, Path]) -> None:
 
 
 def test_sdist_builds_the_same_layout(built: tuple[Path, Path]) -> None:
-    names = tarfile.open(built[0]).getnames()
+    with tarfile.open(built[0]) as sdist:
+        names = sdist.getnames()
     assert "stylize_video-0.1.0/pyproject.toml" in names
     assert "stylize_video-0.1.0/pipeline/cli.py" in names  # the repository layout, mapped at build time
 
@@ -82,7 +83,7 @@ def test_installed_wheel_imports_without_top_level_stage_modules(built: tuple[Pa
             "stylize_video.benchmarks; print(stylize_video.pipeline.__file__); print('torch' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(site)}
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     where, torch_loaded = proc.stdout.split()
     assert Path(where).is_relative_to(site)

@@ -9,11 +9,10 @@ import av
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from stylize_video.pipeline.backends.torch import TorchBackend
 from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
 from stylize_video.train.networks import SRNet, TransformerNet
+from torch import nn
 
 
 class Identity(nn.Module):

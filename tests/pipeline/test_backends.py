@@ -6,11 +6,10 @@ import copy
 
 import pytest
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends import load_backend, model_kind
 from stylize_video.pipeline.backends.onnxruntime import OnnxRuntimeBackend, metadata_scale
 from stylize_video.pipeline.backends.torch import TorchBackend, half_keep_norms_fp32
-from stylize_video.errors import StylizeError
 from stylize_video.train.networks import SRNet, TransformerNet
 
 HAS_CUDA = torch.cuda.is_available()

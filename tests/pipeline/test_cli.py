@@ -11,7 +11,6 @@ import time
 
 import av
 import pytest
-
 from stylize_video.pipeline.cli import main
 from stylize_video.pipeline.synth import make_test_clip
 

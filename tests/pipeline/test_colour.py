@@ -6,7 +6,6 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from stylize_video.pipeline.colorinfo import colour_info
 from stylize_video.pipeline.colour import KR_KB, downsample_chroma, rgb_to_yuv, upsample_chroma, yuv_to_rgb
 

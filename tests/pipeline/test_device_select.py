@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.torch import resolve_device
 from stylize_video.pipeline.cli import build_parser, main
 from stylize_video.pipeline.io.source import _make_hwaccel
 from stylize_video.pipeline.synth import make_test_clip
-from stylize_video.errors import StylizeError
 
 
 def test_device_argument_accepts_an_ordinal_and_refuses_nonsense(capsys):

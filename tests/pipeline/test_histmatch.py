@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.torch import TorchBackend
 from stylize_video.pipeline.cli import main
 from stylize_video.pipeline.io.sink import EncoderOptions
 from stylize_video.pipeline.job import JobOptions, stylize_file
 from stylize_video.pipeline.synth import make_test_clip
 from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
-from stylize_video.errors import StylizeError
 from stylize_video.train.networks import SRNet
+from torch import nn
 
 LOSSLESS = ["--codec", "libx264", "--crf", "0", "--preset", "ultrafast", "--pix-fmt", "yuv444p", "--quiet"]
 

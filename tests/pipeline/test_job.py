@@ -6,13 +6,12 @@ import warnings
 
 import av
 import pytest
-
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends import load_backend
 from stylize_video.pipeline.io.sink import EncoderOptions
 from stylize_video.pipeline.io.source import FileSourceOptions
 from stylize_video.pipeline.job import JobOptions, stylize_file
 from stylize_video.pipeline.synth import corrupt_clip, make_test_clip
-from stylize_video.errors import StylizeError
 
 LOSSLESS = EncoderOptions(crf=0, preset="ultrafast")
 
@@ -215,9 +214,8 @@ def test_hwdec_without_cuda_falls_back_to_cpu(tmp_path, identity_backend):
 @pytest.mark.parametrize("hwdec", [False, True])
 def test_cuda_frame_path_round_trip(tmp_path, vid, hwdec):
     """Pinned buffers, the processor's CUDA stream and events, and (hwdec) NVDEC via DLPack or download."""
-    from torch import nn
-
     from stylize_video.pipeline.backends.torch import TorchBackend
+    from torch import nn
 
     src = make_test_clip(tmp_path / "g.mkv", width=256, height=144, frames=6, audio=True, vfr=True)
     dst = tmp_path / "g_out.mkv"

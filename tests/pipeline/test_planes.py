@@ -6,7 +6,6 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from stylize_video.pipeline.io.planes import PlaneLayout, buffer_to_frame, frame_to_buffer
 
 # FFmpeg's semi-planar formats (nv12, p010le) exist only at even sizes, so they get no odd case.
@@ -142,7 +141,13 @@ def test_device_planes_of_another_size_are_scaled_to_the_first():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the NVDEC + DLPack path is not run")
 def test_nvdec_dlpack_frames_match_software_decode(tmp_path):
-    from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, VideoItem, dlpack_planes, nvdec_available
+    from stylize_video.pipeline.io.source import (
+        FileSource,
+        FileSourceOptions,
+        VideoItem,
+        dlpack_planes,
+        nvdec_available,
+    )
     from stylize_video.pipeline.synth import make_test_clip
 
     if not nvdec_available():
@@ -227,11 +232,11 @@ def test_nvdec_frame_that_cannot_be_imported_mid_stream_is_one_clear_error(tmp_p
     with one line (and no output that looks complete), not a traceback from the processing thread."""
     from fractions import Fraction
 
+    from stylize_video.errors import StylizeError
     from stylize_video.pipeline.io.sink import EncoderOptions, FileSink
     from stylize_video.pipeline.io.source import FileSource, VideoItem
     from stylize_video.pipeline.job import JobOptions, stylize
     from stylize_video.pipeline.synth import make_test_clip
-    from stylize_video.errors import StylizeError
 
     class SizeChangingNvdec:
         """A real file source whose third frame arrives as an odd-sized CUDA frame."""

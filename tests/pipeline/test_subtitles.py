@@ -17,7 +17,6 @@ from pathlib import Path
 
 import av
 import pytest
-
 from stylize_video.pipeline.cli import main
 from stylize_video.pipeline.io.passthrough import TextRecoder
 from stylize_video.pipeline.io.sink import EncoderOptions

@@ -6,7 +6,6 @@ import itertools
 
 import av
 import pytest
-
 from stylize_video.pipeline.synth import corrupt_clip, make_test_clip
 
 

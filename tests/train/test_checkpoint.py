@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from stylize_video.train.checkpoint import ModelInfo, load_model, save_checkpoint, strip_legacy_keys
 from stylize_video.errors import StylizeError
+from stylize_video.train.checkpoint import ModelInfo, load_model, save_checkpoint, strip_legacy_keys
 from stylize_video.train.networks import SRNet
 
 

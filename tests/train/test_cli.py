@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from stylize_video.train.checkpoint import load_model
 from stylize_video.train.cli import main
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from stylize_video.train.data import SampleStream, random_patch, resize_center_crop
 from stylize_video.errors import StylizeError
+from stylize_video.train.data import SampleStream, random_patch, resize_center_crop
 from stylize_video.train.images import list_images, load_rgb, read_image, readable_images, to_rgb
 
 

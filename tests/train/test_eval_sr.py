@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from stylize_video.train.checkpoint import ModelInfo, save_checkpoint
 from stylize_video.train.cli import main
 from stylize_video.train.eval_sr import bicubic_upscaler, score_image, with_histogram_matching

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from stylize_video.train.histogram import DEFAULT_BINS, HistogramMatch, match_histogram
 
 

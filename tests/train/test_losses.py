@@ -6,7 +6,6 @@ import urllib.error
 
 import pytest
 import torch
-
 from stylize_video.errors import StylizeError
 from stylize_video.train.losses import (
     LAYER_CHANNELS,

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from stylize_video.train.metrics import crop_border, psnr, rgb_to_y, ssim
 
 

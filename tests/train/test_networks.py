@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from stylize_video.train.checkpoint import load_model
 from stylize_video.errors import StylizeError
+from stylize_video.train.checkpoint import load_model
 from stylize_video.train.networks import SRNet, TransformerNet, build_network
 
 # pytorch/examples fast_neural_style TransformerNet, written out independently of our module.

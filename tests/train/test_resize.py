@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from stylize_video.train.resize import cubic, imresize, resize_matrix
 
 # Keys' cubic (a = -0.5) at the distances that occur for factors 2 and 1/2, from the formula by hand:

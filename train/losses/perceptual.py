@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
-
 from stylize_video.train.losses.gram import gram_matrix
 from stylize_video.train.losses.pixel import pixel_loss
 from stylize_video.train.losses.tv import total_variation
 from stylize_video.train.losses.vgg import LAYER_CHANNELS, VGGFeatures
 from stylize_video.train.losses.vgg_weights import load_vgg_weights
+from torch import nn
 
 
 def feature_reconstruction_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-
 from stylize_video.errors import StylizeError
 from stylize_video.train.losses.vgg import VGGFeatures, init_random_
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
-
 from stylize_video.train.networks.sr_net import SCALES, SRNet
 from stylize_video.train.networks.transformer_net import TransformerNet
+from torch import nn
 
 
 def _transformer_net(scale: int) -> nn.Module:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
-
 from stylize_video.train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer
+from torch import nn
 
 SCALES = (2, 4, 8)
 

@@ -8,9 +8,8 @@ mosaic/candy/udnie/rain_princess ``.pth`` files load directly.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from stylize_video.train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer, pad_to_multiple
+from torch import nn
 
 # Two stride-2 convolutions: sides must be multiples of 4 for the output to match the input.
 SIZE_MULTIPLE = 4
