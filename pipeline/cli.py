@@ -23,11 +23,32 @@ def build_parser() -> argparse.ArgumentParser:
                    "dshow:video=NAME) or a stream URL (udp://, tcp://, srt://, rtmp://, rtsp://, http://)")
     p.add_argument("output", nargs="?", help="output video (.mp4, .mkv, .mov, .webm), - (stdout) or a stream URL "
                    "(udp://, tcp://, srt://, rtmp://); optional with --vcam")
+    add_model_arguments(p)
+    add_runtime_arguments(p)
+    add_encoder_arguments(p)
+    add_selection_arguments(p)
+    add_output_arguments(p)
+    from stylize_video.pipeline.live.args import add_live_arguments  # argparse only: --help stays fast
+
+    add_live_arguments(p)
+    return p
+
+
+# The option groups below are shared with other console scripts that run the same frame path (e.g. a batch
+# runner): one definition of each flag, so their names, defaults and checks cannot drift apart.
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine / --onnx / --checkpoint / --style (exactly one)."""
     m = p.add_argument_group("model (one of)").add_mutually_exclusive_group(required=True)
     m.add_argument("--engine", metavar="PLAN", help="TensorRT engine built by stylize-export")
     m.add_argument("--onnx", metavar="ONNX", help="ONNX model (NCHW RGB 0..255 float in and out)")
     m.add_argument("--checkpoint", metavar="PTH", help="stylize-train checkpoint or pytorch/examples .pth")
     m.add_argument("--style", metavar="NAME", help="a style from the export registry (stylize-export list)")
+
+
+def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    """--backend, --device, --precision, --compile[-mode], --hwdec, --queue-size."""
     r = p.add_argument_group("runtime")
     r.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"])
     r.add_argument("--device", default="auto", type=_device_arg, help="auto (default), cpu, cuda or cuda:N")
@@ -39,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "reduce-overhead skips autotuning (compiles sooner), still with CUDA graphs")
     r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
     r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
+
+
+def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
+    """--codec, --crf, --preset, --bitrate, --pix-fmt, --gop."""
     e = p.add_argument_group("encoder")
     e.add_argument("--codec", default=None, help="default: libx264 for files; for streams h264_nvenc when the model "
                    "runs on CUDA and NVENC opens, else libx264 (low-latency settings). Also libx265, hevc_nvenc, ...")
@@ -47,10 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bitrate", help="target bit rate, e.g. 8M")
     e.add_argument("--pix-fmt", help="output pixel format (default: like the input; 10-bit kept where possible)")
     e.add_argument("--gop", type=int, help="keyframe interval in frames")
+
+
+def add_selection_arguments(p: argparse.ArgumentParser) -> None:
+    """--start, --duration, --max-frames."""
     s = p.add_argument_group("selection")
     s.add_argument("--start", type=float, help="start at this time (seconds)")
     s.add_argument("--duration", type=float, help="process this many seconds")
     s.add_argument("--max-frames", type=int, help="stop after this many frames")
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """--overwrite, --apply-rotation, --no-audio, --no-subtitles, --stats-json, --match-histogram, --quiet."""
     o = p.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace an existing output")
     o.add_argument("--apply-rotation", action="store_true",
@@ -61,10 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--match-histogram", action="store_true", help="super-resolution models only: match each "
                    "output frame's per-channel histogram to its input frame (the paper's SR post-process)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    from stylize_video.pipeline.live.args import add_live_arguments  # argparse only: --help stays fast
-
-    add_live_arguments(p)
-    return p
 
 
 def _resolve_model(args: argparse.Namespace, precision: str) -> str:
