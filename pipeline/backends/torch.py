@@ -11,6 +11,7 @@ import os
 import warnings
 
 import torch
+from stylize_video.cliargs import resolve_device  # one --device check for every script (also imported from here)
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from torch import nn
@@ -45,21 +46,6 @@ def _wrap_norms(model: nn.Module) -> None:
             setattr(model, name, Fp32Norm(child))
         else:
             _wrap_norms(child)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" -> cuda when available, else cpu; "cuda" without CUDA is a user error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise StylizeError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise StylizeError("--device cuda asked for, but this PyTorch has no usable CUDA device")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise StylizeError(f"--device {dev}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return dev
 
 
 # torch.compile modes (https://pytorch.org/docs/stable/generated/torch.compile.html): the first two

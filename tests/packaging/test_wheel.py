@@ -61,7 +61,8 @@ def test_wheel_holds_only_the_namespace(built: tuple[Path, Path]) -> None:
     # Every tracked module of every stage is there, under the namespace, and nothing from tests/.
     expected = {f"stylize_video/{p.relative_to(ROOT).as_posix()}"
                 for stage in STAGES for p in (ROOT / stage).rglob("*.py") if "__pycache__" not in p.parts}
-    expected |= {"stylize_video/__init__.py", "stylize_video/errors.py", "stylize_video/benchmarks/schema.json"}
+    expected |= {"stylize_video/__init__.py", "stylize_video/errors.py", "stylize_video/cliargs.py",
+                 "stylize_video/benchmarks/schema.json"}
     assert expected <= set(names), sorted(expected - set(names))
     assert not any("/tests/" in n for n in names)
     entry_points = zipfile.ZipFile(built[1]).read("stylize_video-0.1.0.dist-info/entry_points.txt").decode()
