@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import sys
@@ -73,17 +74,28 @@ def json_to_stdout(path: str | os.PathLike[str] | None) -> bool:
 
 
 def write_json(data: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``data`` as indented JSON (NaN/inf refused: give None) to ``path``, or to stdout for ``-``.
+    """Write ``data`` as indented JSON to ``path``, or to stdout for ``-``; NaN and +-inf become ``null``.
 
     A file is written under a temporary name in its folder and renamed when complete, so a half-written
     file never carries the final name; on failure nothing is left behind. Errors: ``StylizeError``.
     """
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    text = json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
     if json_to_stdout(path):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     write_atomic(Path(path), text.encode("utf-8"))
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN or infinity)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:

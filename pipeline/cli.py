@@ -7,11 +7,11 @@ stream URL, and/or ``--vcam``. Every combination runs the same frame path (``sty
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import warnings
 from collections.abc import Sequence
 
+from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
 
 PROG = "stylize-video"
@@ -51,7 +51,7 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     """--backend, --device, --precision, --compile[-mode], --hwdec, --queue-size."""
     r = p.add_argument_group("runtime")
     r.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "onnxruntime", "torch"])
-    r.add_argument("--device", default="auto", type=_device_arg, help="auto (default), cpu, cuda or cuda:N")
+    cliargs.add_device_option(r)
     r.add_argument("--precision", choices=["fp16", "fp32"], default=None,
                    help="default: fp16 on CUDA, fp32 on the CPU")
     r.add_argument("--compile", action="store_true", help="torch.compile the network (torch backend)")
@@ -83,17 +83,19 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
-    """--overwrite, --apply-rotation, --no-audio, --no-subtitles, --stats-json, --match-histogram, --quiet."""
+    """--overwrite, --apply-rotation, --no-audio, --no-subtitles, --json (alias --stats-json), --match-histogram,
+    -q/--quiet."""
     o = p.add_argument_group("output")
-    o.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    cliargs.add_overwrite_option(o, help="replace an existing output (the video and the --json file)")
     o.add_argument("--apply-rotation", action="store_true",
                    help="rotate the pixels upright instead of carrying the rotation metadata")
     o.add_argument("--no-audio", action="store_true", help="do not copy audio streams")
     o.add_argument("--no-subtitles", action="store_true", help="do not copy subtitle streams")
-    o.add_argument("--stats-json", metavar="PATH", help="write the run summary as JSON")
+    cliargs.add_json_option(o, positional_free=False, aliases=("--stats-json",),
+                            help="write the run summary as JSON to PATH (- for stdout, unless the video goes there)")
     o.add_argument("--match-histogram", action="store_true", help="super-resolution models only: match each "
                    "output frame's per-channel histogram to its input frame (the paper's SR post-process)")
-    o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    cliargs.add_quiet_option(o)
 
 
 def _resolve_model(args: argparse.Namespace, precision: str) -> str:
@@ -130,10 +132,9 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise StylizeError(f"--start must be >= 0, got {args.start}")
     if args.duration is not None and args.duration <= 0:
         raise StylizeError(f"--duration must be > 0, got {args.duration}")
-    if args.stats_json:  # checked now: a bad path must not cost a whole run
-        from stylize_video.pipeline.job import check_stats_path
-
-        check_stats_path(args.stats_json)
+    if cliargs.json_to_stdout(args.json) and args.output == "-":
+        raise StylizeError("--json - and the video both go to stdout: give --json a file")
+    cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")  # now: a bad path must not cost a run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,26 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs", "default")
 
 
-def _device_arg(text: str) -> str:
-    """auto, cpu, cuda or cuda:N (checked against the machine later, in resolve_device)."""
-    if re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
-        return text
-    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _check_numbers(args)
     # Imports after argument parsing: --help stays fast.
     from stylize_video.pipeline.backends import load_backend
-    from stylize_video.pipeline.backends.torch import resolve_device
     from stylize_video.pipeline.job import JobOptions, check_match_histogram, save_stats, stylize
     from stylize_video.pipeline.live.plan import make_sink, open_source, plan_io
 
     io = plan_io(args)  # bad input/output specs fail before a model is loaded
-    device = resolve_device(args.device)
+    device = cliargs.resolve_device(args.device)
     precision = args.precision or ("fp16" if device.type == "cuda" else "fp32")
-    options = JobOptions(apply_rotation=args.apply_rotation, progress=not args.quiet and sys.stderr.isatty(),
+    options = JobOptions(apply_rotation=args.apply_rotation, progress=cliargs.progress_enabled(args.quiet),
                          queue_size=args.queue_size, realtime=io.realtime, interrupt_is_end=io.live_input,
                          match_histogram=args.match_histogram)
     with warnings.catch_warnings():
@@ -179,9 +172,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 stats = stylize(source, sink, backend, options)
             finally:
                 source.close()
-    if args.stats_json:
-        save_stats(stats, args.stats_json, extra={"input": args.input, "output": args.output,
-                                                  "vcam": args.vcam, "match_histogram": args.match_histogram})
+    if args.json:
+        save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
+                                            "vcam": args.vcam, "match_histogram": args.match_histogram})
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
     if stats.interrupted and io.live_input:

@@ -8,14 +8,13 @@ command line (``stylize_video.pipeline.cli``, ``stylize_video.pipeline.live.plan
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+from stylize_video.cliargs import write_json
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.colorinfo import ColourInfo
@@ -129,26 +128,6 @@ def stylize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], backe
         source.close()
 
 
-def check_stats_path(path: str | Path) -> None:
-    """Refuse a ``--stats-json`` path that cannot be written, before any work."""
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise StylizeError(f"--stats-json: {path} is a directory")
-    if not parent.is_dir():
-        raise StylizeError(f"--stats-json: folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StylizeError(f"--stats-json: folder is not writable: {parent}")
-
-
 def save_stats(stats: RunStats, path: str | Path, extra: dict | None = None) -> None:
-    """Write ``stats`` (plus ``extra`` keys) as JSON atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        tmp.write_text(json.dumps({**(extra or {}), **stats.to_dict()}, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StylizeError(f"cannot write stats to {path}: {exc.strerror or exc}") from None
+    """Write ``stats`` (plus ``extra`` keys) as JSON to ``path`` atomically, or to stdout for ``-``."""
+    write_json({**(extra or {}), **stats.to_dict()}, path)

@@ -24,16 +24,27 @@ def _err(capsys) -> str:
     return capsys.readouterr().err
 
 
-def test_main_command_with_stats_json(tmp_path, clip, checkpoints, capsys, vid):
+def test_main_command_with_json_summary(tmp_path, clip, checkpoints, capsys, vid):
     out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
     rc = main([str(clip), str(out), "--checkpoint", str(checkpoints["style"]), "--preset", "ultrafast",
-               "--stats-json", str(stats)])
+               "--json", str(stats)])
     assert rc == 0, _err(capsys)
     err = _err(capsys)
     assert "6 frames in" in err and "per frame: decode" in err and "decode cpu, encode cpu" in err
     data = json.loads(stats.read_text())
     assert data["frames"] == 6 and data["backend"] == "torch" and {"decode", "process", "encode"} <= set(data["stage_s"])
-    assert len(vid.frames(out)) == 6
+    assert len(vid.frames(out)) == 6 and capsys.readouterr().out == ""
+
+
+def test_json_to_stdout_is_the_summary_alone(tmp_path, clip, checkpoints, capsys):
+    # --stats-json is the old spelling of --json, kept as a hidden alias; "-" is stdout.
+    out = tmp_path / "out.mkv"
+    rc = main([str(clip), str(out), "--checkpoint", str(checkpoints["style"]), "--preset", "ultrafast",
+               "--max-frames", "2", "--stats-json", "-"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    data = json.loads(captured.out)  # stdout holds the JSON document and nothing else
+    assert data["frames"] == 2 and data["output"] == str(out) and "2 frames in" in captured.err
 
 
 def test_encoder_options(tmp_path, clip, checkpoints, capsys):
@@ -59,6 +70,7 @@ def _bad(tmp_path, clip, checkpoints):
         c.mux(s.encode(f))
         c.mux(s.encode(None))
     (tmp_path / "exists.mp4").write_bytes(b"old")
+    (tmp_path / "exists.json").write_bytes(b"old")
     ck = str(checkpoints["style"])
     return {
         "missing input": ([str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4"), "--checkpoint", ck], "input not found"),
@@ -76,12 +88,16 @@ def _bad(tmp_path, clip, checkpoints):
         "bad codec": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--codec", "nope264"],
                       "not available"),
         "unwritable stats": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--stats-json",
-                              str(tmp_path / "no" / "s.json")], "--stats-json: folder does not exist"),
+                              str(tmp_path / "no" / "s.json")], "s.json: folder does not exist"),
+        "stats exists": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--json",
+                          str(tmp_path / "exists.json")], "exists.json exists; pass --overwrite"),
+        "json and video on stdout": ([str(clip), "-", "--checkpoint", ck, "--json", "-"], "both go to stdout"),
     }
 
 
 CASES = ["missing input", "not a video", "no video stream", "output exists", "unwritable output", "unwritable fs",
-         "wrong kind", "bad checkpoint", "bad number", "bad codec", "unwritable stats"]
+         "wrong kind", "bad checkpoint", "bad number", "bad codec", "unwritable stats", "stats exists",
+         "json and video on stdout"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -92,7 +108,7 @@ def test_bad_input_one_line_and_no_complete_file(tmp_path, clip, checkpoints, ca
     err = _err(capsys).strip().splitlines()
     assert len(err) == 1 and err[0].startswith("stylize-video: error: ") and message in err[0], err
     assert set(os.listdir(tmp_path)) == before  # nothing new, in particular no o.mp4
-    assert (tmp_path / "exists.mp4").read_bytes() == b"old"
+    assert (tmp_path / "exists.mp4").read_bytes() == b"old" and (tmp_path / "exists.json").read_bytes() == b"old"
 
 
 def test_ctrl_c_keeps_a_playable_partial_output(tmp_path, checkpoints):
