@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -199,12 +200,12 @@ def progress_enabled(quiet: bool, stream: IO[str] | None = None) -> bool:
     return not quiet and bool(isatty and isatty())
 
 
-def progress_bar(*, quiet: bool, total: int | None = None, desc: str | None = None, unit: str = "it",
-                 **kwargs: Any) -> tqdm:
-    """A tqdm bar on stderr, disabled (every call a no-op) unless :func:`progress_enabled`."""
+def progress_bar(iterable: Iterable[Any] | None = None, *, quiet: bool, total: int | None = None,
+                 desc: str | None = None, unit: str = "it", **kwargs: Any) -> tqdm:
+    """A tqdm bar on stderr (over ``iterable`` if given), disabled (a no-op) unless :func:`progress_enabled`."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 disable=not progress_enabled(quiet), **kwargs)
 
 

@@ -2,18 +2,22 @@
 
     stylize-train style --style-image IMG --data DIR --out DIR [...]
     stylize-train sr --scale 4 --data DIR --out DIR --loss feature|pixel [...]
-    stylize-train eval-sr (--checkpoint CKPT | --method bicubic) --data DIR [--scale 4] [--json] [--match-histogram]
+    stylize-train eval-sr (--checkpoint CKPT | --method bicubic) --data DIR [--scale 4] [--json [PATH]]
+                          [--match-histogram]
+
+Shared flags (``stylize_video.cliargs``): --device, --overwrite, -q/--quiet, --json PATH|- (alone: stdout).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import shutil
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
 from stylize_video.train import options
 from stylize_video.train.checkpoint import load_model, read_checkpoint
@@ -36,11 +40,16 @@ def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
     g.add_argument("--sample-every", type=int, help="steps between sample images (default 1000; 0: only at the end)")
     g.add_argument("--log-every", type=int, help="steps between log lines / progress-bar loss updates (default 10)")
     g.add_argument("--workers", type=int, help="data-loading processes (default 4; 0 loads in the main process)")
-    g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    cliargs.add_device_option(g, default=None, help="auto (default; when resuming: the checkpoint's), cpu, cuda "
+                                                    "or cuda:N")
     g.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA (AMP is on by default there)")
     g.add_argument("--vgg-weights", help="loss-network weights: imagenet (default, torchvision download), "
                                          "PATH to a torchvision VGG state_dict, or random (tests only)")
     g.add_argument("--resume", metavar="CKPT", help="continue exactly from OUT/checkpoints/step_*.pth")
+    cliargs.add_overwrite_option(g, help="start afresh in an --out folder that holds an earlier run (its log, "
+                                         "model, checkpoints and samples are removed first); not needed to --resume "
+                                         "from a checkpoint inside --out")
+    cliargs.add_quiet_option(g, help="no progress bar and no summary line")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,17 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model (default with --checkpoint) or the bicubic baseline")
     ev.add_argument("--data", required=True, help="folder of HR images (searched recursively)")
     ev.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's, or 4)")
-    ev.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    ev.add_argument("--json", action="store_true", help="print JSON instead of a table (infinite PSNR -> null)")
+    cliargs.add_device_option(ev)
+    cliargs.add_json_option(ev, positional_free=True, help="write the scores as JSON to PATH (- for stdout, "
+                                                           "where it replaces the table; infinite PSNR -> null)")
+    cliargs.add_overwrite_option(ev, help="replace an existing --json file")
+    cliargs.add_quiet_option(ev, help="accepted for uniformity: eval-sr draws no progress; its table is the result")
     ev.add_argument("--match-histogram", action="store_true",
                     help="match each output's per-channel histogram to its LR input before scoring (the paper's "
                          "SR post-process)")
     return parser
 
 
-def _training_files(data: str) -> list[Path]:
+def _training_files(data: str, quiet: bool) -> list[Path]:
     files = list_images(data)
-    good, bad = readable_images(files)
+    good, bad = readable_images(files, quiet=quiet)
     if bad:
         shown = ", ".join(str(p) for p in bad[:3]) + (" ..." if len(bad) > 3 else "")
         print(f"{PROG}: skipping {len(bad)} unreadable image(s): {shown}", file=sys.stderr)
@@ -124,15 +136,38 @@ def _train(args: argparse.Namespace, kind: str) -> int:
     if base_task is not None:
         options.refuse_changes(base_task, cfg, options.RESUMABLE_TASK)
         options.refuse_changes(base_run, run, options.RESUMABLE_RUN)
+    cliargs.resolve_device(run.device)  # a GPU this machine lacks is refused before the images are read
+    previous = _previous_run(Path(args.out), args.resume)
+    if previous and not args.overwrite:
+        raise StylizeError(f"{args.out} holds an earlier run ({previous[0].name}); pass --overwrite to start afresh "
+                           "there, or --resume one of its checkpoints")
     task = task_cls(cfg)
-    files = _training_files(args.data)
+    files = _training_files(args.data, args.quiet)
     size = cfg.image_size if kind == "style" else cfg.patch_size
-    result = train(task, run, files, resume, _sample_images(files, size))
+    samples = _sample_images(files, size)
+    for path in previous:  # --overwrite: only now, after every input check
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    result = train(task, run, files, resume, samples, quiet=args.quiet)
     if result.skipped:
         print(f"{PROG}: {result.skipped} image(s) failed to decode during training and were replaced",
               file=sys.stderr)
-    print(f"saved {result.model_path} (step {result.step})")
+    if not args.quiet:
+        print(f"saved {result.model_path} (step {result.step})")
     return 0
+
+
+# What a training run writes into --out (trainer.py); anything else there is the user's and is left alone.
+RUN_OUTPUTS = ("model.pth", "log.jsonl", "checkpoints", "samples")
+
+
+def _previous_run(out: Path, resume: str | None) -> list[Path]:
+    """An earlier run's outputs in ``out``; none when ``resume`` continues a checkpoint of that run."""
+    if resume is not None and out.is_dir() and Path(resume).resolve().is_relative_to(out.resolve()):
+        return []
+    return [out / name for name in RUN_OUTPUTS if out.is_dir() and (out / name).exists()]
 
 
 def _style_task(cfg):
@@ -156,6 +191,7 @@ def _eval_sr(args: argparse.Namespace) -> int:
         raise StylizeError("--method bicubic evaluates the bicubic baseline: drop --checkpoint, or drop --method")
     if method == "model" and not args.checkpoint:
         raise StylizeError("--checkpoint is required unless --method bicubic")
+    cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")
     if method == "model":
         runtime = pick_runtime(args.device, amp=False)
         model, info = load_model(args.checkpoint, runtime.device)
@@ -181,8 +217,8 @@ def _eval_sr(args: argparse.Namespace) -> int:
         meta = {"method": method, "checkpoint": args.checkpoint if method == "model" else None, "scale": scale,
                 "match_histogram": args.match_histogram,
                 "protocol": "Y (BT.601), border = scale, MATLAB bicubic LR, 8-bit rounding"}
-        print(json.dumps(eval_sr.to_json(scores, skipped, meta), indent=2))
-    else:
+        cliargs.write_json(eval_sr.to_json(scores, skipped, meta), args.json)
+    if not cliargs.json_to_stdout(args.json):
         matched = ", histogram-matched to LR" if args.match_histogram else ""
         print(f"# {method}{' ' + args.checkpoint if method == 'model' else ''}, x{scale}{matched}, Y channel, "
               f"border {scale}")

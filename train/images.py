@@ -8,14 +8,13 @@ regions do not turn black). EXIF orientation is applied.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+from stylize_video.cliargs import progress_bar
 from stylize_video.errors import StylizeError
-from tqdm import tqdm
 
 # What Pillow raises for missing, truncated or non-image files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -33,11 +32,11 @@ def list_images(root: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
-def readable_images(files: list[Path]) -> tuple[list[Path], list[Path]]:
+def readable_images(files: list[Path], *, quiet: bool = False) -> tuple[list[Path], list[Path]]:
     """Split ``files`` into (readable, unreadable) by parsing each header (cheap: no pixel decode)."""
     good, bad = [], []
-    # A COCO-sized folder takes a few seconds: show progress only then.
-    for path in tqdm(files, desc="checking images", unit="file", disable=len(files) < 2000, file=sys.stderr):
+    # A COCO-sized folder takes a few seconds: show progress only then (and only on a terminal, not --quiet).
+    for path in progress_bar(files, quiet=quiet or len(files) < 2000, desc="checking images", unit="file"):
         try:
             with Image.open(path) as im:
                 im.size  # noqa: B018 - header parsed, size known

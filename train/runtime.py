@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from stylize_video.errors import StylizeError
+from stylize_video.cliargs import resolve_device
 
 
 @dataclass
@@ -36,15 +36,9 @@ class Runtime:
 
 
 def pick_runtime(device: str = "auto", amp: bool = True) -> Runtime:
-    """'auto' -> CUDA if available, else CPU. AMP (bf16 where supported, else fp16) on CUDA only."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise StylizeError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise StylizeError(f"device {device} requested but CUDA is not available in this torch build/machine")
+    """'auto' -> CUDA if available, else CPU (``cliargs.resolve_device``, StylizeError for a device this machine
+    lacks). AMP (bf16 where supported, else fp16) on CUDA only."""
+    dev = resolve_device(device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed training sizes: let cuDNN pick its fastest kernels
     amp_dtype = None

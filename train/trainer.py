@@ -8,7 +8,6 @@ JSON-lines log, periodic checkpoints with everything needed to resume exactly, a
 from __future__ import annotations
 
 import json
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from stylize_video.cliargs import progress_bar
 from stylize_video.errors import StylizeError
 from stylize_video.train.checkpoint import ModelInfo, load_state, save_checkpoint
 from stylize_video.train.data import DataState, SampleStream, Transform
@@ -95,8 +95,11 @@ class _Log:
 
 
 def train(task: Task, run: RunConfig, files: list[Path], resume: dict[str, Any] | None = None,
-          sample_images: list[torch.Tensor] | None = None) -> TrainResult:
-    """Train ``task`` on ``files`` (readable images); resume from a checkpoint dict if given."""
+          sample_images: list[torch.Tensor] | None = None, *, quiet: bool = False) -> TrainResult:
+    """Train ``task`` on ``files`` (readable images); resume from a checkpoint dict if given.
+
+    ``quiet``: no progress bar (it is drawn only when stderr is a terminal anyway, ``cliargs.progress_bar``).
+    """
     runtime = pick_runtime(run.device, run.amp)
     out = Path(run.out)
     try:
@@ -145,8 +148,7 @@ def train(task: Task, run: RunConfig, files: list[Path], resume: dict[str, Any] 
             model.train()
             save_image(grid, out / "samples" / f"step_{step:07d}.png")
 
-    bar = tqdm(total=run.iterations, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr,
-               desc=f"train {info.task}")
+    bar = progress_bar(quiet=quiet, total=run.iterations, initial=start, unit="it", desc=f"train {info.task}")
     log = _Log(out / "log.jsonl", bar)
     skipped, step = 0, start
     try:
