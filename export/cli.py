@@ -1,19 +1,27 @@
-"""``stylize-export``: onnx | verify | engine | fetch.
+"""``stylize-export``: onnx | verify | engine | fetch | list.
 
     stylize-export onnx CKPT OUT.onnx [--fp16 [--fp16-io]] [--opset 17] [--exporter torchscript|dynamo]
     stylize-export verify MODEL.onnx [--checkpoint CKPT] [--reference FP32.onnx]
     stylize-export engine MODEL.onnx OUT.plan [--fp16] [--min-shape 64x64 --opt-shape 1080x1920 --max-shape 3840x3840
                           | --static HxW] [--workspace MiB] [--builder-optimization-level N] [--timing-cache PATH]
                           [--hardware-compatible] [--version-compatible] [--typing auto|strong|weak]
+                          [--device cuda|cuda:N]
     stylize-export fetch STYLE [--source zoo|pytorch-examples] [--opset 9] [--out OUT.onnx] [--fp16]
+    stylize-export list [--json [PATH]] [--cache DIR]
+
+Shared flags (``stylize_video.cliargs``): --overwrite (onnx, engine, fetch --out, list --json), -q/--quiet,
+--json PATH|- (list; alone: stdout). onnx and verify take no --device: their checks are defined on the CPU
+(PyTorch vs ONNX Runtime's CPU provider, FP16 on the ONNX reference evaluator; see ``verify.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
+from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
 from stylize_video.export.engine_cache import cache_root
 from stylize_video.export.engine_meta import BuildOptions
@@ -31,11 +39,12 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
     from stylize_video.export.fp16 import to_mixed_fp16
     from stylize_video.export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
 
+    say = _printer(args.quiet)
     proto = export_model(model, meta, opset=args.opset, exporter=args.exporter)
     reference = torch_runner(model)
     report = VerifyReport(f"{out} (fp32 graph)")
     check_fp32_model(proto, reference, meta.scale, report)
-    print("\n".join(report.lines()))
+    say("\n".join(report.lines()))
     final = proto
     if args.fp16:
         final = to_mixed_fp16(proto, fp16_io=args.fp16_io)
@@ -43,10 +52,15 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
         write_metadata(final, meta)
         report = VerifyReport(f"{out} (fp16 mixed graph)")
         check_fp16_model(final, reference, meta.scale, report, fp32=proto)
-        print("\n".join(report.lines()))
+        say("\n".join(report.lines()))
     save_atomic(final, out)
-    print(f"wrote {out}")
+    say(f"wrote {out}")
     return out
+
+
+def _printer(quiet: bool):
+    """``print`` for the figures and summary lines on stdout, or nothing with --quiet (the exit status says it)."""
+    return (lambda *_args, **_kwargs: None) if quiet else print
 
 
 def _cmd_onnx(args: argparse.Namespace) -> int:
@@ -54,6 +68,7 @@ def _cmd_onnx(args: argparse.Namespace) -> int:
 
     if args.fp16_io and not args.fp16:
         raise StylizeError("--fp16-io needs --fp16")
+    cliargs.check_output(args.output, overwrite=args.overwrite)
     model, info = load_model(args.checkpoint, "cpu")
     meta = ModelMetadata(task=info.task, scale=info.scale, arch=info.arch,
                          weights_sha256=weights_sha256(model.state_dict()), source=info.source)
@@ -85,7 +100,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         check_fp32_model(model, reference, meta.scale, report)
         if reference is None:
             report.notes.append("parity not checked: pass --checkpoint to compare with PyTorch")
-    print("\n".join(report.lines()))
+    _printer(args.quiet)("\n".join(report.lines()))
     return 0
 
 
@@ -111,17 +126,35 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     profile = build_profile(meta.task, meta.scale, min_shape=args.min_shape, opt_shape=args.opt_shape,
                             max_shape=args.max_shape, static=args.static, max_batch=args.max_batch)
     build = _build_options(args)
+    for path in (args.output, f"{args.output}.json"):
+        cliargs.check_output(path, overwrite=args.overwrite)
+    gpu = _engine_device(args.device)
     from stylize_video.export.tensorrt import build_engine  # only now: everything above works without TensorRT
 
-    engine = build_engine(src, Path(args.output), profile, build)
-    print(f"wrote {args.output} (+ {args.output}.json): TensorRT {engine.tensorrt_version}, {engine.gpu_name}, "
+    with gpu if gpu is not None else nullcontext():
+        engine = build_engine(src, Path(args.output), profile, build, log=_printer(args.quiet))
+    _printer(args.quiet)(f"wrote {args.output} (+ {args.output}.json): TensorRT {engine.tensorrt_version}, {engine.gpu_name}, "
           f"{engine.typing} typing, {engine.precision}, profile {profile.describe()}")
     return 0
+
+
+def _engine_device(device: str):  # -> torch.cuda.device | None
+    """The CUDA device to build on (a context manager), None for auto (the current one); CPU refused."""
+    if device == "auto":
+        return None
+    dev = cliargs.resolve_device(device)
+    if dev.type != "cuda":
+        raise StylizeError(f"--device {device}: TensorRT builds engines on a CUDA GPU (give cuda or cuda:N)")
+    import torch
+
+    return torch.cuda.device(dev)
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from stylize_video.export.zoo_import import fetch_style
 
+    if args.out:  # the cache itself is ours to refresh; a file the user names is not
+        cliargs.check_output(args.out, overwrite=args.overwrite)
     root = Path(args.cache) if args.cache else cache_root()
     net, got = fetch_style(args.style, root, source=args.source, opset=args.opset_zoo,
                            allow_unverified=args.allow_unverified)
@@ -135,12 +168,26 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_list(args: argparse.Namespace) -> int:
+    from stylize_video.export.listing import format_table, list_styles
+
+    cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")
+    listing = list_styles(Path(args.cache) if args.cache else cache_root())
+    if args.json:
+        cliargs.write_json(listing, args.json)
+    if not cliargs.json_to_stdout(args.json):
+        print(format_table(listing))
+    return 0
+
+
 def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp16", action="store_true", help="write a mixed-precision graph (norms stay FP32)")
     p.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 input/output (default float32)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= 17, default {DEFAULT_OPSET})")
     p.add_argument("--exporter", choices=sorted(EXPORTERS), default="torchscript",
                    help="torch.onnx path (default torchscript; dynamo needs onnxscript)")
+    cliargs.add_overwrite_option(p)
+    cliargs.add_quiet_option(p, help="print nothing on success (the checks still run; failures are errors)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="MODEL.onnx")
     p.add_argument("--checkpoint", help="checkpoint it came from: enables PyTorch parity / FP16 PSNR")
     p.add_argument("--reference", help="FP32 ONNX to compare an FP16 graph against")
+    cliargs.add_quiet_option(p, help="print nothing on success (the exit status says it)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("engine", help="ONNX -> TensorRT engine (.plan + .plan.json)")
@@ -176,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version-compatible", action="store_true", help="runs on newer TensorRT (lean runtime)")
     p.add_argument("--typing", choices=("auto", "strong", "weak"), default="auto",
                    help="network typing (auto: strong on TensorRT >= 10.12)")
+    cliargs.add_device_option(p, help="GPU to build on: cuda or cuda:N (default auto: the current CUDA device); "
+                                      "the engine runs on GPUs of that architecture")
+    cliargs.add_overwrite_option(p, help="replace an existing OUT.plan / OUT.plan.json")
+    cliargs.add_quiet_option(p, help="no build log and no summary")
     p.set_defaults(func=_cmd_engine)
 
     p = sub.add_parser("fetch", help="download a pretrained style, import it, export ONNX")
@@ -187,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-unverified", action="store_true", help="accept a download without a published sha256")
     _add_export_options(p)
     p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("list", help="the registry's styles: task, source, licence, sha256, local path if fetched")
+    cliargs.add_json_option(p, positional_free=True, help="write the list as JSON to PATH (- for stdout, where it "
+                                                          "replaces the table)")
+    p.add_argument("--cache", help="cache root (default $STYLIZE_CACHE or ~/.cache/stylize-video)")
+    cliargs.add_overwrite_option(p, help="replace an existing --json file")
+    cliargs.add_quiet_option(p, help="accepted for uniformity: list prints only its result")
+    p.set_defaults(func=_cmd_list)
     return parser
 
 

@@ -7,6 +7,9 @@ pointer was read, so the hash cannot drift when the repository moves files
 (``vision/style_transfer/fast_neural_style/models/`` -> ``.../model/`` -> ``validated/vision/...``).
 Mosaic at opset 8 is left out: no LFS pointer for it was found in onnx/models.
 
+Licences: the zoo's ``fast_neural_style/README.md`` gives BSD-3-Clause for these models (pytorch/examples'
+weights, converted); pytorch/examples itself is BSD-3-Clause (its ``LICENSE``).
+
 pytorch/examples publishes its ``saved_models.zip`` (candy/mosaic/rain_princess/udnie ``.pth``) on Dropbox
 with NO checksum anywhere (``download_saved_models.py`` only unzips), so fetching it needs
 ``--allow-unverified``; the hash we computed is printed so it can be pinned locally.
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from stylize_video.errors import StylizeError
 
 _RAW = "https://github.com/onnx/models/raw"
+ZOO_LICENCE = "BSD-3-Clause"  # onnx/models vision/style_transfer/fast_neural_style/README.md, "License"
+TASK = "style"  # every registry model is a style-transfer TransformerNet (scale 1); no SR model is published
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class Archive:
     url: str
     sha256: str | None
     members: dict[str, str]  # style name -> file name in the zip (matched at any folder depth)
+    licence: str = "unknown"  # SPDX identifier
+    filename: str = "saved_models.zip"  # name in <cache>/downloads (pytorch/examples' own name for it)
 
 
 _FNS = "vision/style_transfer/fast_neural_style"
@@ -78,9 +85,32 @@ PYTORCH_EXAMPLES = Archive(
     url="https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1",
     sha256=None,
     members={"candy": "candy.pth", "mosaic": "mosaic.pth", "rain-princess": "rain_princess.pth", "udnie": "udnie.pth"},
+    licence="BSD-3-Clause",  # pytorch/examples LICENSE
 )
 
 SOURCES = ("zoo", "pytorch-examples")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One way to fetch one style: what ``stylize-export list`` shows. ``opset`` is None outside the zoo."""
+
+    style: str
+    task: str
+    source: str  # a ``fetch --source`` value
+    opset: int | None
+    url: str
+    sha256: str | None  # None: the publisher gives no hash (fetch needs --allow-unverified)
+    licence: str
+    filename: str  # the download's name in <cache>/downloads
+
+
+def entries() -> list[Entry]:
+    """Every registry entry, by style, then zoo (newest opset first) before pytorch/examples."""
+    found = [Entry(m.style, TASK, "zoo", m.opset, m.url, m.sha256, ZOO_LICENCE, m.filename) for m in ZOO]
+    found += [Entry(style, TASK, "pytorch-examples", None, PYTORCH_EXAMPLES.url, PYTORCH_EXAMPLES.sha256,
+                    PYTORCH_EXAMPLES.licence, PYTORCH_EXAMPLES.filename) for style in PYTORCH_EXAMPLES.members]
+    return sorted(found, key=lambda e: (e.style, SOURCES.index(e.source), -(e.opset or 0)))
 
 
 def styles() -> list[str]:

@@ -179,9 +179,10 @@ def build_engine(onnx_path: str | os.PathLike[str], plan_path: str | os.PathLike
     Strong typing: FP16 comes from the graph. An FP32 ONNX is converted in memory with the same
     mixed-precision pass as ``stylize-export onnx --fp16`` (InstanceNormalization stays FP32).
     Weak typing (TensorRT < 10.12): FP32 ONNX + BuilderFlag.FP16 with normalisation layers pinned to FP32.
+    Builds on the current CUDA device (``with torch.cuda.device(n):`` picks another, as ``--device cuda:N``).
     """
     trt = load_tensorrt()
-    env = probe_env(trt)
+    env = probe_env(trt, torch.cuda.current_device() if torch.cuda.is_available() else 0)  # TensorRT builds there
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     src_meta = read_metadata(onnx_path)
     mode = typing_mode(trt, build.typing)

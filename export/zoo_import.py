@@ -118,7 +118,7 @@ def _zoo(style: str, opset: int, root: Path) -> tuple[nn.Module, Fetched]:
 
 def _pytorch_examples(style: str, root: Path, allow_unverified: bool) -> tuple[nn.Module, Fetched]:
     member = archive_member(style)
-    path = fetch_file(PYTORCH_EXAMPLES.url, root / "downloads" / "saved_models.zip", PYTORCH_EXAMPLES.sha256,
+    path = fetch_file(PYTORCH_EXAMPLES.url, root / "downloads" / PYTORCH_EXAMPLES.filename, PYTORCH_EXAMPLES.sha256,
                       allow_unverified=allow_unverified)
     try:
         with zipfile.ZipFile(path) as zf:
