@@ -61,10 +61,9 @@ def add_json_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *
     ``aliases``: older spellings kept working but hidden from ``--help`` (e.g. ``--stats-json``).
     """
     extra: dict[str, Any] = {"nargs": "?", "const": STDOUT} if positional_free else {}
-    metavar = "PATH" if not positional_free else "[PATH]"
     if positional_free:
         help = f"{help}; --json alone: stdout"
-    parser.add_argument("--json", dest="json", metavar=metavar, default=None, help=help, **extra)
+    parser.add_argument("--json", dest="json", metavar="PATH", default=None, help=help, **extra)
     for alias in aliases:
         parser.add_argument(alias, dest="json", metavar="PATH", help=argparse.SUPPRESS)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from stylize_video import cliargs
 from stylize_video.benchmarks.config import (
     RANDOM_WEIGHT_KINDS,
     BenchConfig,
@@ -24,15 +24,8 @@ PROG = "stylize-bench"
 OUT_NAMES = {"json": "bench.json", "markdown": "bench.md", "plot": "bench.png"}
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises StylizeError (one line, exit 1) instead of printing usage and exiting 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise StylizeError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.strip().strip("`"),
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.strip().strip("`"),
                 epilog="Backends: " + ", ".join(f"{k} ({v.description})" for k, v in VARIANTS.items()))
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", type=Path, help="checkpoint (.pth), ONNX (.onnx) or TensorRT engine (.plan)")
@@ -55,10 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--throughput-batches", default="1,2,4", help="TensorRT throughput batches (default 1,2,4)")
     p.add_argument("--throughput-streams", default="1,2,3", help="TensorRT throughput streams (default 1,2,3)")
     p.add_argument("--throughput-size", help="size of the throughput section (default: 1080p output)")
-    p.add_argument("--json", type=Path, help="write the result JSON (schema: benchmarks/schema.json)")
+    cliargs.add_json_option(p, positional_free=True, help="write the result JSON (schema: benchmarks/schema.json) "
+                                                          "to PATH (- for stdout, where it replaces the tables)")
     p.add_argument("--markdown", type=Path, help="write a Markdown report")
     p.add_argument("--plot", type=Path, help="write a PNG bar chart of FPS per backend per size")
-    p.add_argument("--out-dir", type=Path, help="write bench.json, bench.md and bench.png into this folder")
+    p.add_argument("--out-dir", type=Path, help="write bench.json, bench.md and bench.png into this folder "
+                                                "(created if missing)")
     p.add_argument("--machine-label", help="machine name in reports (default: GPU name, or cpu-<n>core)")
     p.add_argument("--work-dir", type=Path, help="cache for exported models and clips "
                                                  "(default: ~/.cache/stylize-video/bench)")
@@ -70,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time allowance: model-section measurements and throughput points not begun by then are "
                    "reported as skipped (the baseline and the end-to-end section always run; a measurement in "
                    "progress, e.g. compiling, is not interrupted)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    cliargs.add_device_option(p, help="auto (default: the GPU when there is one), cpu (GPU variants are reported "
+                                      "skipped), cuda or cuda:N (the GPU every GPU variant runs on)")
+    cliargs.add_overwrite_option(p, help="replace existing --json/--markdown/--plot files (refused otherwise, "
+                                         "before the run)")
+    cliargs.add_quiet_option(p, help="no progress lines on stderr and no 'wrote' summary; the tables still print")
     return p
 
 
@@ -100,14 +99,18 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         unknown = [b for b in backends if b not in VARIANTS]
         if unknown:
             raise StylizeError(f"unknown backend {unknown[0]!r}; known: {', '.join(VARIANTS)}")
-    outs = {"json": args.json, "markdown": args.markdown, "plot": args.plot}
+    cliargs.resolve_device(args.device)  # a GPU this machine lacks: refused now
+    outs = {"json": Path(args.json) if args.json else None, "markdown": args.markdown, "plot": args.plot}
     if args.out_dir is not None:
         outs = {k: v or args.out_dir / OUT_NAMES[k] for k, v in outs.items()}
+        try:
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StylizeError(f"--out-dir {args.out_dir}: cannot create it ({exc.strerror or exc})") from None
     if outs["plot"] is not None and outs["plot"].suffix.lower() != ".png":
         raise StylizeError(f"--plot writes PNG; give a .png name, got {outs['plot']}")
-    for key, path in outs.items():
-        if path is not None:
-            _check_writable(f"--{key}", path)  # now, not after a benchmark that may take an hour
+    for key, path in outs.items():  # now, not after a benchmark that may take an hour
+        cliargs.check_output(path, overwrite=args.overwrite, flag=f"--{key}")
     return BenchConfig(
         model=args.model, random_weights=args.random_weights, backends=backends,
         sizes=parse_sizes(args.sizes) if args.sizes else [], batch=args.batch, iters=args.iters,
@@ -118,18 +121,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
         json_out=outs["json"], markdown_out=outs["markdown"], plot_out=outs["plot"],
         machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed, compile_mode=args.compile_mode,
-        budget_s=args.budget_s)
-
-
-def _check_writable(flag: str, path: Path) -> None:
-    """Refuse a report path whose folder cannot be created or written (missing folders are created later)."""
-    if path.is_dir():
-        raise StylizeError(f"{flag} {path} is a directory")
-    folder = path.parent
-    while not folder.exists():  # the nearest existing ancestor decides
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise StylizeError(f"{flag} {path}: cannot be created ({folder} is not a writable folder)")
+        budget_s=args.budget_s, device=args.device)
 
 
 def _load_record(path: Path) -> dict:
@@ -150,7 +142,6 @@ def _load_record(path: Path) -> dict:
 
 def _main(argv: Sequence[str] | None) -> int:
     from stylize_video.benchmarks.plot import write_plot
-    from stylize_video.benchmarks.record import write_atomic, write_json
     from stylize_video.benchmarks.tables import render_markdown, render_text
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -163,16 +154,18 @@ def _main(argv: Sequence[str] | None) -> int:
 
         hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log)
         record = run_benchmark(cfg, argv, hooks)
-    print(render_text(record))
+    to_stdout = cliargs.json_to_stdout(cfg.json_out)
+    if not to_stdout:  # stdout carries the JSON alone when it is "-"
+        print(render_text(record))
     if cfg.json_out:
-        write_json(cfg.json_out, record)
+        cliargs.write_json(record, cfg.json_out)
     if cfg.markdown_out:
-        write_atomic(cfg.markdown_out, render_markdown(record).encode("utf-8"))
+        cliargs.write_atomic(cfg.markdown_out, render_markdown(record).encode("utf-8"))
     if cfg.plot_out:
         write_plot(cfg.plot_out, record)
-    written = [str(p) for p in (cfg.json_out, cfg.markdown_out, cfg.plot_out) if p]
-    if written:
-        print("wrote " + ", ".join(written))
+    written = [str(p) for p in (cfg.json_out, cfg.markdown_out, cfg.plot_out) if p and not cliargs.json_to_stdout(p)]
+    if written and not args.quiet:
+        print("wrote " + ", ".join(written), file=sys.stderr if to_stdout else sys.stdout)
     return 0
 
 

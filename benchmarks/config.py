@@ -69,6 +69,7 @@ class BenchConfig:
     seed: int = 0
     compile_mode: str | None = None  # torch.compile mode of the torch-compile variant; None: its default
     budget_s: float | None = None  # wall-clock allowance: what has not begun by then is reported as skipped
+    device: str = "auto"  # --device: cpu skips the GPU variants, cuda:N picks the GPU
 
     @property
     def model_kind(self) -> str:

@@ -20,11 +20,21 @@ class Capabilities:
     cuda: bool
     ort_providers: tuple[str, ...]
     tensorrt: bool
+    gpu: str = "cuda"  # the torch device GPU variants run on (--device cuda:N)
+    no_gpu_reason: str = "no CUDA device (torch.cuda.is_available() is False)"  # why, when ``cuda`` is False
 
     @staticmethod
-    def probe() -> Capabilities:
-        return Capabilities(cuda=torch.cuda.is_available(), ort_providers=tuple(_ort_providers()),
-                            tensorrt=package_version("tensorrt") is not None or _importable("tensorrt"))
+    def probe(device: str = "auto") -> Capabilities:
+        """``device`` is ``--device``: cpu skips every GPU variant, cuda:N runs them on GPU N; a GPU this
+        machine lacks is a StylizeError (``cliargs.resolve_device``)."""
+        from stylize_video.cliargs import resolve_device
+
+        dev = resolve_device(device)
+        ort, trt = tuple(_ort_providers()), package_version("tensorrt") is not None or _importable("tensorrt")
+        if device == "cpu":
+            return Capabilities(cuda=False, ort_providers=ort, tensorrt=trt, no_gpu_reason="--device cpu given")
+        return Capabilities(cuda=torch.cuda.is_available(), ort_providers=ort, tensorrt=trt,
+                            gpu=str(dev) if dev.type == "cuda" else "cuda")
 
 
 def _importable(module: str) -> bool:

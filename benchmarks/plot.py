@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
-from stylize_video.benchmarks.record import write_atomic
 from stylize_video.benchmarks.tables import fmt_fps
+from stylize_video.cliargs import write_atomic
 
 _W = 960
 _LABEL_W = 190

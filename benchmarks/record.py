@@ -1,19 +1,16 @@
-"""The result record (the JSON of ``schema.json``) and atomic writing of report files."""
+"""The result record (the JSON of ``schema.json``); report files are written atomically by ``cliargs``."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stylize_video import cliargs
 from stylize_video.benchmarks.config import FrameSize
 from stylize_video.benchmarks.e2e import StageResult, name_bottleneck
 from stylize_video.benchmarks.model_bench import ModelBenchResult
 from stylize_video.benchmarks.throughput import ThroughputResult
-from stylize_video.errors import StylizeError
 
 SCHEMA_ID = "stylize-video/bench/1"
 INPUT_DESCRIPTION = ("deterministic synthetic RGB batch (gradients, edges, mild noise), float32 0..255, "
@@ -71,20 +68,7 @@ def build_record(*, created: str, command: str, duration_s: float, machine: dict
     }
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write to ``<name>.partial`` then rename, so a half-written report never looks complete."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
-
-
 def write_json(path: Path, record: dict[str, Any]) -> Path:
-    return write_atomic(path, (json.dumps(record, indent=2, allow_nan=False) + "\n").encode("utf-8"))
+    """The result record as JSON at ``path``, atomically (``cliargs.write_json``)."""
+    cliargs.write_json(record, path)
+    return Path(path)

@@ -137,10 +137,11 @@ run() {
     esac
 }
 
-run style 60 "${style_model[@]}" --sizes "$style_sizes" --clip-size "$style_clip" "${common[@]}" \
+# --overwrite: a re-run the same day replaces that day's reports (stylize-bench refuses existing files otherwise).
+run style 60 "${style_model[@]}" --sizes "$style_sizes" --clip-size "$style_clip" "${common[@]}" --overwrite \
     --work-dir "$work" --json "$out/bench-style.json" --markdown "$out/bench-style.md" \
     --plot "$out/bench-style.png" "$@"
-run sr4 100 --random-weights sr4 --sizes "$sr_sizes" --clip-size "$sr_clip" "${common[@]}" \
+run sr4 100 --random-weights sr4 --sizes "$sr_sizes" --clip-size "$sr_clip" "${common[@]}" --overwrite \
     --work-dir "$work" --json "$out/bench-sr4.json" --markdown "$out/bench-sr4.md" \
     --plot "$out/bench-sr4.png" "$@"
 

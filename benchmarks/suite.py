@@ -203,7 +203,7 @@ def run_benchmark(cfg: BenchConfig, argv: list[str] | None = None, hooks: Hooks 
     scale = int(model["scale"] or 1)
     if not cfg.sizes:
         cfg.sizes = parse_sizes(DEFAULT_SIZES["sr" if model["task"] == "sr" else "style"])
-    caps = hooks.caps or Capabilities.probe()
+    caps = hooks.caps or Capabilities.probe(cfg.device)
     loader = with_compile_mode(hooks.loader or _default_loader(), cfg.compile_mode)
     tp_size = cfg.throughput_size or _default_throughput_size(scale)
     shapes = [(cfg.batch, 3, s.height, s.width) for s in cfg.sizes]
@@ -245,7 +245,7 @@ def _notes(cfg: BenchConfig, caps: Capabilities) -> list[str]:
         notes.append(f"RANDOM weights ({cfg.random_weights}), explicitly requested with --random-weights: the "
                      "figures measure speed and backend agreement (PSNR), not stylization quality.")
     if not caps.cuda:
-        notes.append("No CUDA device: GPU variants are listed as skipped; CPU timings use time.perf_counter.")
+        notes.append(f"GPU variants are listed as skipped: {caps.no_gpu_reason}; CPU timings use time.perf_counter.")
     notes.append("Model-only figures exclude decode, colour conversion, host<->device copies and encode.")
     if cfg.compile_mode:
         notes.append(f"torch-compile-fp16 ran torch.compile mode {cfg.compile_mode!r} (--compile-mode), "

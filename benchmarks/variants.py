@@ -79,11 +79,12 @@ VARIANTS: dict[str, Variant] = {v.label: v for v in (
 
 
 def resolve_device(variant: Variant, caps: Capabilities) -> str:
-    """``auto`` means the GPU when there is one: the baseline runs where the other variants run."""
+    """``auto`` means the GPU when there is one: the baseline runs where the other variants run.
+    ``cuda`` is the GPU ``--device`` picked (``caps.gpu``)."""
     device = variant.device
     if device == "auto":
-        return "cuda" if caps.cuda else "cpu"
-    return device
+        return caps.gpu if caps.cuda else "cpu"
+    return caps.gpu if device == "cuda" else device
 
 
 def skip_reason(variant: Variant, caps: Capabilities, model_format: str) -> str | None:
@@ -92,7 +93,7 @@ def skip_reason(variant: Variant, caps: Capabilities, model_format: str) -> str 
     if model_format not in sources:
         return f"runs a {variant.artifact} model, which cannot be made from a {model_format} (give a {' or '.join(sources)})"
     if variant.needs_cuda and not caps.cuda:
-        return "no CUDA device (torch.cuda.is_available() is False)"
+        return caps.no_gpu_reason
     if variant.needs_tensorrt and not caps.tensorrt:
         return "TensorRT is not installed (pip install 'stylize-video[tensorrt]')"
     if variant.ort_provider is not None:

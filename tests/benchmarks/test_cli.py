@@ -31,7 +31,7 @@ def test_cpu_smoke_run_under_a_minute(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (out / "bench.md").read_text().startswith("# stylize-bench")
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     stdout = capsys.readouterr().out
-    assert "== Model only ==" in stdout and "wrote " in stdout
+    assert "== Model only ==" in stdout and "wrote " not in stdout  # --quiet: the tables, no summary line
     full = next(s for s in record["end_to_end"]["stages"] if s["stage"] == "full")
     assert full["status"] in ("ok", "skipped") and (full["status"] == "ok" or full["reason"])
 
@@ -50,6 +50,17 @@ def test_sr_random_weights_model_only(tmp_path: Path) -> None:
     ([], "one of the arguments --model --random-weights --from-json is required"),
     (["--random-weights", "style", "--model", "x.pth"], "not allowed with"),
     (["--random-weights", "cubism"], "invalid choice"),
+    (["--random-weights", "style", "--device", "gpu"], "argument --device: expected auto, cpu, cuda or cuda:N"),
+])
+def test_usage_errors_exit_2(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:  # argparse's convention, as every stylize-* script: usage + one line
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("usage: stylize-bench") and "stylize-bench: error: " in err
+    assert fragment in err
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
     (["--model", "missing.pth"], "file not found"),
     (["--model", "model.txt"], "unknown model type"),
     (["--random-weights", "style", "--backends", "torch-fp32,warp-drive"], "unknown backend 'warp-drive'"),
@@ -60,8 +71,9 @@ def test_sr_random_weights_model_only(tmp_path: Path) -> None:
     (["--random-weights", "style", "--plot", "chart.jpg"], "give a .png name"),
     (["--random-weights", "style", "--throughput-streams", "0"], "--throughput-streams"),
     (["--random-weights", "style", "--video", "nope.mp4"], "--video nope.mp4: file not found"),
-    (["--random-weights", "style", "--json", "model.txt/b.json"], "--json model.txt/b.json: cannot be created"),
-    (["--random-weights", "style", "--out-dir", "model.txt"], "--json model.txt/bench.json: cannot be created"),
+    (["--random-weights", "style", "--json", "model.txt/b.json"], "--json model.txt/b.json: folder does not exist"),
+    (["--random-weights", "style", "--out-dir", "model.txt"], "--out-dir model.txt: cannot create it"),
+    (["--random-weights", "style", "--markdown", "model.txt"], "--markdown model.txt exists; pass --overwrite"),
 ])
 def test_bad_arguments_give_one_line_error(argv: list[str], fragment: str, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str],
@@ -91,12 +103,16 @@ def test_unusable_inputs_are_one_line_errors(args: list[str], fragment: str, tmp
 
 def test_report_write_failure_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylize_video.benchmarks import record
+    from stylize_video import cliargs
 
-    def refuse(path, data):
-        raise PermissionError(13, "Permission denied", str(path))
+    real = cliargs.os.replace
 
-    monkeypatch.setattr(record.Path, "write_bytes", refuse)
+    def refuse(src, dst):  # only the report: os is one module, and the run itself renames files too
+        if Path(dst).name != "r.json":
+            return real(src, dst)
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(cliargs.os, "replace", refuse)
     assert main(["--random-weights", "style", "--sizes", "24x16", "--iters", "1", "--warmup", "0", "--no-e2e",
                  "--backends", "torch-fp32", "--work-dir", str(tmp_path), "--json", str(tmp_path / "r.json"),
                  "--quiet"]) == 1

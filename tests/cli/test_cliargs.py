@@ -120,3 +120,22 @@ def test_progress_only_on_a_terminal_and_never_quiet() -> None:
     assert cliargs.progress_enabled(False, Tty()) and not cliargs.progress_enabled(True, Tty())
     assert not cliargs.progress_enabled(False, io.StringIO())  # a pipe or a log file: no bar
     assert cliargs.progress_bar(quiet=False, total=3).disable  # pytest's stderr is not a terminal
+
+
+@pytest.mark.parametrize(("raised", "code", "line"), [
+    (None, cliargs.EXIT_OK, None),
+    (StylizeError("bad input"), cliargs.EXIT_ERROR, "prog: error: bad input"),
+    (KeyboardInterrupt(), cliargs.EXIT_INTERRUPTED, "prog: interrupted"),
+    (BrokenPipeError(32, "Broken pipe"), cliargs.EXIT_ERROR, "prog: error: output closed by its reader (broken pipe)"),
+])
+def test_run_cli_exit_codes(raised, code, line, capsys) -> None:
+    from stylize_video.errors import run_cli
+
+    def main(argv):
+        if raised is not None:
+            raise raised
+        return 0
+
+    assert run_cli("prog", main, []) == code
+    err = capsys.readouterr().err.strip()
+    assert err == (line or "")
