@@ -94,6 +94,7 @@ def test_write_json_is_atomic(tmp_path, monkeypatch) -> None:
     with pytest.raises(StylizeError, match=r"cannot write .*r\.json: No space left on device"):
         cliargs.write_json({"x": 2}, dst)
     assert json.loads(dst.read_text()) == {"x": 1} and os.listdir(tmp_path) == ["r.json"]  # old kept, no leftovers
+    monkeypatch.undo()
     cliargs.write_json({"x": [float("nan"), float("inf"), 1.5]}, tmp_path / "nan.json")  # JSON has no NaN/inf
     assert json.loads((tmp_path / "nan.json").read_text()) == {"x": [None, None, 1.5]}
 
