@@ -206,9 +206,3 @@ def progress_bar(iterable: Iterable[Any] | None = None, *, quiet: bool, total: i
 
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 disable=not progress_enabled(quiet), **kwargs)
-
-
-def note(prog: str, message: str, *, quiet: bool) -> None:
-    """A summary line on stderr (``PROG: message``), dropped with ``--quiet``."""
-    if not quiet:
-        print(f"{prog}: {message}", file=sys.stderr)
