@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from stylize_video.errors import StylizeError
-from stylize_video.export.shapes import ShapeProfile
+from stylize_video.export.shapes import ShapeProfile, fit_profile
+from stylize_video.sizerules import SizeRules
 
 FORMAT = "stylize-video/engine/1"
 SUFFIX = ".json"
@@ -65,6 +66,18 @@ class EngineMeta:
     onnx_path: str
     build: BuildOptions = field(default_factory=BuildOptions)
     format: str = FORMAT
+    # From the source ONNX's stylize.* metadata (absent in sidecars written before they existed: defaults).
+    size_rules: dict[str, Any] = field(default_factory=dict)  # SizeRules.to_dict() of the network
+    value_range: str = "0-255"  # I/O convention of the engine's tensors
+    layout: str = "NCHW"
+    channel_order: str = "RGB"
+
+    def input_size_rules(self) -> SizeRules:
+        """The network's size rules plus the profile's minimum side, when one square minimum fits the profile
+        (frames smaller than the profile are then padded up to it instead of refused)."""
+        rules = SizeRules.from_dict(self.size_rules) if self.size_rules else SizeRules()
+        low, high = max(self.profile.min), min(self.profile.max)
+        return rules.merged(SizeRules(minimum=low)) if low <= high else rules
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -181,3 +194,13 @@ def check_compatible(meta: EngineMeta, env: RuntimeEnv, plan: str | os.PathLike[
         raise StylizeError(f"input {shape} is outside the shape profile of {plan} ({meta.profile.describe()}, "
                            f"batch <= {meta.profile.max_batch}); rebuild it with: "
                            f"{meta.rebuild_command(plan, meta.profile.widened_to(tuple(input_shape)))}")
+
+
+def check_build_fits(src_meta: Any, profile: ShapeProfile, build: BuildOptions) -> None:
+    """Refuse, before TensorRT is touched, an engine its model cannot be: FP16 for an architecture that does
+    not support it, or a profile that admits no size the network accepts (``src_meta``:
+    ``stylize_video.export.metadata.ModelMetadata``; ``stylize_video.export.shapes.fit_profile`` makes one that does)."""
+    if build.precision == "fp16" and not src_meta.supports_half:
+        raise StylizeError(f"{src_meta.arch} does not support FP16 (spandrel: supports_half=False); "
+                           f"build without --fp16")
+    fit_profile(profile, src_meta.size_rules)

@@ -13,6 +13,7 @@ from pathlib import Path
 import onnx
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.sizerules import SizeRules
 
 PREFIX = "stylize."
 REQUIRED = ("task", "scale", "arch", "value_range", "channel_order", "layout", "weights_sha256")
@@ -31,8 +32,21 @@ class ModelMetadata:
     layout: str = "NCHW"
     precision: str = "fp32"  # "fp32" | "fp16-mixed"
     io_dtype: str = "float32"  # "float32" | "float16"
-    source: str = "stylize-video"  # or "pytorch-examples" / "onnx-model-zoo:<name>"
+    source: str = "stylize-video"  # or "pytorch-examples" / "onnx-model-zoo:<name>" / "spandrel (<file>)"
     exporter: str = "torchscript"  # which torch.onnx path produced the graph
+    # Input sizes the graph accepts (stylize_video.sizerules.SizeRules); runtimes pad to them and crop back.
+    size_minimum: int = 1
+    size_multiple_of: int = 1
+    size_square: bool = False
+    supports_half: bool = True  # False: the architecture must not run in FP16 (spandrel's supports_half)
+
+    @property
+    def size_rules(self) -> SizeRules:
+        return SizeRules(self.size_minimum, self.size_multiple_of, self.size_square)
+
+    @size_rules.setter
+    def size_rules(self, rules: SizeRules) -> None:
+        self.size_minimum, self.size_multiple_of, self.size_square = rules.minimum, rules.multiple_of, rules.square
 
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
@@ -59,7 +73,9 @@ def write_metadata(model: onnx.ModelProto, meta: ModelMetadata) -> None:
     keep = [p for p in model.metadata_props if not p.key.startswith(PREFIX)]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
-    for key, value in asdict(meta).items():
+    values = {k: v for k, v in asdict(meta).items() if not k.startswith("size_")}
+    values.update(meta.size_rules.to_metadata())  # one spelling of the size keys (stylize_video.sizerules)
+    for key, value in values.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = PREFIX + key, str(value)
 
@@ -90,4 +106,16 @@ def read_metadata(model: onnx.ModelProto | str | os.PathLike[str]) -> ModelMetad
     fields = set(ModelMetadata.__dataclass_fields__)
     kwargs: dict[str, object] = {k: v for k, v in props.items() if k in fields}
     kwargs["scale"] = int(props["scale"])
+    rules = SizeRules.from_metadata(props) or SizeRules()
+    kwargs.update(size_minimum=rules.minimum, size_multiple_of=rules.multiple_of, size_square=rules.square,
+                  supports_half=str(props.get("supports_half", "True")).lower() in ("true", "1", "yes"))
     return ModelMetadata(**kwargs)  # type: ignore[arg-type]
+
+
+def metadata_for(model: torch.nn.Module, info: object) -> ModelMetadata:
+    """Our metadata for a network loaded by ``stylize_video.train.checkpoint.load_model`` and its ``ModelInfo``."""
+    meta = ModelMetadata(task=info.task, scale=info.scale, arch=info.arch,  # type: ignore[attr-defined]
+                         weights_sha256=weights_sha256(model.state_dict()), source=info.source,  # type: ignore[attr-defined]
+                         supports_half=bool(getattr(info, "supports_half", True)))
+    meta.size_rules = getattr(info, "size_rules", None) or SizeRules()
+    return meta

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from stylize_video.errors import StylizeError
+from stylize_video.sizerules import SizeRules
 
 # Smallest side the networks accept: the 9x9 reflection pad needs 5 pixels (TransformerNet.MIN_SIDE).
 MIN_SIDE = 5
@@ -143,3 +144,24 @@ def build_profile(
     else:  # keep the default opt, clamped into a user-given range
         opt = (min(max(base.opt[0], mn[0]), mx[0]), min(max(base.opt[1], mn[1]), mx[1]))
     return ShapeProfile(mn, opt, mx, max_batch)
+
+
+def fit_profile(profile: ShapeProfile, rules: SizeRules) -> ShapeProfile:
+    """``profile`` adjusted to a network's size rules: min and opt raised to the nearest accepted size (inputs are
+    padded up to accepted sizes, so smaller shapes never reach the engine). A static profile must be accepted
+    as it is. Raises ``StylizeError`` naming the sizes to use when no accepted size fits the profile."""
+    if rules.none:
+        return profile
+    if profile.min == profile.max:
+        if not rules.accepts(*profile.min):
+            raise StylizeError(f"static shape {format_hw(profile.min)} breaks the model's size rules "
+                               f"({rules.describe()}): use {format_hw(rules.padded(*profile.min))}")
+        return profile
+    low = rules.padded(*profile.min)
+    if low[0] > profile.max[0] or low[1] > profile.max[1]:
+        raise StylizeError(f"shape profile {profile.describe()} admits no size the model accepts "
+                           f"({rules.describe()}): the smallest is {format_hw(low)}")
+    opt = rules.padded(*profile.opt)
+    opt = (min(opt[0], profile.max[0]), min(opt[1], profile.max[1]))
+    return ShapeProfile((max(low[0], profile.min[0]), max(low[1], profile.min[1])),
+                        (max(opt[0], low[0]), max(opt[1], low[1])), profile.max, profile.max_batch)

@@ -43,6 +43,7 @@ from stylize_video.export.engine_meta import (
     BuildOptions,
     EngineMeta,
     RuntimeEnv,
+    check_build_fits,
     check_compatible,
     read_meta,
     write_meta,
@@ -185,6 +186,7 @@ def build_engine(onnx_path: str | os.PathLike[str], plan_path: str | os.PathLike
     env = probe_env(trt, torch.cuda.current_device() if torch.cuda.is_available() else 0)  # TensorRT builds there
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     src_meta = read_metadata(onnx_path)
+    check_build_fits(src_meta, profile, build)
     mode = typing_mode(trt, build.typing)
     model = onnx.load(str(onnx_path))
     if is_fp16_graph(model):
@@ -248,7 +250,9 @@ def build_engine(onnx_path: str | os.PathLike[str], plan_path: str | os.PathLike
     meta = EngineMeta(tensorrt_version=env.tensorrt_version, gpu_name=env.gpu_name,
                       compute_capability=env.compute_capability, profile=profile, precision=build.precision,
                       typing=mode, task=src_meta.task, scale=src_meta.scale, input_dtype=in_dt, output_dtype=out_dt,
-                      onnx_sha256=file_sha256(onnx_path), onnx_path=str(onnx_path), build=build)
+                      onnx_sha256=file_sha256(onnx_path), onnx_path=str(onnx_path), build=build,
+                      size_rules=src_meta.size_rules.to_dict(), value_range=src_meta.value_range,
+                      layout=src_meta.layout, channel_order=src_meta.channel_order)
     write_meta(plan_path, meta)
     return meta
 

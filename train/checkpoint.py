@@ -1,4 +1,5 @@
-"""Checkpoint format of our own, plus loading of bare pytorch/examples state_dicts.
+"""Checkpoint format of our own, plus loading of bare pytorch/examples state_dicts and of any architecture
+spandrel detects (``stylize_video.train.spandrel_models``: Real-ESRGAN, SwinIR, HAT, ... as ``.pth`` or ``.safetensors``).
 
 Our ``.pth`` is a dict::
 
@@ -21,12 +22,15 @@ from typing import Any
 
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.sizerules import SizeRules
 from stylize_video.train.networks import TASK_OF_ARCH, build_network
 from torch import nn
 
 FORMAT = "stylize-video/checkpoint/1"
 # Pre-0.4 InstanceNorm checkpoints carried running stats that modern InstanceNorm2d rejects.
 _LEGACY_KEY = re.compile(r"(^|\.)in\d+\.running_(mean|var)$")
+# Keys only a TransformerNet (ours / pytorch/examples) has: a bare state dict with them is one, even a broken one.
+_TRANSFORMER_NET_KEYS = ("conv1.conv2d.weight", "deconv3.conv2d.weight")
 
 
 @dataclass
@@ -38,7 +42,18 @@ class ModelInfo:
     scale: int
     step: int = 0
     config: dict[str, Any] = field(default_factory=dict)
-    source: str = "stylize-video"  # or "pytorch-examples" for bare state_dicts
+    source: str = "stylize-video"  # or "pytorch-examples" for bare state_dicts, "spandrel (...)" for others
+    name: str = ""  # architecture name for people, e.g. "RealESRGAN Compact"; empty: ``arch``
+    size_rules: SizeRules = field(default_factory=SizeRules)  # input sizes the network accepts
+    supports_half: bool = True  # False: FP16 is refused (export) or falls back to FP32 (runtime)
+    tiling: str = "supported"  # spandrel's ModelTiling: supported | discouraged | internal
+
+    @property
+    def label(self) -> str:
+        """``RealESRGAN Compact x4 (spandrel)`` / ``transformer_net``: what summaries print."""
+        if not self.arch.startswith("spandrel:"):
+            return self.arch + (f" x{self.scale}" if self.scale > 1 else "")
+        return f"{self.name or self.arch} x{self.scale} (spandrel)"
 
 
 def strip_legacy_keys(state_dict: dict[str, torch.Tensor], keep: Collection[str] = ()) -> dict[str, torch.Tensor]:
@@ -54,23 +69,47 @@ def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, dict) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+def _load_object(path: Path) -> Any:
+    """The file's content: safetensors by suffix, else ``torch.load(weights_only=True)`` (no pickled code runs)."""
+    if path.suffix.lower() == ".safetensors":
+        from stylize_video.train.spandrel_models import read_safetensors
+
+        return read_safetensors(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch's message carries terminal colour codes
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            raise StylizeError(f"{path} holds pickled Python objects ({found.group(1)}), not a state dict of tensors "
+                               f"(saved with torch.save(model)? save model.state_dict() instead); it is not loaded "
+                               f"because unpickling can run code") from None
+        reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        first = reason.group(1) if reason else (text.strip().splitlines() or [type(exc).__name__])[0]
+        raise StylizeError(f"{path} is not a PyTorch checkpoint ({first.strip()[:200]})") from None
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint file into our dict form; bare state_dicts become a ``transformer_net`` entry."""
+    """Read a checkpoint file into our dict form.
+
+    Bare state_dicts with TransformerNet's keys become a ``transformer_net`` entry; any other state dict
+    (bare, or wrapped as ``params`` / ``params_ema`` / ``state_dict`` / ``model``, ``.pth`` or ``.safetensors``)
+    becomes an ``arch="spandrel"`` entry that ``load_model`` hands to spandrel's detection.
+    """
     path = Path(path)
     if not path.is_file():
         raise StylizeError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StylizeError(f"{path} is not a PyTorch checkpoint ({first})") from None
+    obj = _load_object(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         return obj
-    if _is_state_dict(obj):
+    if _is_state_dict(obj) and all(k in obj for k in _TRANSFORMER_NET_KEYS):
         # pytorch/examples saves the TransformerNet state_dict alone (.pth / .model).
         return {"format": FORMAT, "arch": "transformer_net", "task": "style", "scale": 1,
                 "state_dict": obj, "config": {}, "step": 0, "source": "pytorch-examples"}
-    raise StylizeError(f"{path} is not a stylize-video checkpoint or a TransformerNet state_dict")
+    if isinstance(obj, dict) and obj:
+        return {"format": FORMAT, "arch": "spandrel", "state_dict": obj, "source": "spandrel"}
+    kind = "an empty dict" if isinstance(obj, dict) else f"a {type(obj).__name__}"
+    raise StylizeError(f"{path} holds {kind}, not a state dict of tensors")
 
 
 def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], name: str = "checkpoint") -> None:
@@ -92,8 +131,15 @@ def load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], name: str 
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[nn.Module, ModelInfo]:
-    """Load a network for inference (eval mode) from our checkpoint or a pytorch/examples ``.pth``."""
+    """Load a network for inference (eval mode) from our checkpoint, a pytorch/examples ``.pth``, or any state
+    dict spandrel detects. The network takes and gives (N, 3, H, W) float RGB 0..255 (H, W within
+    ``info.size_rules``); errors are one-line ``StylizeError``s."""
     ckpt = read_checkpoint(path)
+    if ckpt.get("arch") == "spandrel":
+        from stylize_video.train.spandrel_models import load_spandrel
+
+        net, facts = load_spandrel(ckpt["state_dict"], path)
+        return net.to(device).eval(), ModelInfo(**facts)
     arch, scale = ckpt.get("arch"), int(ckpt.get("scale", 1))
     try:
         model = build_network(str(arch), scale)
@@ -101,7 +147,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
         raise StylizeError(f"{path}: {exc}") from None
     load_state(model, ckpt["state_dict"], name=str(path))
     info = ModelInfo(arch=str(arch), task=TASK_OF_ARCH[str(arch)], scale=scale, step=int(ckpt.get("step", 0)),
-                     config=dict(ckpt.get("config", {})), source=str(ckpt.get("source", "stylize-video")))
+                     config=dict(ckpt.get("config", {})), source=str(ckpt.get("source", "stylize-video")),
+                     size_rules=getattr(model, "size_rules", SizeRules()))
     return model.to(device).eval(), info
 
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 
+if TYPE_CHECKING:  # runtime imports stay lazy: --help and file sniffing need neither onnx nor torch
+    from stylize_video.export.conventions import ConventionFlags
+    from stylize_video.pipeline.tiling import TileOptions
+
 # file suffix -> model kind
 KIND_OF_SUFFIX: dict[str, str] = {
     ".pth": "checkpoint", ".pt": "checkpoint", ".model": "checkpoint", ".ckpt": "checkpoint",
+    ".safetensors": "checkpoint",
     ".onnx": "onnx",
     ".plan": "engine", ".engine": "engine", ".trt": "engine",
 }
@@ -48,8 +54,8 @@ def model_kind(path: str | os.PathLike[str]) -> str:
         raise StylizeError(f"model path is not a file: {path}")
     kind = KIND_OF_SUFFIX.get(path.suffix.lower()) or _sniff(path)
     if kind is None:
-        raise StylizeError(f"{path}: unknown model file kind (expected .pth checkpoint, .onnx model or "
-                           f".plan TensorRT engine)")
+        raise StylizeError(f"{path}: unknown model file kind (expected .pth/.safetensors checkpoint, .onnx model "
+                           f"or .plan TensorRT engine)")
     return kind
 
 
@@ -59,10 +65,15 @@ def _torch(path: Path, device: str, precision: str, compile: bool | str, ort_pro
     return load_torch_backend(path, device, precision, compile)
 
 
-def _onnxruntime(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
+def _onnxruntime(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None,
+                 convention: ConventionFlags | None = None) -> Backend:
+    from stylize_video.export.conventions import prepare_onnx
     from stylize_video.pipeline.backends.onnxruntime import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path, device, precision, provider=ort_provider)
+    graph, used = prepare_onnx(path, convention)  # our NCHW RGB 0..255, adapted inside the graph if need be
+    backend = OnnxRuntimeBackend(path, device, precision, provider=ort_provider, model_bytes=graph)
+    backend.convention = used  # type: ignore[attr-defined] - printed in the summary
+    return backend
 
 
 def _tensorrt(path: Path, device: str, precision: str, compile: bool | str, ort_provider: str | None) -> Backend:
@@ -71,13 +82,14 @@ def _tensorrt(path: Path, device: str, precision: str, compile: bool | str, ort_
     return TensorRTBackend(path, device)
 
 
-LOADERS: dict[str, Callable[[Path, str, str, bool, str | None], Backend]] = {
+LOADERS: dict[str, Callable[..., Backend]] = {
     "torch": _torch, "onnxruntime": _onnxruntime, "tensorrt": _tensorrt,
 }
 
 
 def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "auto", precision: str = "fp16",
-                 compile: bool | str = False, ort_provider: str | None = None) -> Backend:
+                 compile: bool | str = False, ort_provider: str | None = None,
+                 convention: ConventionFlags | None = None, tile: TileOptions | None = None) -> Backend:
     """Load ``model`` with ``backend`` ("auto" picks by file kind) on ``device`` ("auto", "cuda", "cpu").
 
     ``precision`` "fp16" applies where the backend can choose it (torch: FP16 weights with FP32
@@ -85,6 +97,11 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
     with. ``compile``: torch.compile (torch backend only): True, or a mode name from
     ``stylize_video.pipeline.backends.torch.COMPILE_MODES``. ``ort_provider`` ("tensorrt", "cuda",
     "cpu"): pin ONNX Runtime to one execution provider instead of the best available.
+    ``convention``: the I/O convention of an ONNX file without our metadata (``stylize_video.export.conventions``).
+    ``tile``: run frames in overlapping tiles (``stylize_video.pipeline.tiling``).
+
+    The result applies the model's size rules (``stylize_video.pipeline.sizing.SizedBackend``): any frame size
+    >= 1x1 goes in, padded to what the network needs, and the output is cropped back.
     """
     if backend not in BACKENDS:
         raise StylizeError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -100,7 +117,20 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
         raise StylizeError("--compile applies to the torch backend only")
     if ort_provider is not None and name != "onnxruntime":
         raise StylizeError("an ONNX Runtime provider applies to the onnxruntime backend only")
-    return LOADERS[name](path, device, precision, compile, ort_provider)
+    given = convention.given() if convention is not None else {}
+    if given and kind != "onnx":
+        raise StylizeError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: for --onnx models only; "
+                           f"a {kind} runs in stylize-video's own convention (NCHW RGB 0..255)")
+    extra = {"convention": convention} if name == "onnxruntime" else {}
+    loaded = LOADERS[name](path, device, precision, compile, ort_provider, **extra)
+    try:
+        from stylize_video.pipeline.sizing import with_size_rules
+        from stylize_video.pipeline.tiling import TiledBackend
+
+        return TiledBackend(loaded, tile) if tile is not None else with_size_rules(loaded)
+    except BaseException:
+        loaded.close()
+        raise
 
 
 __all__ = ["ACCEPTS", "BACKENDS", "Backend", "load_backend", "model_kind"]

@@ -29,6 +29,11 @@ class Backend(ABC):
     precision: str
     #: output / input size ratio; None until known (metadata or a probe run)
     scale: int | None
+    #: input sizes the model accepts (``stylize_video.sizerules.SizeRules``); None: accepts any size.
+    #: ``stylize_video.pipeline.sizing.SizedBackend`` pads to them and crops back.
+    size_rules: object | None = None
+    #: largest batch the model takes (a fixed-batch graph, an engine profile); None: no limit
+    max_batch: int | None = None
 
     @abstractmethod
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...

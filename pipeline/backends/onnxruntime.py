@@ -2,8 +2,8 @@
 
 Execution providers by preference: TensorRT EP -> CUDA EP -> CPU EP (those this onnxruntime build
 has). On CUDA, inputs and outputs stay on the GPU: torch tensors are bound with IOBinding, so there
-is no host round trip. The scale comes from our ``metadata_props`` when present, else from the
-output shape of one probe run.
+is no host round trip. The scale and size rules come from our ``metadata_props`` when present, else from
+probe runs (``stylize_video.pipeline.sizing.probe_size_rules``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import torch
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.backends.torch import resolve_device
+from stylize_video.sizerules import SizeRules
 
 _PROVIDER_SHORT = {"TensorrtExecutionProvider": "tensorrt", "CUDAExecutionProvider": "cuda",
                    "CPUExecutionProvider": "cpu"}
 _NP_OF_ORT = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 _TORCH_OF_ORT = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}
-_PROBE_SIDE = 64
 
 
 def metadata_scale(meta: dict[str, str]) -> int | None:
@@ -74,7 +74,10 @@ class OnnxRuntimeBackend(Backend):
     """An ONNX Runtime session behind the ``Backend`` contract."""
 
     def __init__(self, path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp16",
-                 cache_dir: str | os.PathLike[str] | None = None, provider: str | None = None) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None, provider: str | None = None,
+                 model_bytes: bytes | None = None) -> None:
+        """``model_bytes``: the graph to run instead of the file's (``path`` still names it in messages), e.g.
+        one adapted to our I/O convention by ``stylize_video.export.conventions``."""
         import onnxruntime as ort  # heavy; only when this backend is used
 
         path = Path(path)
@@ -87,7 +90,8 @@ class OnnxRuntimeBackend(Backend):
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            self.session = ort.InferenceSession(model_bytes if model_bytes is not None else str(path),
+                                                sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StylizeError(f"{path} could not be loaded by onnxruntime ({first[:200]})") from None
@@ -99,6 +103,7 @@ class OnnxRuntimeBackend(Backend):
         if self._in.type not in _NP_OF_ORT:
             raise StylizeError(f"{path}: input type {self._in.type} is not float32/float16")
         self._static_hw = tuple(d if isinstance(d, int) else None for d in self._in.shape[2:])
+        self.max_batch = self._in.shape[0] if isinstance(self._in.shape[0], int) else None
         used = self.session.get_providers()[0]
         self.name = f"onnxruntime-{_PROVIDER_SHORT.get(used, used)}"
         if self.device.type == "cuda" and used == "CPUExecutionProvider":
@@ -110,17 +115,36 @@ class OnnxRuntimeBackend(Backend):
             mixed = meta.get("stylize.precision", "").startswith("fp16")
             self.precision = "fp16" if mixed or self._in.type == "tensor(float16)" else "fp32"
         self.scale = metadata_scale(meta)
-        if self.scale is None:
-            self.scale = self._probe_scale()
+        self.size_rules = SizeRules.from_metadata({k[len("stylize."):]: v for k, v in meta.items()
+                                                   if k.startswith("stylize.")})
+        if self.scale is None or self.size_rules is None:
+            self._probe()
 
-    def _probe_scale(self) -> int:
-        h = self._static_hw[0] or _PROBE_SIDE
-        w = self._static_hw[1] or _PROBE_SIDE
-        out = self(torch.full((1, 3, h, w), 128.0, device=self.device))
-        oh, ow = out.shape[-2:]
-        if oh % h or ow % w or oh // h != ow // w or out.shape[1] != 3:
-            raise StylizeError(f"model output {tuple(out.shape)} for input (1, 3, {h}, {w}) is not an image x integer scale")
-        return oh // h
+    def _probe(self) -> None:
+        """Scale and size rules of a graph without our metadata, found once by running it (quietly)."""
+        if None not in self._static_hw:  # fixed-size graph: one run at its size
+            h, w = self._static_hw
+            out = self._probe_run(torch.full((1, 3, h, w), 128.0))
+            oh, ow = out.shape[-2:]
+            if oh % h or ow % w or oh // h != ow // w or out.shape[1] != 3:
+                raise StylizeError(f"model output {tuple(out.shape)} for input (1, 3, {h}, {w}) is not an image x "
+                                   f"integer scale")
+            self.scale, self.size_rules = self.scale or oh // h, self.size_rules or SizeRules()
+            return
+        from stylize_video.pipeline.sizing import probe_size_rules
+
+        scale, rules = probe_size_rules(self._probe_run, torch.device("cpu"), self.scale)
+        self.scale, self.size_rules = scale, self.size_rules or rules
+
+    def _probe_run(self, x: torch.Tensor) -> torch.Tensor:
+        """One host-side run with ORT's own error log silenced (probes expect some sizes to fail)."""
+        import onnxruntime as ort
+
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4
+        feed = x.detach().to("cpu", _TORCH_OF_ORT[self._in.type]).contiguous().numpy()
+        (y,) = self.session.run([self._out.name], {self._in.name: feed}, quiet)[:1]
+        return torch.from_numpy(np.asarray(y)).float()
 
     def check_input(self, shape: tuple[int, ...]) -> None:
         """Raise ``StylizeError`` if NCHW inputs of ``shape`` do not fit a fixed-size model."""

@@ -49,6 +49,8 @@ class TensorRTBackend(Backend):
         self.device = torch.device("cuda", index)
         self.precision = self.meta.precision
         self.scale = int(self.meta.scale)
+        self.size_rules = self.meta.input_size_rules()  # the network's rules and the profile's minimum
+        self.max_batch = self.meta.profile.max_batch
         self.name = "tensorrt"
         self._runner = ett.TensorRTRunner(self.plan, device=index, cuda_graph=cuda_graph, check=False)
         self._runner.__enter__()

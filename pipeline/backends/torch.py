@@ -14,6 +14,7 @@ import torch
 from stylize_video.cliargs import resolve_device  # one --device check for every script (also imported from here)
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
+from stylize_video.sizerules import SizeRules
 from torch import nn
 
 _NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
@@ -77,6 +78,7 @@ class TorchBackend(Backend):
             raise StylizeError(f"precision must be fp16 or fp32, got {precision!r}")
         self.precision = precision
         self.scale = scale if scale is not None else int(getattr(model, "scale", 1))
+        self.size_rules = getattr(model, "size_rules", None) or SizeRules()
         model = model.eval().to(self.device)
         if precision == "fp16":
             model = half_keep_norms_fp32(model)
@@ -112,11 +114,19 @@ class TorchBackend(Backend):
 
 def load_torch_backend(path: str | os.PathLike[str], device: str | torch.device = "auto", precision: str = "fp32",
                        compile: bool | str = False) -> TorchBackend:
-    """Load our checkpoint (or a pytorch/examples state_dict) via ``stylize_video.train.checkpoint.load_model``."""
+    """Load our checkpoint, a pytorch/examples state_dict or a spandrel architecture via
+    ``stylize_video.train.checkpoint.load_model``; FP16 falls back to FP32 (with a warning) for architectures
+    that do not support it."""
     from stylize_video.train.checkpoint import load_model
 
     dev = resolve_device(device)
     if precision == "fp16" and dev.type == "cpu":
         warnings.warn("FP16 on the CPU is slow and gains nothing; consider --precision fp32", stacklevel=2)
     model, info = load_model(path, "cpu")
-    return TorchBackend(model, dev, precision, compile, scale=info.scale)
+    if precision == "fp16" and not info.supports_half:
+        warnings.warn(f"{info.label} does not support FP16 (spandrel: supports_half=False); running in FP32",
+                      stacklevel=2)
+        precision = "fp32"
+    backend = TorchBackend(model, dev, precision, compile, scale=info.scale)
+    backend.info = info  # type: ignore[attr-defined] - what the summary names (architecture, source)
+    return backend

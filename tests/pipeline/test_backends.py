@@ -51,7 +51,7 @@ def test_dispatch_checkpoint(checkpoints):
 def test_onnxruntime_scale_from_metadata_or_probe(onnx_models, key):
     path, model = onnx_models[key]
     with load_backend(path, device="cpu") as b:
-        assert isinstance(b, OnnxRuntimeBackend) and b.name == "onnxruntime-cpu" and b.scale == 2
+        assert isinstance(b.inner, OnnxRuntimeBackend) and b.name == "onnxruntime-cpu" and b.scale == 2
         x = torch.rand(1, 3, 12, 14) * 255
         with torch.no_grad():
             ref = model(x)
@@ -90,7 +90,7 @@ def test_wrong_kinds_and_missing(tmp_path, checkpoints, onnx_models):
         load_backend(onnx_models["sr_meta"][0], backend="torch")
     fake_onnx = tmp_path / "fake.onnx"
     fake_onnx.write_text("not a protobuf")
-    with pytest.raises(StylizeError, match="could not be loaded by onnxruntime"):
+    with pytest.raises(StylizeError, match="is not an ONNX model"):
         load_backend(fake_onnx, device="cpu")
     fake_pth = tmp_path / "fake.pth"
     fake_pth.write_bytes(b"garbage")

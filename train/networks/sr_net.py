@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+from stylize_video.sizerules import SizeRules
 from stylize_video.train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer
 from torch import nn
 
@@ -23,6 +24,7 @@ class SRNet(nn.Module):
     """
 
     task = "sr"
+    size_rules = SizeRules(minimum=5)  # the 9x9 reflection pad needs sides >= 5; smaller frames are padded outside
 
     def __init__(self, scale: int = 4, channels: int = 64, num_residual: int = 4) -> None:
         super().__init__()

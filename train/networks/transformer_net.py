@@ -8,6 +8,7 @@ mosaic/candy/udnie/rain_princess ``.pth`` files load directly.
 from __future__ import annotations
 
 import torch
+from stylize_video.sizerules import SizeRules
 from stylize_video.train.networks.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer, pad_to_multiple
 from torch import nn
 
@@ -26,6 +27,8 @@ class TransformerNet(nn.Module):
 
     task = "style"
     scale = 1
+    # Smaller frames are padded up to 5x5 outside the network and the output cropped back.
+    size_rules = SizeRules(minimum=MIN_SIDE)
 
     def __init__(self) -> None:
         super().__init__()
