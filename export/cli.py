@@ -24,11 +24,18 @@ from pathlib import Path
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
 from stylize_video.export.engine_cache import cache_root
-from stylize_video.export.engine_meta import BuildOptions
-from stylize_video.export.metadata import ModelMetadata, load_onnx, read_metadata, weights_sha256, write_metadata
+from stylize_video.export.engine_meta import BuildOptions, check_build_fits
+from stylize_video.export.metadata import (
+    ModelMetadata,
+    load_onnx,
+    metadata_for,
+    read_metadata,
+    weights_sha256,
+    write_metadata,
+)
 from stylize_video.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
 from stylize_video.export.registry import SOURCES, styles
-from stylize_video.export.shapes import build_profile
+from stylize_video.export.shapes import build_profile, fit_profile
 from torch import nn
 
 PROG = "stylize-export"
@@ -70,10 +77,29 @@ def _cmd_onnx(args: argparse.Namespace) -> int:
         raise StylizeError("--fp16-io needs --fp16")
     cliargs.check_output(args.output, overwrite=args.overwrite)
     model, info = load_model(args.checkpoint, "cpu")
-    meta = ModelMetadata(task=info.task, scale=info.scale, arch=info.arch,
-                         weights_sha256=weights_sha256(model.state_dict()), source=info.source)
-    _export_and_check(model, meta, Path(args.output), args)
+    if args.fp16 and not info.supports_half:
+        raise StylizeError(f"{info.label} does not support FP16 (spandrel: supports_half=False); export without --fp16")
+    meta = metadata_for(model, info)
+    if not info.arch.startswith("spandrel:"):
+        _export_and_check(model, meta, Path(args.output), args)
+        return 0
+    try:  # other people's architectures: find out whether the graph is size-dynamic by exporting and checking
+        _export_and_check(model, meta, Path(args.output), args)
+    except StylizeError as exc:
+        raise StylizeError(f"{info.name} ({info.arch}) cannot be exported to ONNX with dynamic height/width: "
+                           f"{_reason(exc, Path(args.output))}") from None
+    except Exception as exc:  # noqa: BLE001 - the exporter's own errors for ops or control flow it cannot trace
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StylizeError(f"{info.name} ({info.arch}) cannot be exported to ONNX: torch.onnx says "
+                           f"{first[:240]}") from None
     return 0
+
+
+def _reason(exc: StylizeError, out: Path) -> str:
+    text = str(exc)
+    for prefix in (f"{out} (fp32 graph): ", f"{out} (fp16 mixed graph): "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -125,7 +151,9 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     meta = read_metadata(src)
     profile = build_profile(meta.task, meta.scale, min_shape=args.min_shape, opt_shape=args.opt_shape,
                             max_shape=args.max_shape, static=args.static, max_batch=args.max_batch)
+    profile = fit_profile(profile, meta.size_rules)  # inputs are padded to the network's sizes first
     build = _build_options(args)
+    check_build_fits(meta, profile, build)
     for path in (args.output, f"{args.output}.json"):
         cliargs.check_output(path, overwrite=args.overwrite)
     gpu = _engine_device(args.device)
@@ -195,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("onnx", help="checkpoint -> ONNX (dynamic batch/height/width), verified")
-    p.add_argument("checkpoint", help="our checkpoint or a pytorch/examples .pth")
+    p.add_argument("checkpoint", help="our checkpoint, a pytorch/examples .pth, or any architecture spandrel detects "
+                   "(.pth/.safetensors)")
     p.add_argument("output", help="OUT.onnx")
     _add_export_options(p)
     p.set_defaults(func=_cmd_onnx)

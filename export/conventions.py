@@ -90,7 +90,7 @@ def resolve(props: dict[str, str], flags: ConventionFlags | None, name: str = "t
     if given:
         return Convention(**given, source="from " + "/".join(FLAG_OF[k] for k in given)
                           + (", the rest assumed" if len(given) < 3 else ""))
-    return Convention(source="assumed: no stylize.* metadata; set --value-range/--layout/--channel-order if wrong")
+    return Convention(source="assumed, no metadata or flags: set --value-range/--layout/--channel-order if wrong")
 
 
 def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

@@ -92,7 +92,9 @@ def export_model(model: nn.Module, meta: ModelMetadata, *, opset: int = DEFAULT_
     except KeyError:
         raise StylizeError(f"unknown exporter {exporter!r}; choose from {', '.join(EXPORTERS)}") from None
     model = model.eval().cpu().float()
-    sample = torch.rand(1, 3, *_SAMPLE_HW) * 255.0
+    # Traced at a size the network accepts; one that is not a multiple of common window sizes (7, 8, 12, 16),
+    # so conditional "pad to the window" code is traced as taken and stays dynamic (SwinIR, HAT, ...).
+    sample = torch.rand(1, 3, *meta.size_rules.padded(*_SAMPLE_HW)) * 255.0
     with torch.no_grad():
         proto = fn(model, sample, opset)
     meta.exporter = exporter

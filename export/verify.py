@@ -134,12 +134,27 @@ def check_structure(model: onnx.ModelProto, report: VerifyReport) -> None:
                          f"precision={meta.precision} io={meta.io_dtype} weights sha256 {meta.weights_sha256[:12]}…")
 
 
+def _run_at(run: Runner, x: np.ndarray, report: VerifyReport) -> np.ndarray:
+    """``run(x)`` with a runtime's own exception turned into one line naming the input size."""
+    try:
+        return run(x)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidArgument types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StylizeError(f"{report.path}: onnxruntime cannot run the graph at {_shape(x.shape)}: {first[:240]}") from None
+
+
+def sizes_for(model: onnx.ModelProto, sizes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``sizes`` padded up to the graph's size rules (``stylize.size_*`` metadata), duplicates dropped."""
+    rules = read_metadata(model).size_rules
+    return list(dict.fromkeys(rules.padded(h, w) for h, w in sizes))
+
+
 def check_shapes(model: onnx.ModelProto, scale: int, report: VerifyReport,
                  sizes: Sequence[tuple[int, int]] = PARITY_SIZES) -> None:
     """Run onnxruntime at each size (batch 2) and check the output shape is (2, 3, H*scale, W*scale)."""
     run = ort_runner(model)
     for h, w in sizes:
-        out = run(sample_input((2, 3, h, w)))
+        out = _run_at(run, sample_input((2, 3, h, w)), report)
         if out.shape != (2, 3, h * scale, w * scale):
             raise StylizeError(f"{report.path}: input 2x3x{h}x{w} gave output {out.shape}, expected "
                                f"(2, 3, {h * scale}, {w * scale}): the graph is not size-dynamic")
@@ -152,7 +167,7 @@ def check_parity(model: onnx.ModelProto, reference: Runner, report: VerifyReport
     run = ort_runner(model)
     for h, w in sizes:
         x = sample_input((1, 3, h, w))
-        err = float(np.abs(run(x) - reference(x)).max())
+        err = float(np.abs(_run_at(run, x, report) - reference(x)).max())
         report.parity.append(((1, 3, h, w), err))
         if not err <= MAX_ABS_ERROR:
             raise StylizeError(f"{report.path}: ONNX vs PyTorch max abs error {err:.4g} at 1x3x{h}x{w} "
@@ -192,16 +207,17 @@ def check_fp16(fp16: onnx.ModelProto, reference: Runner, report: VerifyReport,
 def check_fp32_model(model: onnx.ModelProto, reference: Runner | None, scale: int, report: VerifyReport) -> None:
     """Everything for an FP32 graph; parity only when a PyTorch reference is available."""
     check_structure(model, report)
-    check_shapes(model, scale, report)
+    sizes = sizes_for(model, PARITY_SIZES)
+    check_shapes(model, scale, report, sizes)
     if reference is not None:
-        check_parity(model, reference, report)
+        check_parity(model, reference, report, sizes)
 
 
 def check_fp16_model(model: onnx.ModelProto, reference: Runner | None, scale: int, report: VerifyReport,
                      fp32: onnx.ModelProto | None = None) -> None:
     """Everything for a mixed-precision graph; PSNR needs an FP32 reference (PyTorch or FP32 ONNX)."""
     check_structure(model, report)
-    check_shapes(model, scale, report)
+    check_shapes(model, scale, report, sizes_for(model, PARITY_SIZES))
     if not is_fp16_graph(model):
         raise StylizeError(f"{report.path}: metadata says fp16 but no Conv runs in float16")
     if reference is None and fp32 is not None:
@@ -212,8 +228,9 @@ def check_fp16_model(model: onnx.ModelProto, reference: Runner | None, scale: in
             raise StylizeError(f"{report.path}: normalisation runs in FP16 ({', '.join(bad[:3])}); it overflows")
         report.checks.append("no FP16 InstanceNormalization (PSNR needs --checkpoint or --reference)")
         return
-    check_fp16(model, reference, report)
+    fp16_sizes = sizes_for(model, FP16_SIZES)
+    check_fp16(model, reference, report, fp16_sizes)
     if fp32 is not None:  # show what the converter's defaults would have done
         from stylize_video.export.fp16 import to_naive_fp16
 
-        report.naive_psnr.extend(fp16_psnrs(to_naive_fp16(fp32), reference, FP16_SIZES[:1], (STRESS_SCALE,)))
+        report.naive_psnr.extend(fp16_psnrs(to_naive_fp16(fp32), reference, fp16_sizes[:1], (STRESS_SCALE,)))

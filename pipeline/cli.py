@@ -42,9 +42,16 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """--engine / --onnx / --checkpoint / --style (exactly one)."""
     m = p.add_argument_group("model (one of)").add_mutually_exclusive_group(required=True)
     m.add_argument("--engine", metavar="PLAN", help="TensorRT engine built by stylize-export")
-    m.add_argument("--onnx", metavar="ONNX", help="ONNX model (NCHW RGB 0..255 float in and out)")
-    m.add_argument("--checkpoint", metavar="PTH", help="stylize-train checkpoint or pytorch/examples .pth")
+    m.add_argument("--onnx", metavar="ONNX", help="ONNX model (float images in and out; see --value-range, "
+                   "--layout, --channel-order)")
+    m.add_argument("--checkpoint", metavar="PTH", help="stylize-train checkpoint, pytorch/examples .pth, or any "
+                   "architecture spandrel detects (Real-ESRGAN, SwinIR, HAT, ... as .pth or .safetensors)")
     m.add_argument("--style", metavar="NAME", help="a style from the export registry (stylize-export list)")
+    c = p.add_argument_group("ONNX models without stylize-video metadata (ours record theirs; default NCHW RGB "
+                             "0-255)")
+    c.add_argument("--value-range", choices=("0-255", "0-1"), help="range of the model's float input and output")
+    c.add_argument("--layout", choices=("nchw", "nhwc"), help="tensor layout of the model's input and output")
+    c.add_argument("--channel-order", choices=("rgb", "bgr"), help="channel order of the model's input and output")
 
 
 def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,6 +67,11 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
                    "reduce-overhead skips autotuning (compiles sooner), still with CUDA graphs")
     r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
     r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
+    r.add_argument("--tile", type=int, metavar="SIZE", help="run the model on SIZE x SIZE tiles of each frame "
+                   "(frames too large for GPU memory or for a fixed-size engine); seams are feathered")
+    r.add_argument("--tile-overlap", type=int, default=32, metavar="PX", help="input pixels shared by neighbouring "
+                   "tiles (default 32); output equals the untiled one where PX/4 covers the receptive field")
+    r.add_argument("--tile-batch", type=int, default=4, metavar="N", help="tiles per backend call (default 4)")
 
 
 def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
@@ -116,6 +128,17 @@ def _resolve_model(args: argparse.Namespace, precision: str) -> str:
     raise StylizeError("no model given")  # argparse enforces one; kept for API callers
 
 
+def model_options(args: argparse.Namespace) -> dict:
+    """``load_backend`` keywords from the ONNX-convention and tiling flags (checked: one-line errors)."""
+    from stylize_video.export.conventions import ConventionFlags
+    from stylize_video.pipeline.tiling import TileOptions
+
+    if args.tile is None and (args.tile_overlap != 32 or args.tile_batch != 4):
+        raise StylizeError("--tile-overlap and --tile-batch need --tile SIZE")
+    tile = TileOptions(args.tile, args.tile_overlap, args.tile_batch) if args.tile is not None else None
+    return {"convention": ConventionFlags(args.value_range, args.layout, args.channel_order), "tile": tile}
+
+
 # model flag -> the file kind it takes
 _KIND_OF_FLAG = {"engine": "engine", "onnx": "onnx", "checkpoint": "checkpoint"}
 _ARTICLE = {"engine": "a TensorRT engine", "onnx": "an ONNX model", "checkpoint": "a PyTorch checkpoint"}
@@ -148,6 +171,7 @@ COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cuda
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _check_numbers(args)
+    model_opts = model_options(args)
     # Imports after argument parsing: --help stays fast.
     from stylize_video.pipeline.backends import load_backend
     from stylize_video.pipeline.job import JobOptions, check_match_histogram, save_stats, stylize
@@ -164,8 +188,13 @@ def _main(argv: Sequence[str] | None) -> int:
         warnings.showwarning = _show_warning
         sink = make_sink(io, args, device)  # output checks (exists, folder, encoder, pyvirtualcam) come first too
         backend = load_backend(_resolve_model(args, precision), args.backend, str(device), precision,
-                               args.compile_mode or args.compile)
+                               args.compile_mode or args.compile, **model_opts)
         with backend:
+            from stylize_video.pipeline.model_summary import describe_model, summary_line
+
+            model_facts = describe_model(backend)
+            if not args.quiet:  # before any frame: a wrong convention or size rule shows before the run
+                print(f"{PROG}: {summary_line(backend)}", file=sys.stderr)
             check_match_histogram(args.match_histogram, backend.scale)  # before a camera or stream is opened
             source = open_source(io, args, device)
             try:
@@ -174,7 +203,8 @@ def _main(argv: Sequence[str] | None) -> int:
                 source.close()
     if args.json:
         save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
-                                            "vcam": args.vcam, "match_histogram": args.match_histogram})
+                                            "vcam": args.vcam, "match_histogram": args.match_histogram,
+                                            "model": model_facts})
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
     if stats.interrupted and io.live_input:

@@ -23,6 +23,7 @@ from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink, Video
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
 from stylize_video.pipeline.processor import FrameProcessor, ProcessorConfig
 from stylize_video.pipeline.runner import Runner
+from stylize_video.pipeline.sizing import with_size_rules
 from stylize_video.pipeline.stats import RunStats
 
 
@@ -83,6 +84,7 @@ def _rotation_plan(rotation: int, apply: bool) -> tuple[int, int]:
 def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | None = None) -> RunStats:
     """Process ``source`` into ``sink`` with ``backend``. The sink is closed (or aborted); the source is not."""
     opts = options or JobOptions()
+    backend = with_size_rules(backend)  # any frame size: padded to the model's size rules, cropped back
     info = source.info
     if info.interlaced:
         warnings.warn("interlaced input: frames are processed as progressive frames (no deinterlacing)", stacklevel=2)

@@ -79,20 +79,34 @@ class Stylizer:
             from stylize_video.pipeline.job import check_match_histogram
 
             check_match_histogram(match_histogram, backend.scale)
-        self.backend = backend
+        from stylize_video.pipeline.sizing import with_size_rules
+
+        self.backend = with_size_rules(backend)  # any frame size >= 1x1, padded to the model's rules and cropped
         self.match_histogram = match_histogram
         self._lock = threading.Lock()
         self._closed = False
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | torch.device = "auto",
-             precision: str | None = None, match_histogram: bool = False, **kwargs: Any) -> Stylizer:
-        """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model).
+             precision: str | None = None, match_histogram: bool = False, value_range: str | None = None,
+             layout: str | None = None, channel_order: str | None = None, tile: int | None = None,
+             tile_overlap: int = 32, tile_batch: int = 4, **kwargs: Any) -> Stylizer:
+        """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model/.safetensors:
+        ours, pytorch/examples, or any architecture spandrel detects).
 
         ``backend``/``device``/``precision`` and extra keywords (e.g. ``compile=True``) go to
         ``stylize_video.pipeline.backends.load_backend``. ``precision=None``: fp16 on CUDA, fp32 on the CPU.
+        ``value_range`` ("0-255"/"0-1"), ``layout`` ("nchw"/"nhwc"), ``channel_order`` ("rgb"/"bgr"): the I/O
+        convention of an ONNX file without our metadata. ``tile``: run frames in ``tile`` x ``tile`` tiles sharing
+        ``tile_overlap`` pixels, ``tile_batch`` per call (``stylize_video.pipeline.tiling``).
         """
+        from stylize_video.export.conventions import ConventionFlags
         from stylize_video.pipeline.backends import load_backend  # heavy: onnxruntime/tensorrt imports live there
+        from stylize_video.pipeline.tiling import TileOptions
+
+        kwargs.setdefault("convention", ConventionFlags(value_range, layout, channel_order))
+        if tile is not None:
+            kwargs.setdefault("tile", TileOptions(tile, tile_overlap, tile_batch))
 
         device = str(device)
         if precision is None:

@@ -15,6 +15,7 @@ architecture it knows (seconds on a small CPU).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ def detect(state: dict[str, Any], path: str | os.PathLike[str]) -> Any:
     if not any(isinstance(v, torch.Tensor) for v in state.values()):
         raise StylizeError(f"{path} holds no tensors: it is not a state dict")
     try:
-        desc = registry().load(state)
+        with warnings.catch_warnings():  # architectures' own deprecation notes (torch.meshgrid indexing, ...)
+            warnings.simplefilter("ignore", UserWarning)
+            desc = registry().load(state)
     except spandrel.UnsupportedModelError:
         raise StylizeError(f"{path}: not a stylize-video checkpoint, a pytorch/examples TransformerNet or an "
                            f"architecture spandrel {spandrel.__version__} recognises{_hint_extra()}") from None
