@@ -64,12 +64,12 @@ def describe_model(path: Path, fmt: str, random_weights: str | None) -> dict[str
     """The ``model`` record: task and scale from the checkpoint, the ONNX metadata or the engine sidecar."""
     task: str | None = None
     scale: int | None = None
-    if fmt == "ckpt":
-        from stylize_video.train.checkpoint import read_checkpoint
-        from stylize_video.train.networks import TASK_OF_ARCH
+    arch: str | None = None
+    if fmt == "ckpt":  # ours, pytorch/examples, or any architecture spandrel detects
+        from stylize_video.train.checkpoint import load_model
 
-        ckpt = read_checkpoint(path)
-        task, scale = TASK_OF_ARCH.get(str(ckpt.get("arch"))), int(ckpt.get("scale", 1))
+        _net, info = load_model(path, "cpu")
+        task, scale, arch = info.task, info.scale, info.label
     elif fmt in ("onnx", "plan"):
         try:
             if fmt == "onnx":
@@ -78,9 +78,11 @@ def describe_model(path: Path, fmt: str, random_weights: str | None) -> dict[str
                 from stylize_video.export.engine_meta import read_meta as read
             meta = read(path)
             task, scale = meta.task, int(meta.scale)
+            arch = getattr(meta, "arch", None)
         except (ImportError, StylizeError):  # foreign file: the backend finds the scale when it loads
             pass
-    return {"path": str(path), "format": fmt, "task": task, "scale": scale, "random_weights": random_weights}
+    return {"path": str(path), "format": fmt, "task": task, "scale": scale, "arch": arch,
+            "random_weights": random_weights}
 
 
 class Artifacts:
@@ -119,19 +121,17 @@ class Artifacts:
         if self.fmt != "ckpt":
             raise SkipVariant(f"an ONNX graph cannot be made from a {self.fmt}")
         try:
-            from stylize_video.export.metadata import ModelMetadata, weights_sha256
+            from stylize_video.export.metadata import metadata_for
             from stylize_video.export.onnx_export import export_model, save_atomic
         except ImportError as exc:
             raise SkipVariant(f"ONNX export unavailable ({exc})") from None
         from stylize_video.train.checkpoint import load_model
 
         model, info = load_model(self.model, "cpu")
-        sha = weights_sha256(model.state_dict())
-        out = self.work_dir / f"{self.model.stem}-{sha[:12]}.onnx"
+        meta = metadata_for(model, info)
+        out = self.work_dir / f"{self.model.stem}-{meta.weights_sha256[:12]}.onnx"
         if not out.is_file():
             self.log(f"export {self.model.name} -> {out.name}")
-            meta = ModelMetadata(task=info.task, scale=info.scale, arch=info.arch, weights_sha256=sha,
-                                 source=info.source)
             save_atomic(export_model(model, meta), out)
         return out
 
@@ -139,6 +139,7 @@ class Artifacts:
         if self.fmt == "onnx" and _onnx_precision(self.model) not in (None, "fp32"):
             return self.model  # already the mixed-FP16 graph
         base = self._made.get("onnx-fp32") or self._onnx_fp32()
+        _refuse_fp16(base)
         try:
             import onnx
             from stylize_video.export.fp16 import to_mixed_fp16
@@ -171,6 +172,7 @@ class Artifacts:
         except ImportError as exc:
             raise SkipVariant(f"building a TensorRT engine needs stylize_video.export.engine_cache ({exc})") from None
         onnx_path = self._made.get("onnx-fp32") or self._onnx_fp32()
+        _refuse_fp16(onnx_path)
         profile = default_profile(self.task, self.scale)
         for shape in self.shapes:
             profile = profile.widened_to(shape)
@@ -186,3 +188,15 @@ def _onnx_precision(path: Path) -> str | None:
         return read_metadata(path).precision
     except (ImportError, StylizeError):
         return None
+
+
+def _refuse_fp16(onnx_path: Path) -> None:
+    """SkipVariant for FP16 artefacts of an architecture that does not support FP16 (our metadata says so)."""
+    try:
+        from stylize_video.export.metadata import read_metadata
+
+        meta = read_metadata(onnx_path)
+    except (ImportError, StylizeError):
+        return
+    if not meta.supports_half:
+        raise SkipVariant(f"{meta.arch} does not support FP16 (spandrel: supports_half=False)")

@@ -30,7 +30,7 @@ MIN_SIDE = 16
 DEFAULT_SIZES = {"style": "360p,720p,1080p,2160p", "sr": "180p,270p,540p"}
 
 RANDOM_WEIGHT_KINDS = ("style", "sr4")
-MODEL_KINDS = {".pth": "ckpt", ".pt": "ckpt", ".model": "ckpt", ".ckpt": "ckpt", ".onnx": "onnx",
+MODEL_KINDS = {".pth": "ckpt", ".pt": "ckpt", ".model": "ckpt", ".ckpt": "ckpt", ".safetensors": "ckpt", ".onnx": "onnx",
                ".plan": "plan", ".engine": "plan", ".trt": "plan"}
 
 

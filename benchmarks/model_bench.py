@@ -214,6 +214,11 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
                              "the backend did not run what this variant names")
                 log(f"skip {variant.label}: {st.reason}")
                 continue
+            if variant.precision == "fp16" and backend.precision == "fp32":  # an architecture without FP16 support
+                backend.close()
+                st.status, st.reason = "skipped", "the model runs in FP32 only (it does not support FP16)"
+                log(f"skip {variant.label}: {st.reason}")
+                continue
             with backend:
                 for size in sizes:
                     spent = None if variant.label == BASELINE else budget.spent()

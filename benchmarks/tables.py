@@ -99,7 +99,8 @@ def _machine_line(record: dict[str, Any]) -> str:
 def _model_line(record: dict[str, Any]) -> str:
     mdl, st = record["model"], record["settings"]
     weights = f"RANDOM weights ({mdl['random_weights']}, explicitly requested)" if mdl["random_weights"] else mdl["path"]
-    return (f"model: {weights}, {mdl['format']}, task {mdl['task']}, scale {mdl['scale']}; "
+    arch = f", {mdl['arch']}" if mdl.get("arch") else ""
+    return (f"model: {weights}{arch}, {mdl['format']}, task {mdl['task']}, scale {mdl['scale']}; "
             f"{st['warmup']} warm-up + {st['iters']} timed iterations, batch {st['batch']}, TF32 off")
 
 

@@ -193,8 +193,10 @@ def adapt_graph(model: onnx.ModelProto, conv: Convention) -> onnx.ModelProto:
     return out
 
 
-def prepare_onnx(path: str | os.PathLike[str], flags: ConventionFlags | None = None) -> tuple[bytes | None, Convention]:
-    """(graph bytes to run instead of the file, or None when the file is already ours; the convention used).
+def prepare_onnx(path: str | os.PathLike[str],
+                 flags: ConventionFlags | None = None) -> tuple[bytes | None, Convention, dict[str, str]]:
+    """(graph bytes to run instead of the file, or None when the file is already ours; the convention used;
+    the file's metadata_props).
 
     Raises ``StylizeError`` (one line) for a contradicting flag, a layout that does not match the graph's
     fixed channel dimension, or a model that does not take 3 channels.
@@ -207,9 +209,9 @@ def prepare_onnx(path: str | os.PathLike[str], flags: ConventionFlags | None = N
     conv = resolve(props, flags, path.name)
     check_channels(head, conv, path.name)
     if conv.native:
-        return None, conv
+        return None, conv, props
     full = load_onnx(path)  # with external weights, if the file has them
-    return adapt_graph(full, conv).SerializeToString(), conv
+    return adapt_graph(full, conv).SerializeToString(), conv, props
 
 
 def native(source: str) -> Convention:

@@ -105,9 +105,9 @@ def detect(state: dict[str, Any], path: str | os.PathLike[str]) -> Any:
                            f"architecture spandrel {spandrel.__version__} recognises{_hint_extra()}") from None
     except (KeyError, RuntimeError, ValueError, IndexError, AssertionError, AttributeError, TypeError) as exc:
         # The keys looked like an architecture but a tensor is missing or has another shape.
-        what = f"missing key {exc}" if isinstance(exc, KeyError) else (str(exc).strip().splitlines() or [""])[-1]
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else (str(exc).strip().splitlines() or [""])[-1].strip()
         arch = _detected_arch(state)
-        raise StylizeError(f"{path} looks like a {arch} model but does not fit it: {what[:200]}") from None
+        raise StylizeError(f"{path} is detected as {arch} but its tensors do not fit it: {what[:200]}") from None
     if not isinstance(desc, spandrel.ImageModelDescriptor):
         raise StylizeError(f"{path} is a {desc.architecture.name} {desc.purpose} model: it needs a mask as well as "
                            f"the image, which video frames do not have")

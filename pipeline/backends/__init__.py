@@ -7,6 +7,7 @@ Heavy runtimes (onnxruntime, tensorrt) are imported only by the backend that nee
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,7 +71,11 @@ def _onnxruntime(path: Path, device: str, precision: str, compile: bool | str, o
     from stylize_video.export.conventions import prepare_onnx
     from stylize_video.pipeline.backends.onnxruntime import OnnxRuntimeBackend
 
-    graph, used = prepare_onnx(path, convention)  # our NCHW RGB 0..255, adapted inside the graph if need be
+    graph, used, props = prepare_onnx(path, convention)  # our NCHW RGB 0..255, adapted in the graph if need be
+    if precision == "fp16" and props.get("stylize.supports_half") == "False":
+        warnings.warn(f"{props.get('stylize.arch', path.name)} does not support FP16 (spandrel: supports_half=False); "
+                      f"running in FP32", stacklevel=3)
+        precision = "fp32"
     backend = OnnxRuntimeBackend(path, device, precision, provider=ort_provider, model_bytes=graph)
     backend.convention = used  # type: ignore[attr-defined] - printed in the summary
     return backend
