@@ -112,3 +112,21 @@ def test_engine_command_static_and_typing():
                          BuildOptions(precision="fp32", typing="weak", hardware_compatible=True))
     assert shlex.split(cmd) == ["stylize-export", "engine", "a b.onnx", "o.plan", "--static", "720x1280",
                                 "--hardware-compatible", "--typing", "weak"]
+
+
+def test_sidecar_carries_size_rules_and_convention(plan):
+    from stylize_video.sizerules import SizeRules
+
+    meta = make_meta()
+    meta.size_rules = SizeRules(minimum=16, multiple_of=8).to_dict()
+    write_meta(plan, meta)
+    back = read_meta(plan)
+    assert (back.value_range, back.layout, back.channel_order) == ("0-255", "NCHW", "RGB")
+    # the network's rules, plus the profile's minimum side (64): small frames are padded up to the profile
+    assert back.input_size_rules() == SizeRules(minimum=64, multiple_of=8)
+    # sidecars written before these fields existed still load, with "any size" rules
+    data = json.loads(sidecar_path(plan).read_text())
+    for key in ("size_rules", "value_range", "layout", "channel_order"):
+        data.pop(key)
+    sidecar_path(plan).write_text(json.dumps(data))
+    assert read_meta(plan).input_size_rules() == SizeRules(minimum=64)
