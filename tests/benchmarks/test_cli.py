@@ -131,3 +131,18 @@ def test_reports_rerendered_from_json(sample_record: dict, tmp_path: Path, capsy
     assert main(["--from-json", str(src)]) == 1
     err = capsys.readouterr().err
     assert "not a stylize-bench result" in err and err.count("\n") == 1
+
+
+def test_spandrel_model_benchmarks(spandrel_files, tmp_path: Path) -> None:
+    # A published architecture (Real-ESRGAN compact, spandrel-detected) through the same variants as ours.
+    js = tmp_path / "compact.json"
+    assert main(["--model", str(spandrel_files["compact"]), "--backends", "ort-cpu-fp32", "--sizes", "40x24",
+                 "--iters", "1", "--warmup", "0", "--no-e2e", "--work-dir", str(tmp_path / "w"), "--json", str(js),
+                 "--quiet"]) == 0
+    record = json.loads(js.read_text())
+    assert validate(record) == []
+    assert record["model"] | {"path": None} == {"path": None, "format": "ckpt", "task": "sr", "scale": 2,
+                                                "arch": "RealESRGAN Compact x2 (spandrel)", "random_weights": None}
+    ok = {r["variant"]: r for r in record["model_results"] if r["status"] == "ok"}
+    assert set(ok) == {"torch-fp32", "ort-cpu-fp32"} and ok["ort-cpu-fp32"]["psnr_db"] > 40.0
+    assert (ok["torch-fp32"]["width"], ok["torch-fp32"]["height"]) == (40, 24)
