@@ -192,9 +192,7 @@ def _main(argv: Sequence[str] | None) -> int:
         with backend:
             from stylize_video.pipeline.model_summary import describe_model, summary_line
 
-            model_facts = describe_model(backend)
-            if not args.quiet:  # before any frame: a wrong convention or size rule shows before the run
-                print(f"{PROG}: {summary_line(backend)}", file=sys.stderr)
+            model_facts, model_line = describe_model(backend), summary_line(backend)
             check_match_histogram(args.match_histogram, backend.scale)  # before a camera or stream is opened
             source = open_source(io, args, device)
             try:
@@ -207,6 +205,7 @@ def _main(argv: Sequence[str] | None) -> int:
                                             "model": model_facts})
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
+        print(f"{PROG}: {model_line}", file=sys.stderr)  # the I/O convention and size rules the run used
     if stats.interrupted and io.live_input:
         print(f"{PROG}: stopped by Ctrl-C; wrote {stats.output}", file=sys.stderr)
         return 130

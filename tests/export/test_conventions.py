@@ -62,7 +62,7 @@ def test_cli_prints_the_convention(foreign, tmp_path, capsys):
     src = make_test_clip(tmp_path / "in.mp4", width=32, height=24, frames=2, audio=False)
     stats = tmp_path / "stats.json"
     assert main([str(src), str(tmp_path / "out.mp4"), "--onnx", str(foreign[0]), "--value-range", "0-1",
-                 "--layout", "nhwc", "--channel-order", "bgr", "--device", "cpu", "--stats-json", str(stats)]) == 0
+                 "--layout", "nhwc", "--channel-order", "bgr", "--device", "cpu", "--json", str(stats)]) == 0
     err = capsys.readouterr().err
     assert "I/O NHWC BGR 0..1 (from --value-range/--layout/--channel-order)" in err
     assert json.loads(stats.read_text())["model"]["io"].startswith("NHWC BGR 0..1")

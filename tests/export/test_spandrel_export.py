@@ -54,8 +54,8 @@ def test_fp16_export_where_supported(spandrel_files, tmp_path, capsys):
 def test_fp16_refused_where_not_supported(spandrel_files, tmp_path, capsys):
     assert main(["onnx", str(spandrel_files["swinir"]), str(tmp_path / "s16.onnx"), "--fp16"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["stylize-export: error: SwinIR x2 (spandrel) does not support FP16 (spandrel: supports_half=False); "
-                   "export without --fp16"]
+    assert err == [("stylize-export: error: SwinIR x2 (spandrel) does not support FP16 (spandrel: supports_half=False); "
+                    "export without --fp16")]
     assert not list(tmp_path.iterdir())
 
 

@@ -3,6 +3,7 @@ tiles batched through the backend, and the refusals that come before any work.""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -23,7 +24,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_weights_partition_unity(length, tile, overlap):
     starts = tile_starts(length, tile, overlap)
     assert starts[0] == 0 and starts[-1] + min(tile, length) == length
-    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))  # every seam overlaps >= overlap
+    assert all(b - a <= tile - overlap for a, b in itertools.pairwise(starts))  # every seam overlaps >= overlap
     for scale in (1, 2):
         total = torch.zeros(length * scale)
         for s, w in zip(starts, edge_weights(starts, min(tile, length), scale)):
@@ -48,8 +49,7 @@ def compact(spandrel_files):
     """Real-ESRGAN compact x2 with four 3x3 convolutions: receptive-field radius 4 input pixels."""
     from stylize_video.train.checkpoint import load_model
 
-    net, info = load_model(spandrel_files["compact"])
-    return net
+    return load_model(spandrel_files["compact"])[0]
 
 
 def test_tiled_equals_untiled_where_overlap_covers_receptive_field(compact):
@@ -88,9 +88,9 @@ def test_fixed_size_onnx_runs_in_tiles_of_its_size(compact, tmp_path):
         torch.onnx.export(compact, (torch.rand(1, 3, 32, 32) * 255,), str(path), dynamo=False, opset_version=17,
                           input_names=["input"], output_names=["output"])
     x = torch.rand(1, 3, 50, 70) * 255.0
-    with load_backend(path, device="cpu", precision="fp32") as plain:
-        with pytest.raises(StylizeError, match="fixed input height of 32"):
-            plain.check_input(tuple(x.shape))
+    with load_backend(path, device="cpu", precision="fp32") as plain, \
+            pytest.raises(StylizeError, match="fixed input height of 32"):
+        plain.check_input(tuple(x.shape))
     with load_backend(path, device="cpu", precision="fp32", tile=TileOptions(32, 12, batch=1)) as tiled:
         tiled.check_input(tuple(x.shape))
         y = tiled(x)
