@@ -24,7 +24,7 @@ def test_random_checkpoint_outputs_cover_the_range(tmp_path: Path, kind: str, sc
     # Not clamped to black: PSNR between backends must be able to see a difference.
     assert 90.0 < float(y.mean()) < 170.0 and float(y.std()) > 20.0
     assert describe_model(path, "ckpt", kind) == {"path": str(path), "format": "ckpt", "task": info.task,
-                                                  "scale": scale, "random_weights": kind}
+                                                  "scale": scale, "arch": info.label, "random_weights": kind}
 
 
 def test_onnx_exports_are_made_once_and_reused(tmp_path: Path) -> None:

@@ -108,3 +108,14 @@ def test_cli_tile_below_minimum_fails_before_decoding(spandrel_files, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("stylize-video: error: --tile 8 is smaller than this model's minimum input side of 16")
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
+
+
+def test_stylizer_tiles(spandrel_files):
+    import numpy as np
+    from stylize_video.pipeline.stylizer import Stylizer
+
+    frame = np.random.default_rng(1).integers(0, 256, (45, 61, 3), dtype=np.uint8)
+    with Stylizer.load(spandrel_files["compact"], device="cpu") as whole, \
+            Stylizer.load(spandrel_files["compact"], device="cpu", tile=34, tile_overlap=16, tile_batch=2) as tiled:
+        assert tiled.backend.options == TileOptions(34, 16, 2)
+        assert np.abs(tiled(frame).astype(int) - whole(frame).astype(int)).max() <= 1
