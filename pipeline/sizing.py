@@ -42,28 +42,36 @@ def pad_bottom_right(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x
 
 
-class SizedBackend(Backend):
-    """``inner`` behind its size rules: any (N, 3, H, W) with H, W >= 1 in, (N, 3, H*s, W*s) out.
-
-    Attributes not defined here (``session``, ``meta``, ``compile_mode``...) are the inner backend's.
-    """
+class WrappedBackend(Backend):
+    """A backend around another (``inner``): attributes not defined by the wrapper (``session``, ``meta``,
+    ``compile_mode``, ``info``...) are the inner backend's; ``close`` closes it."""
 
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
-        rules = getattr(inner, "size_rules", None)
-        self.size_rules: SizeRules = rules if isinstance(rules, SizeRules) else SizeRules()
 
     def __getattr__(self, name: str) -> object:
         if name == "inner":  # not set yet (copy/pickle): no recursion
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    # Backend fields forwarded explicitly (they are class attributes on Backend, so __getattr__ would not run)
+    # Backend fields forwarded explicitly (Backend declares some as class attributes: __getattr__ would not run)
     name = property(lambda self: self.inner.name)  # type: ignore[assignment]
     device = property(lambda self: self.inner.device)  # type: ignore[assignment]
     precision = property(lambda self: self.inner.precision)  # type: ignore[assignment]
     scale = property(lambda self: self.inner.scale)  # type: ignore[assignment]
     max_batch = property(lambda self: getattr(self.inner, "max_batch", None))  # type: ignore[assignment]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SizedBackend(WrappedBackend):
+    """``inner`` behind its size rules: any (N, 3, H, W) with H, W >= 1 in, (N, 3, H*s, W*s) out."""
+
+    def __init__(self, inner: Backend) -> None:
+        super().__init__(inner)
+        rules = getattr(inner, "size_rules", None)
+        self.size_rules: SizeRules = rules if isinstance(rules, SizeRules) else SizeRules()
 
     def padded_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """NCHW ``shape`` -> the NCHW shape the inner backend is given."""
@@ -86,9 +94,6 @@ class SizedBackend(Backend):
             raise StylizeError(f"model output {tuple(y.shape[-2:])} for input ({ph}, {pw}) is not the input size "
                                f"x{s}; a model whose output is not a fixed multiple of its input cannot run on video")
         return y if (ph, pw) == (h, w) else y[..., : h * s, : w * s]
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def with_size_rules(backend: Backend) -> Backend:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
-from stylize_video.pipeline.sizing import with_size_rules
+from stylize_video.pipeline.sizing import WrappedBackend, with_size_rules
 from stylize_video.sizerules import SizeRules
 
 DEFAULT_OVERLAP = 32
@@ -76,11 +76,11 @@ def edge_weights(starts: list[int], tile: int, scale: int) -> list[torch.Tensor]
     return out
 
 
-class TiledBackend(Backend):
+class TiledBackend(WrappedBackend):
     """``inner`` (size rules applied) run tile by tile, several tiles per call; same contract as any backend."""
 
     def __init__(self, inner: Backend, options: TileOptions) -> None:
-        self.inner = with_size_rules(inner)
+        super().__init__(with_size_rules(inner))
         rules = getattr(self.inner, "size_rules", None) or SizeRules()
         size = options.size
         if size < rules.minimum:
@@ -98,15 +98,6 @@ class TiledBackend(Backend):
                           f"so tiles may show seams", stacklevel=2)
         self._weights: dict[tuple[int, int], tuple] = {}  # per frame size: tile positions, weights, normaliser
 
-    def __getattr__(self, name: str) -> object:
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    name = property(lambda self: self.inner.name)  # type: ignore[assignment]
-    device = property(lambda self: self.inner.device)  # type: ignore[assignment]
-    precision = property(lambda self: self.inner.precision)  # type: ignore[assignment]
-    scale = property(lambda self: self.inner.scale)  # type: ignore[assignment]
     size_rules = property(lambda self: self.inner.size_rules)  # type: ignore[assignment]
 
     def tile_shape(self, height: int, width: int) -> tuple[int, int]:
@@ -150,6 +141,3 @@ class TiledBackend(Backend):
             for (k, y, xx, wt), y_tile in zip(chunk, y_batch):
                 out[k, :, y * s:(y + th) * s, xx * s:(xx + tw) * s] += y_tile.float() * wt
         return out / norm
-
-    def close(self) -> None:
-        self.inner.close()

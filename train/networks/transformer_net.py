@@ -52,11 +52,15 @@ class TransformerNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(x, SIZE_MULTIPLE)
+        return self.forward_unpadded(x)[:, :, :h, :w]
+
+    def forward_unpadded(self, x: torch.Tensor) -> torch.Tensor:
+        """pytorch/examples' forward: no padding, so H and W must be multiples of 4 (and >= 5) for the
+        output to keep the input size (what a hand export of their network gives)."""
         y = self.relu(self.in1(self.conv1(x)))
         y = self.relu(self.in2(self.conv2(y)))
         y = self.relu(self.in3(self.conv3(y)))
         y = self.res5(self.res4(self.res3(self.res2(self.res1(y)))))
         y = self.relu(self.in4(self.deconv1(y)))
         y = self.relu(self.in5(self.deconv2(y)))
-        y = self.deconv3(y)
-        return y[:, :, :h, :w]
+        return self.deconv3(y)
