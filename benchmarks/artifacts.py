@@ -15,6 +15,7 @@ import torch
 from stylize_video.benchmarks.model_bench import SkipVariant
 from stylize_video.benchmarks.variants import Variant
 from stylize_video.errors import StylizeError
+from stylize_video.sizerules import SizeRules
 
 # --random-weights kind -> (architecture, scale)
 RANDOM_ARCH = {"style": ("transformer_net", 1), "sr4": ("sr_net", 4)}
@@ -168,14 +169,15 @@ class Artifacts:
             return self.model
         try:
             from stylize_video.export.engine_cache import get_or_build
-            from stylize_video.export.shapes import default_profile
+            from stylize_video.export.shapes import default_profile, fit_profile
         except ImportError as exc:
             raise SkipVariant(f"building a TensorRT engine needs stylize_video.export.engine_cache ({exc})") from None
         onnx_path = self._made.get("onnx-fp32") or self._onnx_fp32()
-        _refuse_fp16(onnx_path)
+        rules = _refuse_fp16(onnx_path)
         profile = default_profile(self.task, self.scale)
-        for shape in self.shapes:
-            profile = profile.widened_to(shape)
+        for shape in self.shapes:  # the engine sees frames padded to the network's size rules
+            profile = profile.widened_to((*shape[:2], *rules.padded(*shape[2:])))
+        profile = fit_profile(profile, rules)
         self.log(f"engine {onnx_path.name}, profile {profile.describe()} (cached under {self.work_dir / 'engines'})")
         return get_or_build(onnx_path, profile, "fp16", root=self.work_dir / "engines")
 
@@ -190,13 +192,15 @@ def _onnx_precision(path: Path) -> str | None:
         return None
 
 
-def _refuse_fp16(onnx_path: Path) -> None:
-    """SkipVariant for FP16 artefacts of an architecture that does not support FP16 (our metadata says so)."""
+def _refuse_fp16(onnx_path: Path) -> SizeRules:
+    """SkipVariant for FP16 artefacts of an architecture that does not support FP16 (our metadata says so);
+    else the graph's size rules (none known: any size)."""
     try:
         from stylize_video.export.metadata import read_metadata
 
         meta = read_metadata(onnx_path)
     except (ImportError, StylizeError):
-        return
+        return SizeRules()
     if not meta.supports_half:
         raise SkipVariant(f"{meta.arch} does not support FP16 (spandrel: supports_half=False)")
+    return meta.size_rules

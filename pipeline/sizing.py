@@ -152,3 +152,35 @@ def probe_size_rules(run: Runner, device: torch.device, scale: int | None = None
             minimum = side
             break
     return scale, SizeRules(minimum=minimum, multiple_of=multiple)
+
+
+def probe_onnx_session(session: object, scale: int | None, rules: SizeRules | None) -> tuple[int, SizeRules]:
+    """(scale, size rules) of an ``onnxruntime.InferenceSession`` image model, keeping what is already known.
+
+    A fixed-size graph is run once at its size (its rules: none beyond that size, which ``check_input``
+    enforces); a dynamic one goes through ``probe_size_rules``. Runs happen on the host with ONNX Runtime's own
+    error log silenced, since probes expect some sizes to fail.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    inp, out = session.get_inputs()[0], session.get_outputs()[0]  # type: ignore[attr-defined]
+    dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        (y,) = session.run([out.name], {inp.name: x.detach().cpu().numpy().astype(dtype)}, quiet)[:1]  # type: ignore[attr-defined]
+        return torch.from_numpy(np.asarray(y)).float()
+
+    static = [d if isinstance(d, int) else None for d in inp.shape[2:]]
+    if None not in static:
+        h, w = static
+        y = run(torch.full((1, 3, h, w), 128.0))
+        oh, ow = y.shape[-2:]
+        if oh % h or ow % w or oh // h != ow // w or y.shape[1] != 3:
+            raise StylizeError(f"model output {tuple(y.shape)} for input (1, 3, {h}, {w}) is not an image x "
+                               f"integer scale")
+        return scale or oh // h, rules or SizeRules()
+    found_scale, found = probe_size_rules(run, torch.device("cpu"), scale)
+    return found_scale, rules or found

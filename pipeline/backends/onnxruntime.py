@@ -3,7 +3,7 @@
 Execution providers by preference: TensorRT EP -> CUDA EP -> CPU EP (those this onnxruntime build
 has). On CUDA, inputs and outputs stay on the GPU: torch tensors are bound with IOBinding, so there
 is no host round trip. The scale and size rules come from our ``metadata_props`` when present, else from
-probe runs (``stylize_video.pipeline.sizing.probe_size_rules``).
+probe runs (``stylize_video.pipeline.sizing.probe_onnx_session``).
 """
 
 from __future__ import annotations
@@ -117,34 +117,10 @@ class OnnxRuntimeBackend(Backend):
         self.scale = metadata_scale(meta)
         self.size_rules = SizeRules.from_metadata({k[len("stylize."):]: v for k, v in meta.items()
                                                    if k.startswith("stylize.")})
-        if self.scale is None or self.size_rules is None:
-            self._probe()
+        if self.scale is None or self.size_rules is None:  # a graph without our metadata: found by running it
+            from stylize_video.pipeline.sizing import probe_onnx_session
 
-    def _probe(self) -> None:
-        """Scale and size rules of a graph without our metadata, found once by running it (quietly)."""
-        if None not in self._static_hw:  # fixed-size graph: one run at its size
-            h, w = self._static_hw
-            out = self._probe_run(torch.full((1, 3, h, w), 128.0))
-            oh, ow = out.shape[-2:]
-            if oh % h or ow % w or oh // h != ow // w or out.shape[1] != 3:
-                raise StylizeError(f"model output {tuple(out.shape)} for input (1, 3, {h}, {w}) is not an image x "
-                                   f"integer scale")
-            self.scale, self.size_rules = self.scale or oh // h, self.size_rules or SizeRules()
-            return
-        from stylize_video.pipeline.sizing import probe_size_rules
-
-        scale, rules = probe_size_rules(self._probe_run, torch.device("cpu"), self.scale)
-        self.scale, self.size_rules = scale, self.size_rules or rules
-
-    def _probe_run(self, x: torch.Tensor) -> torch.Tensor:
-        """One host-side run with ORT's own error log silenced (probes expect some sizes to fail)."""
-        import onnxruntime as ort
-
-        quiet = ort.RunOptions()
-        quiet.log_severity_level = 4
-        feed = x.detach().to("cpu", _TORCH_OF_ORT[self._in.type]).contiguous().numpy()
-        (y,) = self.session.run([self._out.name], {self._in.name: feed}, quiet)[:1]
-        return torch.from_numpy(np.asarray(y)).float()
+            self.scale, self.size_rules = probe_onnx_session(self.session, self.scale, self.size_rules)
 
     def check_input(self, shape: tuple[int, ...]) -> None:
         """Raise ``StylizeError`` if NCHW inputs of ``shape`` do not fit a fixed-size model."""
