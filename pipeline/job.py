@@ -84,8 +84,9 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
     """Process ``source`` into ``sink`` with ``backend``. The sink is closed (or aborted); the source is not."""
     opts = options or JobOptions()
     info = source.info
-    if info.interlaced:
-        warnings.warn("interlaced input: frames are processed as progressive frames (no deinterlacing)", stacklevel=2)
+    if info.interlaced and not getattr(info, "deinterlace", None):
+        warnings.warn("interlaced input: frames are processed as decoded, combing included (--deinterlace off)",
+                      stacklevel=2)
     if opts.realtime and source.passthrough:
         warnings.warn("realtime mode carries video only: audio/subtitle streams are not copied", stacklevel=2)
     in_fmt, colour_in, reformat = input_plan(info.pix_fmt, info.colour)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
 from stylize_video.pipeline.live.encoding import AUTO
@@ -93,7 +94,9 @@ def open_source(io: IOPlan, args: argparse.Namespace, device: torch.device | Non
     ``PacedSource`` with --pace."""
     gpu = (device.index or 0) if device is not None and device.type == "cuda" else 0
     opts = FileSourceOptions(start=args.start, duration=args.duration, max_frames=args.max_frames, hwdec=args.hwdec,
-                             hwdec_device=gpu, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
+                             hwdec_device=gpu, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles,
+                             video_stream=args.video_stream,
+                             deinterlace=DeinterlaceOptions(args.deinterlace, args.deinterlace_rate))
     plain_file = io.input.kind == "file" and io.input.format is None and not io.input.options
     if plain_file:
         source: Source = FileSource(io.input.target, opts)
