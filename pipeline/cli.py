@@ -65,7 +65,7 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
 def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     """--codec, --crf, --preset, --bitrate, --pix-fmt, --gop."""
     e = p.add_argument_group("encoder")
-    e.add_argument("--codec", default=None, help="default: libx264 for files; for streams h264_nvenc when the model "
+    e.add_argument("--codec", default=None, help="default: libvpx-vp9 for .webm, libx264 for other files; for streams h264_nvenc when the model "
                    "runs on CUDA and NVENC opens, else libx264 (low-latency settings). Also libx265, hevc_nvenc, ...")
     e.add_argument("--crf", type=int, help="constant quality (x264/x265 default 23/28)")
     e.add_argument("--preset", help="encoder preset, e.g. medium, fast, p4 (NVENC)")

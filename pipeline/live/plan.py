@@ -22,7 +22,8 @@ from stylize_video.pipeline.live.encoding import AUTO
 from stylize_video.pipeline.live.inputs import InputSpec, parse_input
 from stylize_video.pipeline.live.outputs import OutputSpec, parse_output
 
-DEFAULT_FILE_CODEC = "libx264"
+# files: the container's default (VP9 for WebM, H.264 elsewhere: stylize_video.pipeline.io.containers)
+DEFAULT_FILE_CODEC = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def plan_io(args: argparse.Namespace) -> IOPlan:
     return IOPlan(spec, out, realtime)
 
 
-def encoder_options(args: argparse.Namespace, codec: str) -> EncoderOptions:
+def encoder_options(args: argparse.Namespace, codec: str | None) -> EncoderOptions:
     return EncoderOptions(codec=args.codec or codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
                           pix_fmt=args.pix_fmt, gop=args.gop)
 
@@ -66,7 +67,7 @@ def encoder_options(args: argparse.Namespace, codec: str) -> EncoderOptions:
 def make_sink(io: IOPlan, args: argparse.Namespace, device: torch.device) -> Sink:
     """File, stream or stdout sink for OUTPUT, plus the virtual camera with --vcam (a ``TeeSink`` for both).
 
-    Codec default: libx264 for files; for streams ``auto`` = h264_nvenc when the model runs on CUDA and
+    Codec default: the container's for files (VP9 for WebM, libx264 elsewhere); for streams ``auto`` = h264_nvenc when the model runs on CUDA and
     NVENC opens here, else libx264, with the low-latency settings of ``stylize_video.pipeline.live.encoding``.
     """
     sinks: list[Sink] = []
