@@ -13,6 +13,7 @@ Everything in it loads with ``torch.load(weights_only=True)``: no pickled code i
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -54,6 +55,22 @@ def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, dict) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # torch's messages carry terminal colour codes
+
+
+def _pickled_object_message(path: Path) -> str:
+    """One line for a file ``weights_only`` refuses: a whole pickled module (``torch.save(model)``) or other
+    objects. Unpickling those would run code named in the file, so they are not loaded; the classes
+    it names are read without running anything (``torch.serialization.get_unsafe_globals_in_checkpoint``)."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - a damaged file: say what we can
+        names = []
+    what = "a whole pickled model" if any(n.startswith("torch.nn.modules.") for n in names) else "pickled objects"
+    return (f"{path} holds {what} (torch.save(model)), not weights: loading it would run code from the "
+            "file, so it is not loaded. Save the weights instead: torch.save(model.state_dict(), 'weights.pth')")
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint file into our dict form; bare state_dicts become a ``transformer_net`` entry."""
     path = Path(path)
@@ -61,8 +78,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise StylizeError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise StylizeError(_pickled_object_message(path)) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = _ANSI.sub("", str(exc)).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise StylizeError(f"{path} is not a PyTorch checkpoint ({first})") from None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         return obj

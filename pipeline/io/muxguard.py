@@ -24,8 +24,10 @@ _TS_NONSTRICT = 0x20000  # AVFMT_TS_NONSTRICT (libavformat/avformat.h)
 # Larger than any audio frame or subtitle cue a real file holds (7.1 float PCM at 192 kHz is 6 MiB/s,
 # muxed in packets of well under a second): a bigger one is a damaged length field.
 MAX_PASSTHROUGH_BYTES = 8 << 20
-# errors that mean "this packet is refused"; anything else (disk full, I/O) still ends the run
-_REFUSALS = (av.error.InvalidDataError, av.error.ArgumentError)  # AVERROR_INVALIDDATA, EINVAL
+# errors that end the run even for a pass-through packet (disk full, I/O, memory); any other muxer error
+# (EINVAL, AVERROR_INVALIDDATA, AVERROR_PATCHWELCOME from aac_adtstoasc on an odd ADTS header, ...) refuses
+# the packet only
+_FATAL = (OSError, MemoryError)
 
 
 def _rescale(ts: int, src: Fraction, dst: Fraction) -> int:
@@ -69,7 +71,9 @@ class PacketGuard:
         if reason is None:
             try:
                 self.container.mux_one(packet)
-            except _REFUSALS as exc:
+            except av.error.FFmpegError as exc:
+                if isinstance(exc, _FATAL):
+                    raise
                 reason = f"refused by the muxer: {exc.strerror or exc}"
         if reason is not None:
             self._drop(source, reason)
