@@ -43,9 +43,11 @@ class PacketGuard:
         self._last: dict[int, tuple[int, Fraction]] = {}  # output stream index -> last (dts, time base)
         self._warned: set[int] = set()
 
-    def _reason(self, packet: av.Packet) -> str | None:
+    def _reason(self, packet: av.Packet, source: av.stream.Stream) -> str | None:
         if not packet.size:
             return "no payload"
+        if source.disposition & av.stream.Disposition.attached_pic:
+            return None  # cover art: one still image, untimed (the muxer stores it apart)
         if packet.size > MAX_PASSTHROUGH_BYTES:
             return f"{packet.size} bytes, more than any real packet"
         if packet.pts is None and packet.dts is None:
@@ -64,7 +66,7 @@ class PacketGuard:
     def mux(self, packet: av.Packet, source: av.stream.Stream) -> bool:
         """Mux ``packet`` (already targeted at its output stream; ``source`` is the input stream it came
         from) unless the muxer would refuse it; True when written."""
-        reason = self._reason(packet)
+        reason = self._reason(packet, source)
         # read before muxing: the muxer takes the packet's data and rescales its timestamps
         index, tb = packet.stream.index, packet.time_base
         dts = packet.dts if packet.dts is not None else packet.pts
@@ -78,7 +80,7 @@ class PacketGuard:
         if reason is not None:
             self._drop(source, reason)
             return False
-        if tb is not None:
+        if tb is not None and dts is not None:
             self._last[index] = (dts, tb)
         return True
 
