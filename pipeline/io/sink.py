@@ -110,9 +110,13 @@ def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:
     fmt = format or CONTAINERS.get(path.suffix.lower())
     if fmt is None:
         raise StylizeError(f"{path}: unknown output container {path.suffix!r}; use one of {', '.join(CONTAINERS)}")
-    if path.exists() and not overwrite:
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if exists and not overwrite:
         raise StylizeError(f"{path} exists; pass --overwrite to replace it")
-    if path.is_dir():
+    if is_dir:
         raise StylizeError(f"{path} is a directory")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():

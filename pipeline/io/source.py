@@ -106,9 +106,13 @@ class FileSourceOptions:
 
 
 def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContainer:
-    if not path.exists():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise StylizeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not exists:
         raise StylizeError(f"input not found: {path}")
-    if not path.is_file():
+    if not is_file:
         raise StylizeError(f"input is not a file: {path}")
     url = ffmpeg_path(path)  # any local name opens as a file, ':' or not
     try:

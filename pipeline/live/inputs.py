@@ -80,7 +80,7 @@ def parse_input(spec: str, *, input_format: str | None = None,
     user = dict(options or {})
     if spec == "-":
         return InputSpec("stdin", "pipe:0", input_format, user, live=False)
-    if Path(spec).is_file():  # an existing local file is a file, whatever its name looks like ("v4l2:x.mp4")
+    if _is_file(spec):  # an existing local file is a file, whatever its name looks like ("v4l2:x.mp4")
         return InputSpec("file", spec, input_format, user, live=False)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix.lower() in DEVICE_PREFIXES and not rest.startswith("//"):
@@ -100,9 +100,16 @@ def parse_input(spec: str, *, input_format: str | None = None,
         opts = {**LIVE_DEMUX_OPTIONS, **NETWORK_OPTIONS.get(scheme, {}), **user} if scheme in LIVE_SCHEMES else user
         fmt = input_format or ("mpegts" if scheme in ("srt", "rist", "udp") else None)
         return InputSpec("network", spec, fmt, opts, live=scheme in LIVE_SCHEMES, scheme=scheme)
-    if not Path(spec).is_file():
+    if not _is_file(spec):
         raise StylizeError(f"input not found: {spec}")
     return InputSpec("file", spec, input_format, user, live=False)
+
+
+def _is_file(spec: str) -> bool:
+    try:
+        return Path(spec).is_file()
+    except OSError:  # a name the file system refuses (too long): no such file
+        return False
 
 
 def open_input(spec: InputSpec, *, open_timeout: float = 30.0, read_timeout: float = 10.0) -> av.container.InputContainer:
