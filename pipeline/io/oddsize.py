@@ -44,7 +44,9 @@ def pad_frame(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
             d[:sr, sc:] = np.tile(s[:, -unit:], (1, (dc - sc) // unit))
         if dr > sr:
             d[sr:, :] = d[sr - 1:sr, :]
-    out.pts, out.time_base = frame.pts, frame.time_base
+    out.pts = frame.pts
+    if frame.time_base is not None:
+        out.time_base = frame.time_base
     if frame.duration:
         out.duration = frame.duration
     out.colorspace, out.color_range = frame.colorspace, frame.color_range
