@@ -58,14 +58,17 @@ def _is_state_dict(obj: Any) -> bool:
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # torch's messages carry terminal colour codes
 
 
-def _pickled_object_message(path: Path) -> str:
-    """One line for a file ``weights_only`` refuses: a whole pickled module (``torch.save(model)``) or other
-    objects. Unpickling those would run code named in the file, so they are not loaded; the classes
-    it names are read without running anything (``torch.serialization.get_unsafe_globals_in_checkpoint``)."""
+def _pickled_object_message(path: Path) -> str | None:
+    """One line for a file ``weights_only`` refuses because it holds pickled objects (``torch.save(model)``),
+    None for anything else (garbage, a damaged file). Unpickling objects would run code named in the file, so
+    they are not loaded; the names are read without running anything
+    (``torch.serialization.get_unsafe_globals_in_checkpoint``)."""
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # noqa: BLE001 - a damaged file: say what we can
-        names = []
+    except Exception:  # noqa: BLE001 - not a torch zip / pickle at all
+        return None
+    if not names:
+        return None
     what = "a whole pickled model" if any(n.startswith("torch.nn.modules.") for n in names) else "pickled objects"
     return (f"{path} holds {what} (torch.save(model)), not weights: loading it would run code from the "
             "file, so it is not loaded. Save the weights instead: torch.save(model.state_dict(), 'weights.pth')")
@@ -78,9 +81,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise StylizeError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise StylizeError(_pickled_object_message(path)) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
+        pickled = _pickled_object_message(path) if isinstance(exc, pickle.UnpicklingError) else None
+        if pickled:
+            raise StylizeError(pickled) from None
         text = _ANSI.sub("", str(exc)).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
         raise StylizeError(f"{path} is not a PyTorch checkpoint ({first})") from None

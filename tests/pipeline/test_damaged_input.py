@@ -16,7 +16,7 @@ from stylize_video.pipeline.synth import make_test_clip
 def _run(capsys, src, out, model, *extra) -> tuple[int, str, dict]:
     stats = out.with_name(out.name + ".json")
     rc = main([str(src), str(out), "--onnx", str(model), "--preset", "ultrafast",
-               "--stats-json", str(stats), *extra])
+               "--json", str(stats), *extra])
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return rc, err, (json.loads(stats.read_text()) if stats.exists() else {})
