@@ -116,7 +116,10 @@ def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContain
         raise StylizeError(f"input is not a file: {path}")
     url = ffmpeg_path(path)  # any local name opens as a file, ':' or not
     try:
-        return av.open(url, "r", hwaccel=hwaccel) if hwaccel is not None else av.open(url, "r")
+        # damaged tags must not stop the video: bytes that are not UTF-8 become U+FFFD
+        if hwaccel is not None:
+            return av.open(url, "r", hwaccel=hwaccel, metadata_errors="replace")
+        return av.open(url, "r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise StylizeError(f"{path} is not a readable video ({exc.strerror or type(exc).__name__})") from None
 

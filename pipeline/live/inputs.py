@@ -121,7 +121,8 @@ def open_input(spec: InputSpec, *, open_timeout: float = 30.0, read_timeout: flo
     try:
         # a local file goes through FFmpeg's file protocol: "10:30.mp4" is not protocol "10"
         target = ffmpeg_path(spec.target) if spec.kind == "file" else spec.target
-        container = av.open(target, "r", format=spec.format, options=spec.options or None, timeout=timeout)
+        container = av.open(target, "r", format=spec.format, options=spec.options or None, timeout=timeout,
+                            metadata_errors="replace")
     except av.error.ExitError as exc:  # timeouts surface as "Immediate exit requested"
         raise StylizeError(f"{_display(spec)}: no data within {open_timeout:g} s ({exc.strerror})") from None
     except (av.error.FFmpegError, OSError) as exc:

@@ -71,7 +71,7 @@ def reference_frames(path: Path, stream: int | None = None) -> list[av.VideoFram
     first video stream): frame threads, corrupt-flagged packets decoded, refused packets skipped (as the
     ``ffmpeg`` command does), flushed at the end; a stream appearing mid-file ends the demux."""
     out: list[av.VideoFrame] = []
-    with av.open(str(path)) as c:
+    with av.open(str(path), metadata_errors="replace") as c:
         s = c.streams.video[0] if stream is None else c.streams[stream]
         s.thread_type = "AUTO"
         it = c.demux(s)
@@ -97,12 +97,19 @@ def reference_frames(path: Path, stream: int | None = None) -> list[av.VideoFram
     return out
 
 
-def in_order(frames: list[av.VideoFrame]) -> list[Fraction]:
-    """Presentation times of the frames that come after every earlier one (what a muxer can keep), seconds."""
+def in_order(frames: list[av.VideoFrame], step: Fraction | None = None) -> list[Fraction]:
+    """Presentation times of the frames that come after every earlier one (what a muxer can keep), seconds.
+
+    A frame without a PTS is kept at the previous time + ``step`` (one nominal frame), as the pipeline does.
+    """
     kept: list[Fraction] = []
     for f in frames:
-        t = f.pts * f.time_base
-        if not kept or t > kept[-1]:
+        if f.pts is None:
+            t = kept[-1] + (step or 0) if kept else Fraction(0)
+            t = -(-t // f.time_base) * f.time_base  # the pipeline's timestamp: a whole tick at or after it
+        else:
+            t = f.pts * f.time_base
+        if not kept or t > kept[-1] or f.pts is None:
             kept.append(t)
     return kept
 
