@@ -23,7 +23,7 @@ import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
 from stylize_video.pipeline.io.damage import DamageLog
-from stylize_video.pipeline.io.decode import VideoDecoder, demux_packets
+from stylize_video.pipeline.io.decode import Discontinuities, VideoDecoder, demux_packets
 from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.paths import ffmpeg_path
 from stylize_video.pipeline.io.streams import attached_pictures, choose_video_stream, describe_video
@@ -243,6 +243,7 @@ class FileSource:
         # cover art is copied where the output holds it (the sink drops it with a note elsewhere)
         self.passthrough = [s for s in c.streams if s.type in keep or s in attached_pictures(c)]
         self._decoder = VideoDecoder(self.video, self.stats, self.options.deinterlace, str(self.path))
+        self._discontinuities = Discontinuities(c, str(self.path))
         if self.options.start:
             # Seek to the keyframe before start; frames before start are decoded and dropped.
             c.seek(int(self.options.start / self.video.time_base), stream=self.video, backward=True)
@@ -326,6 +327,7 @@ class FileSource:
         for packet in self._demux():
             if self._stop:
                 return
+            self._discontinuities.apply(packet)
             if packet.stream.index == self.video.index:
                 yield from self._decoder.frames(packet)
             else:

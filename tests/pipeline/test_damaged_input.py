@@ -150,3 +150,17 @@ def test_pass_through_packets_the_muxer_refuses_are_dropped_and_counted(tmp_path
     assert [data for _, data in vid.audio(tmp_path / "out.mp4")] == [d for i, (_, d) in enumerate(src_audio) if i != 6]
     assert stats["damage"] == {"#1 audio": {"packets_dropped": 1}}
     assert err.count("warning:") == 1 and "audio stream #1 (aac" in err and "timestamp out of order" in err
+
+
+def test_joined_mpegts_recordings_continue_instead_of_being_dropped(tmp_path, capsys, vid, negate_onnx):
+    # `cat a.ts b.ts`: the second recording's timestamps start again from the first's; MPEG-TS allows such
+    # discontinuities, and ffmpeg shifts what follows a jump of more than 10 s to continue.
+    part = make_test_clip(tmp_path / "part.ts", frames=24, fps=2, width=48, height=32)  # 12 s
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(part.read_bytes() * 2)
+    rc, err, stats = _run(capsys, joined, tmp_path / "out.mp4", negate_onnx)
+    assert stats["frames"] == len(_times(tmp_path / "out.mp4"))
+    assert rc == 0 and "timestamps jump by -12.0 s (a discontinuity" in err, err
+    got = _times(tmp_path / "out.mp4")
+    assert len(got) >= 47 and got[-1] - got[0] > 23  # both recordings, one after the other
+    assert len(vid.audio(tmp_path / "out.mp4")) == 2 * len(vid.audio(part))  # every audio packet of both
