@@ -47,7 +47,7 @@ class EncodeSettings:
             options["crf"] = str(enc.crf)
         if enc.preset:
             options["preset"] = enc.preset
-        return EncodeSettings(codec=enc.codec, pix_fmt=enc.pix_fmt or "yuv420p", options=options)
+        return EncodeSettings(codec=enc.codec or "libx264", pix_fmt=enc.pix_fmt or "yuv420p", options=options)
 
 
 @dataclass

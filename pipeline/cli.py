@@ -77,7 +77,7 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
 def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     """--codec, --crf, --preset, --bitrate, --pix-fmt, --gop."""
     e = p.add_argument_group("encoder")
-    e.add_argument("--codec", default=None, help="default: libx264 for files; for streams h264_nvenc when the model "
+    e.add_argument("--codec", default=None, help="default: libvpx-vp9 for .webm, libx264 for other files; for streams h264_nvenc when the model "
                    "runs on CUDA and NVENC opens, else libx264 (low-latency settings). Also libx265, hevc_nvenc, ...")
     e.add_argument("--crf", type=int, help="constant quality (x264/x265 default 23/28)")
     e.add_argument("--preset", help="encoder preset, e.g. medium, fast, p4 (NVENC)")
@@ -87,11 +87,19 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
-    """--start, --duration, --max-frames."""
+    """--start, --duration, --max-frames, --video-stream; --deinterlace, --deinterlace-rate."""
     s = p.add_argument_group("selection")
     s.add_argument("--start", type=float, help="start at this time (seconds)")
     s.add_argument("--duration", type=float, help="process this many seconds")
     s.add_argument("--max-frames", type=int, help="stop after this many frames")
+    s.add_argument("--video-stream", type=int, metavar="N", help="process input stream N (the index ffprobe "
+                   "prints as Stream #0:N); default: the stream FFmpeg picks (attached pictures never)")
+    d = p.add_argument_group("interlaced input")
+    d.add_argument("--deinterlace", choices=DEINTERLACE_MODES, default="auto",
+                   help="auto (default): frames flagged interlaced go through FFmpeg's bwdif; bwdif/yadif: every "
+                   "frame; off: frames are processed as decoded")
+    d.add_argument("--deinterlace-rate", choices=DEINTERLACE_RATES, default="frame",
+                   help="frame (default): one output frame per input frame; field: one per field (double rate)")
 
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
@@ -151,6 +159,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
     for flag, (value, low) in checks.items():
         if value is not None and value < low:
             raise StylizeError(f"{flag} must be >= {low}, got {value}")
+    if args.video_stream is not None and args.video_stream < 0:
+        raise StylizeError(f"--video-stream must be >= 0, got {args.video_stream}")
     if args.start is not None and args.start < 0:
         raise StylizeError(f"--start must be >= 0, got {args.start}")
     if args.duration is not None and args.duration <= 0:
@@ -164,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(PROG, _main, argv)
 
 
+# = stylize_video.pipeline.io.deinterlace.MODES / RATES (not imported here: --help stays free of PyAV)
+DEINTERLACE_MODES = ("auto", "off", "bwdif", "yadif")
+DEINTERLACE_RATES = ("frame", "field")
 # = stylize_video.pipeline.backends.torch.COMPILE_MODES (not imported here: --help stays free of torch)
 COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cudagraphs", "default")
 

@@ -86,8 +86,9 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
     opts = options or JobOptions()
     backend = with_size_rules(backend)  # any frame size: padded to the model's size rules, cropped back
     info = source.info
-    if info.interlaced:
-        warnings.warn("interlaced input: frames are processed as progressive frames (no deinterlacing)", stacklevel=2)
+    if info.interlaced and not getattr(info, "deinterlace", None):
+        warnings.warn("interlaced input: frames are processed as decoded, combing included (--deinterlace off)",
+                      stacklevel=2)
     if opts.realtime and source.passthrough:
         warnings.warn("realtime mode carries video only: audio/subtitle streams are not copied", stacklevel=2)
     in_fmt, colour_in, reformat = input_plan(info.pix_fmt, info.colour)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import av
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.damage import merge
 from stylize_video.pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from stylize_video.pipeline.io.sink import Sink, VideoSpec
 from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
@@ -364,7 +365,17 @@ class Runner:
         st.latency_ms = self.latency.summary()
         out = self.sink.close(interrupted=interrupted and not self.interrupt_is_end)
         st.output = str(out) if out is not None else None
+        _report_input(st, info, self.source, self.sink)  # after close: the sink's last packets are counted
         return st
+
+
+def _report_input(st: RunStats, info: object, source: Source, sink: Sink) -> None:
+    """Which stream, deinterlacing, and damage per input stream (source side: decoding; sink side: muxing)."""
+    st.video_stream = getattr(info, "stream", "")
+    st.deinterlace = getattr(info, "deinterlace", None)
+    source_log = getattr(source.stats, "damage", None)
+    sink_log = getattr(sink, "damage", None)
+    st.damage = merge(*(log.to_dict() for log in (source_log, sink_log) if log is not None))
 
 
 def _progress_bar(total: int | None, enabled: bool):  # -> tqdm | None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from stylize_video.pipeline.io.damage import damage_text
+
 
 @dataclass
 class RunStats:
@@ -34,6 +36,10 @@ class RunStats:
     paced: bool = False
     # decode -> encoded and written, per output frame: count, mean/min/p50/p95/p99/max in ms
     latency_ms: dict = field(default_factory=dict)
+    video_stream: str = ""  # the input stream processed, e.g. "#0 (h264 1920x1080, default)"
+    deinterlace: str | None = None  # e.g. "bwdif (frame rate)"; None: frames processed as decoded
+    # damaged input per input stream ("#1 audio"): non-zero counts of stylize_video.pipeline.io.damage.StreamDamage
+    damage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,7 +54,9 @@ class RunStats:
                 + f"; backend {self.backend} on {self.device} {self.precision}; "
                 f"decode {self.decode_path}, encode {self.encode_path}"
                 + (f"; warm-up {self.warmup_s:.2f} s" if self.warmup_s >= 0.5 else "")
-                + (f"; {self.corrupt_packets} corrupt packets skipped" if self.corrupt_packets else "")
+                + (f"; video stream {self.video_stream}" if self.video_stream else "")
+                + (f"; deinterlaced with {self.deinterlace}" if self.deinterlace else "")
+                + (f"; damaged input: {damage_text(self.damage)}" if self.damage else "")
                 + (f"; realtime: {self.dropped} of {self.frames_in} frames dropped" if self.realtime else "")
                 + self._latency_text())
 

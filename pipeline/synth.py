@@ -150,6 +150,38 @@ def make_test_clip(
     return path
 
 
+def _moving_square(t: int, h: int, w: int) -> np.ndarray:
+    """A bright square moving right 6 px per field over a vertical ramp with soft horizontal texture (RGB)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = 60 + 120 * y / h + 20 * np.sin(x / 7.0)
+    img[(np.abs(x - (8 + 6 * t) % w) < w / 12) & (np.abs(y - h / 2) < h / 4)] = 235
+    return np.repeat(img[..., None], 3, axis=2)
+
+
+def make_interlaced_clip(path: str | os.PathLike[str], *, width: int = 128, height: int = 96, frames: int = 12,
+                         fps: int = 25) -> Path:
+    """Write truly interlaced video: each frame weaves two fields sampled 1/(2 fps) apart (top field first),
+    so the moving square shows combing, and libx264 codes it interlaced (frames flagged interlaced, TFF).
+
+    Frame ``i`` holds field time ``2i`` on its even lines and ``2i + 1`` on its odd lines. No audio.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps, options={"flags": "+ildct+ilme", "x264-params": "tff=1",
+                                                          "preset": "veryfast", "crf": "12"})
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            woven = _moving_square(2 * i, height, width)
+            woven[1::2] = _moving_square(2 * i + 1, height, width)[1::2]
+            rgb = np.ascontiguousarray(np.clip(woven, 0, 255).astype(np.uint8))
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+    return path
+
+
 class _Tone:
     """A 440 Hz (left) / 660 Hz (right) tone encoded in 1024-sample frames, written on demand."""
 

@@ -14,6 +14,7 @@ Everything in it loads with ``torch.load(weights_only=True)``: no pickled code i
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -69,6 +70,25 @@ def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, dict) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # torch's messages carry terminal colour codes
+
+
+def _pickled_object_message(path: Path) -> str | None:
+    """One line for a file ``weights_only`` refuses because it holds pickled objects (``torch.save(model)``),
+    None for anything else (garbage, a damaged file). Unpickling objects would run code named in the file, so
+    they are not loaded; the names are read without running anything
+    (``torch.serialization.get_unsafe_globals_in_checkpoint``)."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - not a torch zip / pickle at all
+        return None
+    if not names:
+        return None
+    what = "a whole pickled model" if any(n.startswith("torch.nn.modules.") for n in names) else "pickled objects"
+    return (f"{path} holds {what} (torch.save(model)), not weights: loading it would run code from the "
+            "file, so it is not loaded. Save the weights instead: torch.save(model.state_dict(), 'weights.pth')")
+
+
 def _load_object(path: Path) -> Any:
     """The file's content: safetensors by suffix, else ``torch.load(weights_only=True)`` (no pickled code runs)."""
     if path.suffix.lower() == ".safetensors":
@@ -78,15 +98,12 @@ def _load_object(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch's message carries terminal colour codes
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if found:
-            raise StylizeError(f"{path} holds pickled Python objects ({found.group(1)}), not a state dict of tensors "
-                               f"(saved with torch.save(model)? save model.state_dict() instead); it is not loaded "
-                               f"because unpickling can run code") from None
-        reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-        first = reason.group(1) if reason else (text.strip().splitlines() or [type(exc).__name__])[0]
-        raise StylizeError(f"{path} is not a PyTorch checkpoint ({first.strip()[:200]})") from None
+        pickled = _pickled_object_message(path) if isinstance(exc, pickle.UnpicklingError) else None
+        if pickled:
+            raise StylizeError(pickled) from None
+        text = _ANSI.sub("", str(exc)).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise StylizeError(f"{path} is not a PyTorch checkpoint ({first[:200]})") from None
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -8,8 +8,11 @@ A sink asks ``route_stream`` once per input stream, before anything is written:
 - a *text* subtitle codec it doesn't take: each cue is decoded to an ASS event and encoded with a text
   codec the muxer does take (``TEXT_TARGETS``: mov_text for MP4/MOV, WebVTT for WebM, ASS for Matroska),
   keeping the cue's PTS and duration. Styling the target codec cannot express is lost, as with ffmpeg;
-- anything else (bitmap subtitles where the muxer has no bitmap codec, AAC in WebM, FLAC/Opus in MOV,
-  subtitles in MPEG-TS/FLV): dropped with one warning naming the stream, the output and the flag that leaves it out.
+- audio it doesn't take (AAC in WebM, FLAC/Opus in MOV): re-encoded with a codec it does take, with a
+  note (``stylize_video.pipeline.io.audio``);
+- attached pictures (cover art) are copied into MP4, the one output container of ours that stores them;
+- anything else (bitmap subtitles where the muxer has no bitmap codec, subtitles in MPEG-TS/FLV, cover
+  art elsewhere): dropped with one warning naming the stream, the output and the flag that leaves it out.
 
 Stream metadata (language, title, handler) and disposition (default, forced, ...) are carried in all cases.
 """
@@ -18,9 +21,13 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
+from stylize_video.pipeline.io.audio import recode_audio
+from stylize_video.pipeline.io.damage import DamageLog
+from stylize_video.pipeline.io.streams import is_attached_picture
 
 # text subtitle encoders, in order of preference where the container has no default one that fits
 TEXT_TARGETS = ("mov_text", "webvtt", "ass", "subrip")
@@ -31,6 +38,8 @@ _TS_MUXERS = ("mpegts", "rtp_mpegts")
 _TS_SUBTITLES = ("dvb_subtitle", "dvb_teletext")
 # a mov_text sample with no text (16-bit length 0) and no style boxes
 _MOV_TEXT_EMPTY = b"\x00\x00"
+# muxers that store an attached picture (cover art) from a copied stream (MOV and Matroska do not, here)
+_COVER_MUXERS = ("mp4", "ipod")
 # tags a muxer computes (Matroska DURATION, mkvmerge statistics): a copy would be stale after --start/--duration
 _COMPUTED_TAGS = ("duration", "number_of_frames", "number_of_bytes", "bps", "_statistics")
 
@@ -111,26 +120,31 @@ class TextRecoder:
 
 @dataclass
 class Route:
-    """Where one input stream's packets go: ``out``, copied or through ``convert``."""
+    """Where one input stream's packets go: ``out``, copied or through ``convert`` (a ``TextRecoder``, one
+    packet or None per packet, or an ``AudioRecoder``, a list per packet and a ``flush()`` at the end)."""
 
     out: av.stream.Stream
-    convert: TextRecoder | None = None
+    convert: Callable[[av.Packet], av.Packet | list[av.Packet] | None] | None = None
 
     def __post_init__(self) -> None:
         # mov_text end-of-cue samples: the MOV/MP4 muxer writes its own where a gap starts, and a copied
         # one next to it would be a second, zero-length sample. (Re-encoding skips them: they hold no cue.)
         self._skip_empty = self.convert is None and self.out.codec_context.name == "mov_text"
 
-    def packet(self, packet: av.Packet) -> av.Packet | None:
-        """The packet to mux for ``packet`` (the same object, re-targeted, when copying), or None."""
+    def packets(self, packet: av.Packet) -> list[av.Packet]:
+        """The packets to mux for ``packet`` (the same object, re-targeted, when copying)."""
         if self._skip_empty and bytes(packet) == _MOV_TEXT_EMPTY:
-            return None
-        if self.convert is not None:
-            packet = self.convert(packet)
-            if packet is None:
-                return None
-        packet.stream = self.out
-        return packet
+            return []
+        converted = self.convert(packet) if self.convert is not None else packet
+        out = converted if isinstance(converted, list) else [] if converted is None else [converted]
+        for p in out:
+            p.stream = self.out
+        return out
+
+    def flush(self) -> list[av.Packet]:
+        """Packets a converter still holds, at the end of the output."""
+        flush = getattr(self.convert, "flush", None)
+        return flush() if flush is not None else []
 
 
 def _carry(template: av.stream.Stream, out: av.stream.Stream) -> None:
@@ -180,14 +194,19 @@ def _check_header(container: av.container.OutputContainer, template: av.stream.S
 
 
 def route_stream(container: av.container.OutputContainer, template: av.stream.Stream,
-                 label: str) -> Route | None:
-    """The route for ``template``'s packets into ``container`` (``label`` names it), or None (dropped, warned)."""
+                 label: str, damage: DamageLog | None = None) -> Route | None:
+    """The route for ``template``'s packets into ``container`` (``label`` names it), or None (dropped, warned).
+
+    ``damage`` counts the packets a re-encoder cannot decode (per input stream)."""
     codec = template.codec_context.codec if template.codec_context is not None else None
     ts_private = (container.format.name in _TS_MUXERS and template.type == "subtitle"
                   and codec_name(template) not in _TS_SUBTITLES)
+    cover = is_attached_picture(template)
     try:
         if ts_private:  # accepted, but written as anonymous private data that no player reads back
             raise ValueError("no MPEG-TS stream type")
+        if cover and container.format.name not in _COVER_MUXERS:
+            raise ValueError("no cover art")
         _check_header(container, template)
         out = container.add_stream_from_template(template)
     except (ValueError, av.error.FFmpegError):
@@ -195,7 +214,17 @@ def route_stream(container: av.container.OutputContainer, template: av.stream.St
     else:
         _carry(template, out)
         return Route(out)
-    if template.type == "subtitle" and codec is not None and codec.text_sub and not ts_private:
+    if cover:
+        reason = f"{container.format.name} stores no attached picture (cover art) from a video stream"
+    elif template.type == "audio":
+        recoded = recode_audio(container, template, (damage or DamageLog()).of(template),
+                               f"{describe(template)}: {reason} in {label}")
+        if recoded is not None:
+            out, recoder = recoded
+            _carry(template, out)
+            return Route(out, recoder)
+        reason += "; no audio encoder for it here"
+    elif template.type == "subtitle" and codec is not None and codec.text_sub and not ts_private:
         route = _recode(container, template)
         if route is not None:
             return route

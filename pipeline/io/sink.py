@@ -12,6 +12,7 @@ end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.pa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -22,7 +23,19 @@ from typing import Protocol, runtime_checkable
 import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import ColourInfo
+from stylize_video.pipeline.io.containers import (
+    FALLBACK_VIDEO_CODEC,
+    check_codec_fits,
+    check_pix_fmt_name,
+    check_size_fits,
+    codec_defaults,
+    default_video_codec,
+)
+from stylize_video.pipeline.io.damage import DamageLog
+from stylize_video.pipeline.io.muxguard import PacketGuard
+from stylize_video.pipeline.io.oddsize import pad_frame, padded_size
 from stylize_video.pipeline.io.passthrough import Route, route_stream
+from stylize_video.pipeline.io.paths import ffmpeg_path, remove_stale_temps, temp_name
 
 # output extension -> FFmpeg muxer
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
@@ -30,12 +43,11 @@ CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", 
 TEN_BIT: dict[str, str] = {"libx264": "yuv420p10le", "libx265": "yuv420p10le", "libsvtav1": "yuv420p10le",
                            "libaom-av1": "yuv420p10le", "libvpx-vp9": "yuv420p10le", "hevc_nvenc": "p010le",
                            "av1_nvenc": "p010le", "ffv1": "yuv420p10le"}
-WEBM_CODECS = ("libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1", "av1_nvenc")
 
 
 @dataclass
 class EncoderOptions:
-    codec: str = "libx264"
+    codec: str | None = None  # None: the output container's default (containers.DEFAULT_VIDEO_CODEC)
     crf: int | None = None
     preset: str | None = None
     bitrate: str | None = None  # e.g. "8M"
@@ -93,18 +105,18 @@ def partial_name(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.inprogress")
-
-
 def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:
     """Validate the output path before any work; returns the muxer name (``format`` overrides the extension)."""
     fmt = format or CONTAINERS.get(path.suffix.lower())
     if fmt is None:
         raise StylizeError(f"{path}: unknown output container {path.suffix!r}; use one of {', '.join(CONTAINERS)}")
-    if path.exists() and not overwrite:
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if exists and not overwrite:
         raise StylizeError(f"{path} exists; pass --overwrite to replace it")
-    if path.is_dir():
+    if is_dir:
         raise StylizeError(f"{path} is a directory")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -118,37 +130,43 @@ def choose_pix_fmt(codec: str, in_fmt: str, width: int, height: int, asked: str 
     """Encoder pixel format: the asked one, else the input's chroma format and depth when the codec has it.
 
     10-bit input -> 10-bit output where the codec stores it (warned otherwise); odd sizes can't be
-    4:2:0 / 4:2:2 in most encoders, so they go 4:4:4 when the codec can.
+    4:2:0 / 4:2:2 in any encoder: they stay 4:2:0 / 4:2:2 and the sink pads them to even
+    (``stylize_video.pipeline.io.oddsize``, warned), while an *asked* subsampled format at an odd size is
+    refused here, before any work. ``--pix-fmt yuv444p`` keeps an odd size exactly.
     """
     try:
         supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
     except (ValueError, av.error.FFmpegError):
         raise StylizeError(f"encoder {codec!r} is not available in this FFmpeg") from None
     if asked:
+        check_pix_fmt_name(asked)
         if supported and asked not in supported:
             raise StylizeError(f"encoder {codec} does not take --pix-fmt {asked}; it takes {', '.join(supported)}")
+        check_size_fits(asked, width, height)
         return asked
     from stylize_video.pipeline.io.planes import FORMATS
 
     depth, sx, sy = FORMATS.get(in_fmt, (8, 1, 1, False, False))[:3]
     base = {(1, 1): "yuv420p", (1, 0): "yuv422p", (0, 0): "yuv444p", (0, 1): "yuv444p"}[(sx, sy)]
     if (width % 2 and sx) or (height % 2 and sy):
-        warnings.warn(f"odd frame size {width}x{height}: encoding 4:4:4 to keep every pixel", stacklevel=2)
-        base = "yuv444p"
+        w2, h2 = width + (width % 2 and sx), height + (height % 2 and sy)
+        warnings.warn(f"odd frame size {width}x{height}: {base} (what players expect) needs even sizes, so the "
+                      f"output is {w2}x{h2}, the last column/row repeated; --pix-fmt yuv444p keeps {width}x{height} "
+                      "exactly (4:4:4, which browsers and phones do not play)", stacklevel=2)
     candidates = []
     if depth > 8:
         candidates.append(f"{base}10le")
         if base == "yuv420p":
             candidates.append(TEN_BIT.get(codec, "yuv420p10le"))
     candidates.append(base)
-    if base != "yuv420p" and not (width % 2 or height % 2):
+    if base != "yuv420p":
         candidates.append("yuv420p")
     for cand in candidates:
         if not supported or cand in supported:
             if depth > 8 and not cand.endswith(("10le", "p010le")):
                 warnings.warn(f"encoder {codec} cannot write 10-bit; writing 8-bit {cand}", stacklevel=2)
             return cand
-    if "nv12" in supported and not (width % 2 or height % 2):
+    if "nv12" in supported:
         return "nv12"
     raise StylizeError(f"encoder {codec} takes none of {', '.join(candidates)} for a {width}x{height} {in_fmt} input; "
                        f"pass --pix-fmt")
@@ -165,10 +183,16 @@ class EncodingSink:
 
     def __init__(self, encoder: EncoderOptions | None = None) -> None:
         self.encoder = encoder or EncoderOptions()
+        if self.encoder.codec is None:
+            self.encoder = dataclasses.replace(self.encoder, codec=FALLBACK_VIDEO_CODEC)
         self.container: av.container.OutputContainer | None = None
         self._map: dict[int, Route] = {}  # input stream index -> output
+        self._sources: dict[int, av.stream.Stream] = {}  # input stream index -> input stream
         self.frames_written = 0
         self.packets_copied = 0
+        self.damage = DamageLog()  # pass-through packets left out, per input stream (muxguard)
+        self._guard: PacketGuard | None = None
+        self._pad: tuple[int, int] | None = None  # odd size in a subsampled format: encoded padded to this
 
     def _open_container(self) -> av.container.OutputContainer:
         raise NotImplementedError
@@ -179,10 +203,12 @@ class EncodingSink:
 
     def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
         self.container = self._open_container()
+        self._guard = PacketGuard(self.container, self.damage, self.label)
         try:
             self._add_video(spec)
-            for s in passthrough:  # copied, re-encoded (text subtitles) or dropped with a warning
-                route = route_stream(self.container, s, self.label)
+            for s in passthrough:  # copied, re-encoded (text subtitles, audio) or dropped with a warning
+                route = route_stream(self.container, s, self.label, self.damage)
+                self._sources[s.index] = s
                 if route is not None:
                     self._map[s.index] = route
         except BaseException:
@@ -191,7 +217,7 @@ class EncodingSink:
 
     def _add_video(self, spec: VideoSpec) -> None:
         enc = self.encoder
-        options = dict(enc.extra)
+        options = codec_defaults(enc.codec, enc.crf, enc.bitrate) | dict(enc.extra)
         if enc.crf is not None:
             options["crf"] = str(enc.crf)
         if enc.preset:
@@ -202,7 +228,9 @@ class EncodingSink:
             raise StylizeError(f"cannot use encoder {enc.codec}: {exc}") from None
         if enc.codec.endswith(("_nvenc", "_cuda")):
             self.encode_path = "nvenc"
-        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
+        width, height = padded_size(spec.pix_fmt, spec.width, spec.height)
+        self._pad = (width, height) if (width, height) != (spec.width, spec.height) else None
+        stream.width, stream.height, stream.pix_fmt = width, height, spec.pix_fmt
         stream.time_base = spec.time_base
         cc = stream.codec_context
         cc.time_base = spec.time_base
@@ -225,6 +253,8 @@ class EncodingSink:
         self.spec = spec
 
     def write_frame(self, frame: av.VideoFrame) -> None:
+        if self._pad is not None:
+            frame = pad_frame(frame, *self._pad)
         c = self.spec.colour
         frame.colorspace, frame.color_range = c.colorspace, c.range_code
         try:
@@ -236,11 +266,19 @@ class EncodingSink:
 
     def write_packet(self, packet: av.Packet) -> None:
         route = self._map.get(packet.stream.index)
-        out = route.packet(packet) if route is not None else None
-        if out is None:
+        if route is None:
             return
-        self._mux([out])
-        self.packets_copied += 1
+        source = packet.stream
+        for out in route.packets(packet):
+            self._mux_passthrough(out, source)
+
+    def _mux_passthrough(self, packet: av.Packet, source: av.stream.Stream) -> None:
+        """Mux a copied / re-encoded packet; one the muxer would refuse (damaged input) is left out, counted."""
+        try:
+            if self._guard.mux(packet, source):
+                self.packets_copied += 1
+        except (OSError, av.error.FFmpegError) as exc:  # disk full, permission lost
+            raise StylizeError(f"writing {self.label} failed: {getattr(exc, 'strerror', None) or exc}") from None
 
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
@@ -254,6 +292,9 @@ class EncodingSink:
             return False
         try:
             self._mux(self.video.encode(None))  # drain the encoder's lookahead
+            for index, route in self._map.items():  # and the audio re-encoders'
+                for packet in route.flush():
+                    self._mux_passthrough(packet, self._sources[index])
             self.container.close()
         except BaseException:
             self.abort()
@@ -277,19 +318,25 @@ class FileSink(EncodingSink):
 
     def __init__(self, path: str | os.PathLike[str], encoder: EncoderOptions | None = None,
                  overwrite: bool = False, format: str | None = None) -> None:
-        super().__init__(encoder)
         self.path = Path(path)
+        self.format = check_output(self.path, overwrite, format)
+        encoder = encoder or EncoderOptions()
+        if encoder.codec is None:  # the container's default: VP9 for WebM, H.264 elsewhere
+            encoder = dataclasses.replace(encoder, codec=default_video_codec(self.format))
+        super().__init__(encoder)
         self.label = str(self.path)
         self.overwrite = overwrite
-        self.format = check_output(self.path, overwrite, format)
-        self.tmp = _temp_name(self.path)
+        check_codec_fits(self.encoder.codec, self.format, self.label)
+        if self.encoder.pix_fmt:
+            check_pix_fmt_name(self.encoder.pix_fmt)
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        remove_stale_temps(folder)  # left by killed runs
+        self.tmp = temp_name(self.path)
+        _try_create(self.tmp, self.path)  # a name the file system refuses fails now, before a model is loaded
 
     def _open_container(self) -> av.container.OutputContainer:
-        if self.format == "webm" and self.encoder.codec not in WEBM_CODECS:
-            raise StylizeError("WebM holds VP8/VP9/AV1 only; pass --codec libvpx-vp9 or libsvtav1 "
-                               f"(got {self.encoder.codec})")
         try:
-            return av.open(str(self.tmp), "w", format=self.format)
+            return av.open(ffmpeg_path(self.tmp), "w", format=self.format)
         except (av.error.FFmpegError, OSError) as exc:
             raise StylizeError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
 
@@ -306,3 +353,15 @@ class FileSink(EncodingSink):
     def abort(self) -> None:
         super().abort()
         self.tmp.unlink(missing_ok=True)
+
+
+def _try_create(tmp: Path, path: Path) -> None:
+    """Create and remove ``tmp``: refused names (too long, read-only folder) fail before any work."""
+    try:
+        with open(tmp, "xb"):
+            pass
+    except FileExistsError:
+        return  # ours from an earlier sink in this process; it is replaced when the output opens
+    except OSError as exc:
+        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
+    tmp.unlink(missing_ok=True)

@@ -22,6 +22,11 @@ from typing import Protocol, runtime_checkable
 import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
+from stylize_video.pipeline.io.damage import DamageLog
+from stylize_video.pipeline.io.decode import Discontinuities, VideoDecoder, demux_packets
+from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
+from stylize_video.pipeline.io.paths import ffmpeg_path
+from stylize_video.pipeline.io.streams import attached_pictures, choose_video_stream, describe_video
 
 
 @dataclass
@@ -40,6 +45,8 @@ class StreamInfo:
     start_pts: int | None = None
     codec: str = ""
     decode_path: str = "cpu"  # "cpu" | "nvdec-download" | "nvdec-dlpack"
+    stream: str = ""  # which input stream is processed, e.g. "#0 (h264 1920x1080, default)"
+    deinterlace: str | None = None  # "bwdif (frame rate)" when frames are deinterlaced, None when not
 
 
 @dataclass
@@ -60,8 +67,9 @@ class PacketItem:
 @dataclass
 class SourceStats:
     decoded: int = 0
-    corrupt: int = 0  # packets that failed to decode or frames flagged corrupt, skipped
+    corrupt: int = 0  # packets flagged corrupt (still decoded / copied) plus packets the decoder refused
     passthrough_packets: int = 0
+    damage: DamageLog = field(default_factory=DamageLog)  # per input stream (stylize_video.pipeline.io.damage)
 
 
 @runtime_checkable
@@ -93,15 +101,25 @@ class FileSourceOptions:
     # "AUTO" (frame + slice threads) for throughput; live sources use "SLICE": frame threads add frames of delay
     thread_type: str = "AUTO"
     extra_warnings: list[str] = field(default_factory=list)
+    video_stream: int | None = None  # input stream index (ffprobe's #0:N); None: FFmpeg's choice
+    deinterlace: DeinterlaceOptions = field(default_factory=DeinterlaceOptions)
 
 
 def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContainer:
-    if not path.exists():
-        raise StylizeError(f"input not found: {path}")
-    if not path.is_file():
-        raise StylizeError(f"input is not a file: {path}")
     try:
-        return av.open(str(path), "r", hwaccel=hwaccel) if hwaccel is not None else av.open(str(path), "r")
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as exc:  # a name the file system refuses (too long, ...)
+        raise StylizeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not exists:
+        raise StylizeError(f"input not found: {path}")
+    if not is_file:
+        raise StylizeError(f"input is not a file: {path}")
+    url = ffmpeg_path(path)  # any local name opens as a file, ':' or not
+    try:
+        # damaged tags must not stop the video: bytes that are not UTF-8 become U+FFFD
+        if hwaccel is not None:
+            return av.open(url, "r", hwaccel=hwaccel, metadata_errors="replace")
+        return av.open(url, "r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise StylizeError(f"{path} is not a readable video ({exc.strerror or type(exc).__name__})") from None
 
@@ -162,7 +180,10 @@ def dlpack_planes(frame: av.VideoFrame) -> list:
 
 
 class FileSource:
-    """Decode one file's first video stream with PyAV; copy its audio and subtitle streams."""
+    """Decode one file's video stream with PyAV (``choose_video_stream``: FFmpeg's choice or
+    ``options.video_stream``), deinterlaced where flagged (``options.deinterlace``); copy its audio and
+    subtitle streams and attached pictures. Damage is counted in ``stats.damage`` (see
+    ``stylize_video.pipeline.io.damage``) and never ends the run by itself."""
 
     def __init__(self, path: str | os.PathLike[str], options: FileSourceOptions | None = None) -> None:
         self.path = Path(path)
@@ -179,6 +200,8 @@ class FileSource:
         # Zero-copy first; where exporting CUDA frames fails (EOPNOTSUPP was seen with PyAV 19 on an
         # H200), reopen with frames downloaded by FFmpeg and say so in the summary.
         self._open("nvdec-dlpack", _make_hwaccel(True, self.options.hwdec_device))
+        if self._interlaced_to_cpu():
+            return
         first = next(i.frame for i in self._pending if isinstance(i, VideoItem))
         if first.format.name != "cuda":  # NVDEC did not take this codec/profile: FFmpeg decoded in software
             self.info.decode_path = "cpu (nvdec fallback)"
@@ -193,6 +216,17 @@ class FileSource:
         warnings.warn(f"--hwdec: {reason}; NVDEC frames are downloaded instead", stacklevel=2)
         self._open("nvdec-download", _make_hwaccel(False, self.options.hwdec_device))
 
+    def _interlaced_to_cpu(self) -> bool:
+        """Interlaced input to deinterlace: reopened for CPU decoding (bwdif/yadif take CPU frames)."""
+        if not (self.info.interlaced and self.options.deinterlace.filter):
+            return False
+        self.container.close()
+        self.stats = SourceStats()
+        warnings.warn("--hwdec: interlaced input is decoded on the CPU so that it can be deinterlaced "
+                      "(pass --deinterlace off to decode it with NVDEC)", stacklevel=3)
+        self._open("cpu (interlaced input)", None)
+        return True
+
     def _open(self, decode_path: str, hwaccel: object | None) -> None:
         self.container = _open_input(self.path, hwaccel)
         try:
@@ -203,12 +237,13 @@ class FileSource:
 
     def _setup(self, decode_path: str) -> None:
         c = self.container
-        if not c.streams.video:
-            raise StylizeError(f"{self.path} has no video stream")
-        self.video = c.streams.video[0]
+        self.video = choose_video_stream(c, self.options.video_stream, str(self.path))
         self.video.thread_type = self.options.thread_type
         keep = (["audio"] if self.options.copy_audio else []) + (["subtitle"] if self.options.copy_subtitles else [])
-        self.passthrough = [s for s in c.streams if s.type in keep]
+        # cover art is copied where the output holds it (the sink drops it with a note elsewhere)
+        self.passthrough = [s for s in c.streams if s.type in keep or s in attached_pictures(c)]
+        self._decoder = VideoDecoder(self.video, self.stats, self.options.deinterlace, str(self.path))
+        self._discontinuities = Discontinuities(c, str(self.path))
         if self.options.start:
             # Seek to the keyframe before start; frames before start are decoded and dropped.
             c.seek(int(self.options.start / self.video.time_base), stream=self.video, backward=True)
@@ -221,8 +256,7 @@ class FileSource:
                 first = item.frame
                 break
         if first is None:
-            raise StylizeError(f"{self.path}: no decodable video frames"
-                               + (f" ({self.stats.corrupt} corrupt packets)" if self.stats.corrupt else ""))
+            raise StylizeError(self._no_frames())
         cc = self.video.codec_context
         fmt = first.format.name
         if fmt == "cuda":  # device frame: the planes are in its software format
@@ -233,16 +267,43 @@ class FileSource:
             frames = round(float(self.video.duration * self.video.time_base * rate))
         elif not frames and c.duration and rate:
             frames = round(c.duration / 1e6 * float(rate))
+        interlaced = self._decoder.interlaced_seen or cc.field_order not in (0, 1)
+        time_base, deint = self.video.time_base, self.options.deinterlace
+        if deint.filter and (interlaced or deint.mode != "auto") and deint.rate == "field":
+            # one frame per field: twice the rate, in the filter's output time base (input / 2)
+            time_base, rate, frames = time_base / 2, (rate * 2 if rate else None), (frames * 2 if frames else None)
         if frames and self.options.duration and rate:
             frames = min(frames, math.ceil(self.options.duration * float(rate)))
         if frames and self.options.max_frames:
             frames = min(frames, self.options.max_frames)
         self.info = StreamInfo(
-            width=first.width, height=first.height, pix_fmt=fmt, time_base=self.video.time_base,
+            width=first.width, height=first.height, pix_fmt=fmt, time_base=time_base,
             rate=rate, colour=colour_info_of(first, cc), rotation=round(first.rotation or 0),
-            interlaced=bool(first.interlaced_frame) or cc.field_order not in (0, 1),
-            frames=frames, start_pts=first.pts, codec=cc.name, decode_path=decode_path,
+            interlaced=interlaced, frames=frames, start_pts=first.pts, codec=cc.name, decode_path=decode_path,
+            stream=describe_video(self.video),
+            deinterlace=f"{deint.filter} ({deint.rate} rate)" if deint.filter and (interlaced or self._decoder.deinterlacer.used)
+            else None,
         )
+
+    def _no_frames(self) -> str:
+        """Why no frame came out: --start past the end (with the duration), or nothing decodable."""
+        start = self.options.start
+        if start:
+            duration = self._duration_s()
+            if duration is not None and start >= duration - 1e-6:
+                return f"--start {start:g} is past the end of {self.path} (duration {duration:.2f} s)"
+            return f"{self.path}: no decodable video frames after --start {start:g}" + (
+                f" (duration {duration:.2f} s)" if duration is not None else "")
+        return f"{self.path}: no decodable video frames" + (
+            f" ({self.stats.corrupt} damaged packets)" if self.stats.corrupt else "")
+
+    def _duration_s(self) -> float | None:
+        """The input's duration in seconds (container, else video stream), None when unknown."""
+        if self.container.duration:
+            return self.container.duration / 1e6
+        if self.video.duration and self.video.time_base:
+            return float(self.video.duration * self.video.time_base)
+        return None
 
     def _in_window(self, t: float | None) -> tuple[bool, bool]:
         """(keep, past_end) for a time in seconds."""
@@ -261,6 +322,18 @@ class FileSource:
             self.stats.passthrough_packets += 1
             yield PacketItem(held.popleft()[1])
 
+    def _events(self) -> Iterator[av.Packet | av.VideoFrame]:
+        """Pass-through packets and decoded video frames, in demux order, the decoder flushed at the end."""
+        for packet in self._demux():
+            if self._stop:
+                return
+            self._discontinuities.apply(packet)
+            if packet.stream.index == self.video.index:
+                yield from self._decoder.frames(packet)
+            else:
+                yield packet
+        yield from self._decoder.frames(None)
+
     def _items(self) -> Iterator[VideoItem | PacketItem]:
         index = 0
         # With --max-frames the end is only known when the last frame comes out of the decoder, which runs
@@ -268,12 +341,19 @@ class FileSource:
         # so none past the last frame's end gets through. (--duration's end is known upfront.)
         held: deque[tuple[float, av.Packet]] = deque()
         hold = bool(self.options.max_frames)
-        for packet in self._demux():
+        for event in self._events():
             if self._stop:
                 return
-            if packet.stream.type != "video":
+            if isinstance(event, av.Packet):
+                packet = event
+                if packet.is_corrupt:
+                    self.stats.damage.of(packet.stream).corrupt_packets += 1
+                if packet.stream.disposition & av.stream.Disposition.attached_pic:
+                    self.stats.passthrough_packets += 1
+                    yield PacketItem(packet)  # a still image, not timed: always copied
+                    continue
                 if packet.pts is None and packet.dts is None:
-                    continue  # flush packets of the demuxer
+                    continue  # no time to place it at (and the muxer would refuse it)
                 # A packet (audio frame, subtitle cue) is kept when it starts inside --start/--duration;
                 # without a PTS its DTS says when (a packet with neither was skipped above).
                 ts = packet.pts if packet.pts is not None else packet.dts
@@ -284,45 +364,24 @@ class FileSource:
                     if not hold:
                         yield from self._release(held, None)
                 continue
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:  # damaged packet: skip it, count it, keep going
-                self.stats.corrupt += 1
+            frame = event
+            keep, past_end = self._in_window(frame.time)
+            if past_end:
+                break
+            if not keep:
                 continue
-            for frame in frames:
-                if frame.is_corrupt:
-                    self.stats.corrupt += 1
-                    continue
-                keep, past_end = self._in_window(frame.time)
-                if past_end:
-                    break
-                if not keep:
-                    continue
-                self.stats.decoded += 1
-                yield from self._release(held, frame.time)
-                yield VideoItem(frame, index)
-                index += 1
-                if self.options.max_frames and index >= self.options.max_frames:
-                    yield from self._release(held, _end_time(frame, self.video))
-                    return
-            else:
-                continue
-            break  # past --duration's end
+            self.stats.decoded += 1
+            yield from self._release(held, frame.time)
+            yield VideoItem(frame, index)
+            index += 1
+            if self.options.max_frames and index >= self.options.max_frames:
+                yield from self._release(held, _end_time(frame, self.video))
+                return
         yield from self._release(held, None)
 
     def _demux(self) -> Iterator[av.Packet]:
-        """Packets of the video and pass-through streams; a read error past the header ends the input."""
-        it = self.container.demux([self.video, *self.passthrough])
-        while True:
-            try:
-                packet = next(it)
-            except StopIteration:
-                return
-            except av.error.FFmpegError as exc:
-                self.stats.corrupt += 1
-                warnings.warn(f"{self.path}: read error, stopping early ({exc.strerror or exc})", stacklevel=2)
-                return
-            yield packet
+        """Packets of the video and pass-through streams (``demux_packets``)."""
+        return demux_packets(self.container, [self.video, *self.passthrough], self.stats, str(self.path))
 
     def __iter__(self) -> Iterator[VideoItem | PacketItem]:
         pending, self._pending = self._pending, []

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import av
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.paths import ffmpeg_path
 from stylize_video.pipeline.live.protocols import has_format, require_protocol
 
 # Prefix -> FFmpeg device (demuxer) name.
@@ -79,6 +80,8 @@ def parse_input(spec: str, *, input_format: str | None = None,
     user = dict(options or {})
     if spec == "-":
         return InputSpec("stdin", "pipe:0", input_format, user, live=False)
+    if _is_file(spec):  # an existing local file is a file, whatever its name looks like ("v4l2:x.mp4")
+        return InputSpec("file", spec, input_format, user, live=False)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix.lower() in DEVICE_PREFIXES and not rest.startswith("//"):
         device = DEVICE_PREFIXES[prefix.lower()]
@@ -97,9 +100,16 @@ def parse_input(spec: str, *, input_format: str | None = None,
         opts = {**LIVE_DEMUX_OPTIONS, **NETWORK_OPTIONS.get(scheme, {}), **user} if scheme in LIVE_SCHEMES else user
         fmt = input_format or ("mpegts" if scheme in ("srt", "rist", "udp") else None)
         return InputSpec("network", spec, fmt, opts, live=scheme in LIVE_SCHEMES, scheme=scheme)
-    if not Path(spec).is_file():
+    if not _is_file(spec):
         raise StylizeError(f"input not found: {spec}")
     return InputSpec("file", spec, input_format, user, live=False)
+
+
+def _is_file(spec: str) -> bool:
+    try:
+        return Path(spec).is_file()
+    except OSError:  # a name the file system refuses (too long): no such file
+        return False
 
 
 def open_input(spec: InputSpec, *, open_timeout: float = 30.0, read_timeout: float = 10.0) -> av.container.InputContainer:
@@ -109,7 +119,10 @@ def open_input(spec: InputSpec, *, open_timeout: float = 30.0, read_timeout: flo
     """
     timeout = (open_timeout, read_timeout) if spec.kind in ("network", "device") else None
     try:
-        container = av.open(spec.target, "r", format=spec.format, options=spec.options or None, timeout=timeout)
+        # a local file goes through FFmpeg's file protocol: "10:30.mp4" is not protocol "10"
+        target = ffmpeg_path(spec.target) if spec.kind == "file" else spec.target
+        container = av.open(target, "r", format=spec.format, options=spec.options or None, timeout=timeout,
+                            metadata_errors="replace")
     except av.error.ExitError as exc:  # timeouts surface as "Immediate exit requested"
         raise StylizeError(f"{_display(spec)}: no data within {open_timeout:g} s ({exc.strerror})") from None
     except (av.error.FFmpegError, OSError) as exc:

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
 from stylize_video.pipeline.live.encoding import AUTO
 from stylize_video.pipeline.live.inputs import InputSpec, parse_input
 from stylize_video.pipeline.live.outputs import OutputSpec, parse_output
 
-DEFAULT_FILE_CODEC = "libx264"
+# files: the container's default (VP9 for WebM, H.264 elsewhere: stylize_video.pipeline.io.containers)
+DEFAULT_FILE_CODEC = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def plan_io(args: argparse.Namespace) -> IOPlan:
     return IOPlan(spec, out, realtime)
 
 
-def encoder_options(args: argparse.Namespace, codec: str) -> EncoderOptions:
+def encoder_options(args: argparse.Namespace, codec: str | None) -> EncoderOptions:
     return EncoderOptions(codec=args.codec or codec, crf=args.crf, preset=args.preset, bitrate=args.bitrate,
                           pix_fmt=args.pix_fmt, gop=args.gop)
 
@@ -65,7 +67,7 @@ def encoder_options(args: argparse.Namespace, codec: str) -> EncoderOptions:
 def make_sink(io: IOPlan, args: argparse.Namespace, device: torch.device) -> Sink:
     """File, stream or stdout sink for OUTPUT, plus the virtual camera with --vcam (a ``TeeSink`` for both).
 
-    Codec default: libx264 for files; for streams ``auto`` = h264_nvenc when the model runs on CUDA and
+    Codec default: the container's for files (VP9 for WebM, libx264 elsewhere); for streams ``auto`` = h264_nvenc when the model runs on CUDA and
     NVENC opens here, else libx264, with the low-latency settings of ``stylize_video.pipeline.live.encoding``.
     """
     sinks: list[Sink] = []
@@ -93,7 +95,9 @@ def open_source(io: IOPlan, args: argparse.Namespace, device: torch.device | Non
     ``PacedSource`` with --pace."""
     gpu = (device.index or 0) if device is not None and device.type == "cuda" else 0
     opts = FileSourceOptions(start=args.start, duration=args.duration, max_frames=args.max_frames, hwdec=args.hwdec,
-                             hwdec_device=gpu, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
+                             hwdec_device=gpu, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles,
+                             video_stream=args.video_stream,
+                             deinterlace=DeinterlaceOptions(args.deinterlace, args.deinterlace_rate))
     plain_file = io.input.kind == "file" and io.input.format is None and not io.input.options
     if plain_file:
         source: Source = FileSource(io.input.target, opts)

@@ -94,6 +94,11 @@ class TeeSink:
     def packets_copied(self) -> int:
         return max(getattr(s, "packets_copied", 0) for s in self.sinks)
 
+    @property
+    def damage(self) -> object | None:
+        """Pass-through packets left out, of the first sink that copies any (each sink screens the same packets)."""
+        return next((s.damage for s in self.sinks if getattr(s, "damage", None) is not None), None)
+
     def choose_pix_fmt(self, in_fmt: str, width: int, height: int) -> str:
         return self.sinks[0].choose_pix_fmt(in_fmt, width, height)
 

@@ -133,11 +133,12 @@ class TestEncoding:
         assert frames[0].colorspace == 6  # the input's BT.601 (SMPTE 170M) tag, carried
 
 
-def test_odd_frame_size_goes_4_4_4(tmp_path, live):
-    """4:2:0 needs even sizes: an odd stream is sent 4:4:4 (with a warning) rather than failing or cropping."""
+def test_odd_frame_size_is_padded_to_even(tmp_path, live):
+    """4:2:0 needs even sizes: an odd stream is sent 4:2:0 one pixel larger, the edge repeated (with a warning),
+    rather than failing, cropping, or 4:4:4 that players refuse."""
     clip = make_test_clip(tmp_path / "odd.mkv", width=63, height=47, pix_fmt="yuv444p", frames=3, audio=False)
     path = tmp_path / "odd.ts"
     with pytest.warns(UserWarning, match="odd frame size"):
         live.run(FileSource(clip), StreamSink(OutputSpec("network", str(path), "mpegts")), live.Negate())
     with av.open(str(path)) as c:
-        assert [(f.width, f.height, f.format.name) for f in c.decode(video=0)] == [(63, 47, "yuv444p")] * 3
+        assert [(f.width, f.height, f.format.name) for f in c.decode(video=0)] == [(64, 48, "yuv420p")] * 3

@@ -8,6 +8,7 @@ import av
 import pytest
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends import load_backend
+from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions
 from stylize_video.pipeline.io.source import FileSourceOptions
 from stylize_video.pipeline.job import JobOptions, stylize_file
@@ -105,11 +106,14 @@ def test_odd_and_non_multiple_of_four_sizes(tmp_path, vid, checkpoints, w, h, fm
     assert {(f.width, f.height) for f in vid.frames(tmp_path / "o_out.mkv")} == {(w, h)}
 
 
-def test_interlaced_warns_and_runs(tmp_path, identity_backend):
+def test_interlaced_is_deinterlaced_unless_off(tmp_path, identity_backend):
     src = make_test_clip(tmp_path / "i.mkv", interlaced=True, audio=False, frames=4)
-    with pytest.warns(UserWarning, match="interlaced"):
-        stats = stylize_file(src, tmp_path / "i_out.mkv", identity_backend, _opts())
-    assert stats.frames == 4
+    stats = stylize_file(src, tmp_path / "i_out.mkv", identity_backend, _opts())
+    assert stats.frames == 4 and stats.deinterlace == "bwdif (frame rate)"
+    off = FileSourceOptions(deinterlace=DeinterlaceOptions("off"))
+    with pytest.warns(UserWarning, match="interlaced input: frames are processed as decoded"):
+        stats = stylize_file(src, tmp_path / "i_off.mkv", identity_backend, _opts(source=off))
+    assert stats.frames == 4 and stats.deinterlace is None
 
 
 def test_start_duration_max_frames(tmp_path, vid, identity_backend):
@@ -151,19 +155,29 @@ def test_no_audio_option_and_containers(tmp_path, vid, identity_backend):
     stylize_file(src, tmp_path / "m.mov", identity_backend, _opts(source=FileSourceOptions(copy_audio=False)))
     with av.open(str(tmp_path / "m.mov")) as c:
         assert [s.type for s in c.streams] == ["video"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # AAC cannot go into WebM: dropped with a warning
+    # WebM without --codec: VP9; AAC cannot go into WebM: re-encoded to Opus, with a note
+    with pytest.warns(UserWarning, match=r"audio stream #1 \(aac, und\): webm cannot hold aac.*re-encoded to opus"):
         stylize_file(src, tmp_path / "m.webm", identity_backend,
-                     _opts(encoder=EncoderOptions(codec="libvpx-vp9", extra={"deadline": "realtime", "cpu-used": "8"})))
+                     _opts(encoder=EncoderOptions(extra={"deadline": "realtime", "cpu-used": "8"})))
     assert len(vid.frames(tmp_path / "m.webm")) == 3
+    with av.open(str(tmp_path / "m.webm")) as c:
+        assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"]
 
 
-def test_corrupt_packets_are_skipped_and_counted(tmp_path, identity_backend):
+def test_damaged_packets_are_counted_and_every_decodable_frame_kept(tmp_path, identity_backend):
     src = make_test_clip(tmp_path / "n.mp4", pattern="noise", width=128, height=96, frames=20, audio=False)
     bad = corrupt_clip(src, tmp_path / "bad.mp4", length=2000)
     stats = stylize_file(bad, tmp_path / "bad_out.mp4", identity_backend, _opts())
-    assert stats.corrupt_packets >= 1 and 0 < stats.frames < 20
-    assert "corrupt packets skipped" in stats.summary()
+    with av.open(str(bad)) as c:  # what FFmpeg's default (frame-threaded) decoder returns, errors skipped
+        c.streams.video[0].thread_type = "AUTO"
+        want = []
+        for packet in c.demux(video=0):
+            try:
+                want += packet.decode()
+            except av.error.FFmpegError:
+                pass
+    assert stats.corrupt_packets >= 1 and stats.frames == len(want) < 20
+    assert stats.damage["#0 video"]["decode_errors"] >= 1 and "damaged input: #0 video" in stats.summary()
 
 
 def test_output_checks_leave_nothing(tmp_path, identity_backend):
@@ -174,8 +188,8 @@ def test_output_checks_leave_nothing(tmp_path, identity_backend):
     assert (tmp_path / "exists.mp4").read_bytes() == b"old"
     with pytest.raises(StylizeError, match="unknown output container"):
         stylize_file(src, tmp_path / "out.avi2", identity_backend, _opts())
-    with pytest.raises(StylizeError, match="WebM holds VP8/VP9/AV1"):
-        stylize_file(src, tmp_path / "out.webm", identity_backend, _opts())
+    with pytest.raises(StylizeError, match=r"webm cannot hold h264 \(from --codec libx264\)"):
+        stylize_file(src, tmp_path / "out.webm", identity_backend, _opts(encoder=EncoderOptions(codec="libx264")))
     with pytest.raises(StylizeError, match="would overwrite the input"):
         stylize_file(src, src, identity_backend, _opts(overwrite=True))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.mp4", "x.mp4"]

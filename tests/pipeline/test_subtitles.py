@@ -281,9 +281,14 @@ def test_text_subtitles_become_mov_text_in_mp4(tmp_path, capsys, mkv_all, checkp
 def test_webm_takes_webvtt_only(tmp_path, mkv_all, identity_backend):
     out = tmp_path / "out.webm"
     warned = _job(mkv_all, out, identity_backend)
-    dropped = sorted(re.search(r"(\w+) stream #(\d)", w).group(0) for w in warned)
-    assert dropped == ["audio stream #1", "subtitle stream #5", "subtitle stream #6"], warned
-    assert all(("--no-audio" if "audio" in w else "--no-subtitles") in w for w in warned)
+    recoded = [w for w in warned if "re-encoded" in w]  # AAC cannot go into WebM: Opus instead, with a note
+    assert len(recoded) == 1 and recoded[0].startswith("audio stream #1 (aac): webm cannot hold aac"), warned
+    assert "re-encoded to opus" in recoded[0]
+    dropped = sorted(re.search(r"(\w+) stream #(\d)", w).group(0) for w in warned if w not in recoded)
+    assert dropped == ["subtitle stream #5", "subtitle stream #6"], warned
+    assert all("--no-subtitles" in w for w in warned if w not in recoded)
+    with av.open(str(out)) as c:
+        assert [s.codec_context.name for s in c.streams.audio] == ["opus"]
     a, b = subtitle_tracks(mkv_all), subtitle_tracks(out)
     assert [(t.codec, t.language) for t in b] == [("webvtt", "fra"), ("webvtt", "eng"), ("webvtt", "deu")]
     assert b[2].packets == a[2].packets  # WebVTT was copied, not re-encoded
@@ -374,11 +379,17 @@ def _with_flac(path: Path) -> Path:
 def test_a_codec_the_muxer_refuses_at_its_header_is_dropped_not_fatal(tmp_path, identity_backend):
     # MOV's codec table lists FLAC, so the stream is added, but the header write refuses it ("Invalid
     # argument"): that failed the whole output. It is one more stream the container cannot hold.
+    # Now it is re-encoded to AAC (as ffmpeg does without -c:a copy), with a note, instead of dropped.
     src = _with_flac(tmp_path / "flac.mkv")
     warned = _job(src, tmp_path / "out.mov", identity_backend)
-    assert len(warned) == 1 and "audio stream #1 (flac)" in warned[0] and "--no-audio" in warned[0], warned
+    assert len(warned) == 1 and warned[0].startswith("audio stream #1 (flac): ") and "re-encoded to aac" in warned[0]
     with av.open(str(tmp_path / "out.mov")) as c:
-        assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
+        assert [(s.type, s.codec_context.name) for s in c.streams] == [("video", "h264"), ("audio", "aac")]
+        assert c.streams.video[0].frames == 12
+        with av.open(str(src)) as a:  # the whole tone, to within one AAC frame
+            seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+            assert seconds == pytest.approx(sum(f.samples for f in a.decode(audio=0)) / a.streams.audio[0].rate,
+                                            abs=2048 / c.streams.audio[0].rate)
     assert _job(src, tmp_path / "out.mkv", identity_backend) == []  # where it fits, it is still copied
     assert _audio(tmp_path / "out.mkv") == _audio(src) != []
 

@@ -63,7 +63,7 @@ BAD = {  # name -> (writer(path), expected error)
     "empty.pth": (lambda p: torch.save({}, p), r"holds an empty dict, not a state dict"),
     "config.pth": (lambda p: torch.save({"lr": 0.1, "epochs": 3}, p), r"holds no tensors: it is not a state dict"),
     "module.pth": (lambda p: torch.save(torch.nn.Conv2d(3, 3, 3), p),
-                   r"holds pickled Python objects \(torch\.nn\.modules\.conv\.Conv2d\), not a state dict"),
+                   r"holds a whole pickled model \(torch\.save\(model\)\), not weights"),
     "grey.pth": (lambda p: torch.save({"params": _compact_sd(num_in_ch=1, num_out_ch=1)}, p),
                  r"takes grey \(1-channel\) images; video frames are RGB"),
     "rgba.pth": (lambda p: torch.save(_compact_sd(num_in_ch=4, num_out_ch=4), p),

@@ -1,0 +1,103 @@
+"""What each output container holds by default, and encoder settings refused before any work.
+
+Video codec when ``--codec`` is not given: VP9 (libvpx-vp9) for WebM, which holds only VP8/VP9/AV1;
+H.264 (libx264) everywhere else. VP9 without ``--crf``/``--bitrate`` runs in constant-quality mode
+(``crf 31``, ``b:v 0``, as the WebM project recommends for files) with row multithreading, instead of
+libvpx's 256 kbit/s default.
+
+Audio that the output container cannot hold as it is (AAC in WebM, FLAC or Opus in MOV, ...) is
+re-encoded with the first encoder in ``AUDIO_TARGETS`` the container takes, with a note — as ``ffmpeg``
+does without ``-c:a copy`` — instead of being dropped.
+
+``check_encoder`` refuses, with one line naming the constraint, what the encoder or muxer would only
+refuse at the first frame ("Generic error in an external library"): a codec the container cannot
+hold, an unknown pixel format, a pixel format the encoder does not take, and a chroma-subsampled
+format (4:2:0, 4:2:2) at a size it cannot have (odd width / height).
+"""
+
+from __future__ import annotations
+
+import io
+
+import av
+from stylize_video.errors import StylizeError
+
+# muxer -> video encoder used when --codec is not given
+DEFAULT_VIDEO_CODEC: dict[str, str] = {"webm": "libvpx-vp9"}
+FALLBACK_VIDEO_CODEC = "libx264"
+# muxer -> audio encoders to re-encode with, in order, when a stream cannot be copied
+AUDIO_TARGETS: dict[str, tuple[str, ...]] = {
+    "webm": ("libopus", "opus", "vorbis"), "matroska": ("libopus", "opus", "aac"),
+    "mp4": ("aac",), "mov": ("aac",), "mpegts": ("aac",), "flv": ("aac",), "nut": ("libopus", "opus", "aac"),
+}
+# muxers that list what they hold (others, e.g. MPEG-TS, take any codec id and are not checked here)
+_LISTING_MUXERS = ("mp4", "mov", "matroska", "webm")
+
+
+def default_video_codec(muxer: str) -> str:
+    """The encoder for ``muxer`` when the user named none (available in this FFmpeg)."""
+    codec = DEFAULT_VIDEO_CODEC.get(muxer, FALLBACK_VIDEO_CODEC)
+    try:
+        av.Codec(codec, "w")
+    except (ValueError, av.error.FFmpegError):
+        raise StylizeError(f"this FFmpeg has no {codec} encoder, the default for {muxer}; pass --codec") from None
+    return codec
+
+
+def codec_defaults(codec: str, crf: int | None, bitrate: str | None) -> dict[str, str]:
+    """Encoder options that replace poor library defaults (only where the user set no rate control)."""
+    if codec == "libvpx-vp9" and crf is None and bitrate is None:
+        return {"crf": "31", "b": "0", "row-mt": "1", "cpu-used": "4"}
+    return {}
+
+
+def supported_codecs(muxer: str) -> set[str] | None:
+    """Codec names ``muxer`` holds, or None when it does not list them (then it is not checked)."""
+    if muxer not in _LISTING_MUXERS:
+        return None
+    with av.open(io.BytesIO(), "w", format=muxer) as probe:
+        return set(probe.supported_codecs)
+
+
+def check_codec_fits(codec: str, muxer: str, label: str) -> None:
+    """Refuse an encoder whose codec the output container cannot hold (e.g. H.264 in WebM)."""
+    try:
+        name = av.Codec(codec, "w").canonical_name
+    except (ValueError, av.error.FFmpegError):
+        raise StylizeError(f"encoder {codec!r} is not available in this FFmpeg") from None
+    held = supported_codecs(muxer)
+    if held is not None and name not in held:
+        options = {"webm": "libvpx-vp9 or libsvtav1"}.get(muxer, "libx264, libx265 or libvpx-vp9")
+        raise StylizeError(f"{label}: {muxer} cannot hold {name} (from --codec {codec}); use --codec {options}")
+
+
+def subsampling(pix_fmt: str) -> tuple[int, int]:
+    """(log2 horizontal, log2 vertical) chroma subsampling of ``pix_fmt``: (1, 1) for 4:2:0, (0, 0) for 4:4:4,
+    RGB and grey."""
+    fmt = av.VideoFormat(pix_fmt, 64, 64)
+    if len(fmt.components) < 3 or fmt.is_rgb:
+        return 0, 0
+    chroma = fmt.components[1]
+    return (64 // chroma.width).bit_length() - 1, (64 // chroma.height).bit_length() - 1
+
+
+def check_pix_fmt_name(pix_fmt: str) -> None:
+    """Refuse an unknown ``--pix-fmt`` name."""
+    try:
+        av.VideoFormat(pix_fmt)
+    except (ValueError, av.error.FFmpegError):
+        raise StylizeError(f"--pix-fmt {pix_fmt!r} is not a pixel format this FFmpeg knows (e.g. yuv420p, "
+                           "yuv444p, yuv420p10le)") from None
+
+
+def check_size_fits(pix_fmt: str, width: int, height: int) -> None:
+    """Refuse an asked chroma-subsampled ``pix_fmt`` at a size it cannot have (4:2:0 needs even sizes)."""
+    sx, sy = subsampling(pix_fmt)
+    mx, my = 1 << sx, 1 << sy
+    if width % mx == 0 and height % my == 0:
+        return
+    kind = {(1, 1): "4:2:0", (1, 0): "4:2:2", (2, 0): "4:1:1"}.get((sx, sy), "subsampled chroma")
+    need = " and ".join(f"{what} a multiple of {m}" for what, m in (("width", mx), ("height", my)) if m > 1)
+    padded = f"{-(-width // mx) * mx}x{-(-height // my) * my}"
+    raise StylizeError(f"--pix-fmt {pix_fmt} ({kind}) needs the {need}; the output is {width}x{height}: "
+                       f"leave --pix-fmt out to pad it to {padded}, or use --pix-fmt yuv444p to keep {width}x{height}")

@@ -1,0 +1,94 @@
+"""Encoder settings: impossible ones refused before any work with one line; odd sizes padded to even 4:2:0 by
+default (4:4:4 on request); each container's default codec."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from stylize_video.pipeline.cli import main
+from stylize_video.pipeline.io.oddsize import pad_frame, padded_size
+from stylize_video.pipeline.io.planes import PlaneLayout
+from stylize_video.pipeline.synth import make_test_clip
+
+
+@pytest.fixture
+def odd(tmp_path):
+    return make_test_clip(tmp_path / "odd.mkv", width=63, height=47, pix_fmt="yuv444p", frames=3, audio=False)
+
+
+def _run(capsys, *args) -> tuple[int, list[str]]:
+    rc = main([*map(str, args), "--preset", "ultrafast"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return rc, err.splitlines()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--pix-fmt", "yuv420p"], ("--pix-fmt yuv420p (4:2:0) needs the width a multiple of 2 and height a multiple of "
+                               "2; the output is 63x47: leave --pix-fmt out to pad it to 64x48, or use --pix-fmt "
+                               "yuv444p to keep 63x47")),
+    (["--pix-fmt", "yuv422p"], ("--pix-fmt yuv422p (4:2:2) needs the width a multiple of 2; the output is 63x47: leave "
+                               "--pix-fmt out to pad it to 64x47, or use --pix-fmt yuv444p to keep 63x47")),
+    (["--pix-fmt", "yuv999p"], ("--pix-fmt 'yuv999p' is not a pixel format this FFmpeg knows (e.g. yuv420p, yuv444p, "
+                               "yuv420p10le)")),
+    (["--pix-fmt", "rgb48le"], "encoder libx264 does not take --pix-fmt rgb48le; it takes"),
+    (["--codec", "libx264"], "{out}: webm cannot hold h264 (from --codec libx264); use --codec libvpx-vp9 or libsvtav1"),
+])
+def test_impossible_settings_fail_before_work_with_one_line(tmp_path, capsys, odd, negate_onnx, extra, message):
+    out = tmp_path / ("out.webm" if "--codec" in extra else "out.mp4")
+    rc, err = _run(capsys, odd, out, "--onnx", negate_onnx, *extra)
+    assert rc == 1 and len(err) == 1 and err[0].startswith("stylize-video: error: " + message.format(out=out)), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.mkv"]  # nothing written, no temporary file
+
+
+def test_odd_size_is_padded_to_even_yuv420p_and_444_keeps_it(tmp_path, capsys, negate_onnx):
+    # 4:2:0 at 63x47 (FFV1 stores it; H.264 cannot)
+    src = make_test_clip(tmp_path / "odd.mkv", width=63, height=47, frames=3, audio=False, codec="ffv1")
+    out = tmp_path / "padded.mkv"
+    rc, err = _run(capsys, src, out, "--onnx", negate_onnx, "--crf", "0")
+    assert rc == 0 and any("odd frame size 63x47" in line and "the output is 64x48" in line for line in err), err
+    with av.open(str(out)) as c:
+        frames = list(c.decode(video=0))
+    assert [(f.width, f.height, f.format.name) for f in frames] == [(64, 48, "yuv420p")] * 3
+    y = frames[0].to_ndarray(format="gray")
+    assert (y[:, 63] == y[:, 62]).all() and (y[47] == y[46]).all()  # the edge repeated (lossless: exact)
+    out444 = tmp_path / "exact.mkv"
+    rc, err = _run(capsys, src, out444, "--onnx", negate_onnx, "--pix-fmt", "yuv444p")
+    assert rc == 0, err
+    with av.open(str(out444)) as c:
+        assert {(f.width, f.height, f.format.name) for f in c.decode(video=0)} == {(63, 47, "yuv444p")}
+
+
+@pytest.mark.parametrize(("fmt", "w", "h", "target"), [
+    ("yuv420p", 63, 47, (64, 48)), ("yuv420p10le", 63, 47, (64, 48)), ("yuv422p", 63, 47, (64, 47)),
+    ("nv12", 62, 46, (64, 48)),  # FFmpeg has no odd-sized NV12: padded by a CbCr pair here
+])
+def test_pad_frame_repeats_the_edge_in_every_plane(fmt, w, h, target):
+    if fmt != "nv12":
+        assert padded_size(fmt, w, h) == target
+    rng = np.random.default_rng(0)
+    frame = av.VideoFrame(w, h, fmt)
+    for plane in frame.planes:
+        np.frombuffer(plane, np.uint8)[:] = rng.integers(0, 256, plane.buffer_size, np.uint8)
+    frame.pts = 7
+    out = pad_frame(frame, *target)
+    assert (out.width, out.height, out.format.name, out.pts) == (*target, fmt, 7)
+    src, dst = PlaneLayout(fmt, w, h), PlaneLayout(fmt, *target)
+    dtype = np.uint16 if src.bytes_per_sample == 2 else np.uint8
+    for i, (a, b, (ra, ca), (rb, cb)) in enumerate(zip(frame.planes, out.planes, src.plane_shapes, dst.plane_shapes)):
+        A = np.frombuffer(a, np.uint8).reshape(-1, a.line_size)[:ra].view(dtype)[:, :ca]
+        B = np.frombuffer(b, np.uint8).reshape(-1, b.line_size)[:rb].view(dtype)[:, :cb]
+        unit = 2 if fmt == "nv12" and i else 1
+        assert (B[:ra, :ca] == A).all()
+        assert (B[:ra, ca:] == np.tile(A[:, -unit:], (1, (cb - ca) // unit))).all()
+        assert (B[ra:] == B[ra - 1]).all()
+
+
+def test_webm_defaults_to_vp9_and_opus(tmp_path, capsys, negate_onnx):
+    src = make_test_clip(tmp_path / "in.mp4", frames=4)  # H.264 + AAC
+    out = tmp_path / "out.webm"
+    rc, err = _run(capsys, src, out, "--onnx", negate_onnx)
+    assert rc == 0 and any("webm cannot hold aac" in line and "re-encoded to opus" in line for line in err), err
+    with av.open(str(out)) as c:
+        assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"] and len(list(c.decode(video=0))) == 4

@@ -1,0 +1,58 @@
+"""Local file names FFmpeg would take for URLs, output names refused before the model loads, temporary files
+left by killed runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import av
+import pytest
+from stylize_video.pipeline.cli import main
+from stylize_video.pipeline.io.paths import remove_stale_temps, temp_name
+from stylize_video.pipeline.synth import make_test_clip
+
+
+@pytest.mark.parametrize("name", ["2024-05-01T10:30:00.mp4", "Clip: A.mkv", "v4l2:clip.mp4"])
+def test_names_with_a_colon_are_files_as_input_and_output(tmp_path, capsys, negate_onnx, name, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative names, as typed in a shell
+    make_test_clip(tmp_path / name, frames=4)
+    out = f"out {name}"
+    for extra in ([], ["--input-option", "probesize=1000000"]):  # a plain file, and one opened with options
+        rc = main([name, out, "--onnx", str(negate_onnx), "--quiet", "--overwrite", *extra])
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        with av.open(str(tmp_path / out)) as c:
+            assert len(list(c.decode(video=0))) == 4 and [s.type for s in c.streams] == ["video", "audio"]
+
+
+def test_an_output_name_the_file_system_refuses_fails_before_the_model_loads(tmp_path, capsys):
+    src = make_test_clip(tmp_path / "in.mp4", frames=2)
+    out = tmp_path / ("x" * 300 + ".mp4")  # longer than any file system takes (NAME_MAX 255)
+    broken_model = tmp_path / "model.onnx"
+    broken_model.write_bytes(b"not a model")  # had it been loaded, that would be the error
+    rc = main([str(src), str(out), "--onnx", str(broken_model)])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 1 and len(err) == 1 and err[0].startswith(f"stylize-video: error: cannot write {out}")
+    assert "too long" in err[0] and sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "model.onnx"]
+
+
+def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path, capsys, negate_onnx):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead_pid = child.pid  # a process that has exited: its PID is free (reuse within the test is unlikely)
+    mine = temp_name(tmp_path / "a.mp4")
+    stale = mine.with_name(mine.name.replace(f".{os.getpid()}@", f".{dead_pid}@"))
+    live = mine.with_name(mine.name.replace(f".{os.getpid()}@", f".{os.getppid()}@"))  # our parent is alive
+    other_host = mine.with_name(mine.name.replace(f".{os.getpid()}@", f".{dead_pid}@").replace(".inprogress",
+                                                                                                 "x.inprogress"))
+    unrelated = tmp_path / ".notes.inprogress"
+    for p in (stale, live, other_host, unrelated):
+        p.write_bytes(b"half a video")
+    assert remove_stale_temps(tmp_path) == [stale]
+    stale.write_bytes(b"half a video")
+    src = make_test_clip(tmp_path / "in.mp4", frames=2)
+    rc = main([str(src), str(tmp_path / "b.mp4"), "--onnx", str(negate_onnx), "--quiet"])  # the next run cleans up
+    assert rc == 0, capsys.readouterr().err
+    assert not stale.exists() and live.exists() and other_host.exists() and unrelated.exists()
