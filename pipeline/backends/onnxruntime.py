@@ -86,6 +86,9 @@ class OnnxRuntimeBackend(Backend):
         providers = providers_for(self.device, precision, ort.get_available_providers(), cache, only=provider)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # No busy-waiting between runs: ORT's intra-op threads otherwise spin after each Run and take the
+        # cores that decode and x264 need meanwhile (ONNX Runtime "session.intra_op.allow_spinning").
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
