@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -138,7 +139,7 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, stacklevel=3)
 
 
-def numba_kernels():  # noqa: ANN201 - the kernels module or None
+def numba_kernels() -> ModuleType | None:
     """``stylize_video.pipeline.colour_kernels`` when Numba imports, else None."""
     try:
         from stylize_video.pipeline import colour_kernels
