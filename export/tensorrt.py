@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -269,7 +270,14 @@ class TensorRTRunner:
       rebuild command.
     * ``cuda_graph=True`` captures a CUDA graph for the current input shape (after one warm-up enqueue) and
       replays it; a new shape drops it and captures again (a graph is only valid for the context state it
-      was captured with, and ``set_input_shape`` changes that state).
+      was captured with, and ``set_input_shape`` changes that state). Where capture fails (an engine whose
+      enqueue cannot be captured), it warns once and runs plain ``execute_async_v3`` from then on.
+    * The graph's static buffers are shared by every call: each replay records an event, and the next
+      call's stream waits for it before writing the static input, so a replay still reading it (or a
+      copy of the static output still pending) on another stream is never overwritten.
+    * ``set_tensor_address`` returning False (misaligned or wrong-size memory) is an error, not ignored.
+    * Leaving the ``with`` block synchronises the device before the context is destroyed (work may still
+      be queued on the caller's streams).
     * With a ``stream`` other than the current one, the call waits for the current stream first (that
       is where ``x`` was made) and marks ``x`` as used on ``stream``; the caller waits for ``stream``
       before reading the output on another stream.
@@ -291,6 +299,7 @@ class TensorRTRunner:
         self._shape: tuple[int, ...] | None = None
         # (input shape, graph, static input, static output) for the context's current shape, or None
         self._graph: tuple[tuple[int, ...], torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor] | None = None
+        self._replayed: Any = None  # torch.cuda.Event recorded after the last replay (and its output copy)
 
     def __enter__(self) -> TensorRTRunner:  # noqa: PYI034 (Self needs Python 3.11; we support 3.10)
         trt = self._trt = load_tensorrt()
@@ -316,7 +325,11 @@ class TensorRTRunner:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._context is not None:
+            # Queued enqueues/replays may still use the context's memory: finish them before destroying it.
+            torch.cuda.synchronize(self.device)
         self._graph = None  # before the context whose memory it replays into
+        self._replayed = None
         self._shape = None
         self._context = self._engine = self._runtime = None  # assigned left to right: context, engine, runtime
 
@@ -332,8 +345,10 @@ class TensorRTRunner:
         return tuple(self._context.get_tensor_shape(OUTPUT_NAME))
 
     def _enqueue(self, x: torch.Tensor, out: torch.Tensor, stream: torch.cuda.Stream) -> None:
-        self._context.set_tensor_address(INPUT_NAME, x.data_ptr())
-        self._context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
+        for name, tensor in ((INPUT_NAME, x), (OUTPUT_NAME, out)):
+            # False: TensorRT refused the pointer (alignment, size); enqueueing anyway would run on stale memory.
+            if not self._context.set_tensor_address(name, tensor.data_ptr()):
+                raise StylizeError(f"TensorRT refused the address of {name!r} {tuple(tensor.shape)} for {self.plan}")
         if not self._context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"TensorRT execute_async_v3 failed for {self.plan}")
 
@@ -362,21 +377,41 @@ class TensorRTRunner:
     def _replay(self, x: torch.Tensor, out_shape: tuple[int, ...], stream: torch.cuda.Stream) -> torch.Tensor:
         key = tuple(x.shape)
         if self._graph is None or self._graph[0] != key:
-            static_in = x.clone()
-            static_out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
-            # One plain enqueue flushes TensorRT's deferred state updates (new shape, addresses); then sync,
-            # as the TensorRT developer guide and vs-mlrt do before capturing.
-            self._enqueue(static_in, static_out, stream)
-            stream.synchronize()
-            # Capture needs a non-default stream; replay then runs on ``stream`` (the current one).
-            # "relaxed" (vs-mlrt captures TensorRT the same way): CUDA calls made meanwhile by other threads
-            # (decode, pinned allocations) or lazily inside TensorRT do not abort the capture.
-            capture = torch.cuda.Stream(self.device)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=capture, capture_error_mode="relaxed"):
-                self._enqueue(static_in, static_out, capture)
-            self._graph = (key, graph, static_in, static_out)
+            try:
+                self._graph = self._capture(x, out_shape, stream)
+            except Exception as exc:  # noqa: BLE001 - any capture failure: plain enqueue still computes the same
+                warnings.warn(f"TensorRT: CUDA graph capture failed for {self.plan} ({type(exc).__name__}: "
+                              f"{str(exc).strip()[:160]}); running without CUDA graphs", stacklevel=3)
+                self.cuda_graph = False
+                self._graph = None
+                out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
+                self._enqueue(x, out, stream)
+                return out
         _, graph, static_in, static_out = self._graph
+        if self._replayed is not None:
+            stream.wait_event(self._replayed)  # the previous replay (any stream) is done with the static buffers
         static_in.copy_(x)
         graph.replay()  # launched on the current stream, i.e. ``stream``
-        return static_out.clone()  # the static buffer is overwritten by the next replay
+        y = static_out.clone()  # the static buffer is overwritten by the next replay
+        if self._replayed is None:
+            self._replayed = torch.cuda.Event()
+        self._replayed.record(stream)
+        return y
+
+    def _capture(self, x: torch.Tensor, out_shape: tuple[int, ...],
+                 stream: torch.cuda.Stream) -> tuple[tuple[int, ...], torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
+        """(shape, graph, static input, static output) captured for ``x``'s shape; raises where capture fails."""
+        static_in = x.clone()
+        static_out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
+        # One plain enqueue flushes TensorRT's deferred state updates (new shape, addresses); then sync,
+        # as the TensorRT developer guide and vs-mlrt do before capturing.
+        self._enqueue(static_in, static_out, stream)
+        stream.synchronize()
+        # Capture needs a non-default stream; replay then runs on ``stream`` (the current one).
+        # "relaxed" (vs-mlrt captures TensorRT the same way): CUDA calls made meanwhile by other threads
+        # (decode, pinned allocations) or lazily inside TensorRT do not abort the capture.
+        capture = torch.cuda.Stream(self.device)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=capture, capture_error_mode="relaxed"):
+            self._enqueue(static_in, static_out, capture)
+        return tuple(x.shape), graph, static_in, static_out
