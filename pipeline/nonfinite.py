@@ -43,7 +43,7 @@ class NonFiniteFlags:
     """
 
     def __init__(self, size: int, pin: bool) -> None:
-        self.size = size
+        self.size, self.pin = size, pin
         self._slots = [torch.zeros((), dtype=torch.int32, pin_memory=pin) for _ in range(size)]
         self._next = 0
 

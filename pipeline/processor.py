@@ -137,7 +137,7 @@ class FrameProcessor:
     def reserve_flag_slots(self, in_flight: int) -> None:
         """Size the NaN/Inf flag ring for ``in_flight`` frames between this call and the reader."""
         if self.flags is not None and self.flags.size <= in_flight:
-            self.flags = NonFiniteFlags(in_flight + 1, pin=True)
+            self.flags = NonFiniteFlags(in_flight + 1, pin=self.flags.pin)
 
     def convert_in(self, planes: list[torch.Tensor]) -> torch.Tensor:
         """Device planes -> (1, 3, H', W') RGB ready for the model (rotated if asked)."""
