@@ -114,3 +114,21 @@ def test_compile_failure_falls_back_to_the_same_values(monkeypatch):
         rgb = conv.to_rgb(planes)
     torch.testing.assert_close(rgb, planes_to_rgb(planes, layout, colour), atol=2e-3, rtol=0)
     assert conv.path == "torch" and not conv.compiled
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the compiled colour conversion)")
+@pytest.mark.parametrize(("pix_fmt", "w", "h"), [("yuv420p", 64, 48), ("nv12", 64, 48), ("p010le", 64, 48),
+                                                 ("yuv420p10le", 66, 38)])
+def test_compiled_cuda_conversion_matches_reference(pix_fmt, w, h):
+    layout, colour = PlaneLayout(pix_fmt, w, h), COLOURS[0]
+    conv = FusedConverter(layout, layout, colour, colour, "left", torch.device("cuda"))
+    assert conv.compiled and conv.path == "torch-compile"
+    host = layout.torch_planes(_random_packed(layout, seed=7))
+    ref = planes_to_rgb(host, layout, colour)
+    rgb = conv.to_rgb([p.cuda() for p in host])
+    torch.testing.assert_close(rgb.cpu(), ref, atol=2e-3, rtol=0)
+    noisy = ref + 40.0 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
+    out = torch.empty(layout.nbytes, dtype=torch.uint8, device="cuda")
+    flag = conv.to_packed(noisy.cuda(), out)
+    assert int(flag) == 0 and conv.compiled  # compiled, not fallen back to eager
+    _check_packed(out.cpu(), rgb_to_packed(noisy, layout, colour), layout)

@@ -61,6 +61,24 @@ def test_nvdec_open_failure_decodes_on_the_cpu(tmp_path, monkeypatch):
         src.close()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU with NVDEC")
+def test_nvdec_zero_copy_end_to_end(tmp_path):
+    """torch's CUDA context exists before the source opens (the model loads first), as in stylize-video."""
+    if not source_mod.nvdec_available():
+        pytest.skip("this PyAV's FFmpeg has no CUDA hwaccel")
+    clip = make_test_clip(tmp_path / "c.mp4", width=128, height=96, frames=6, audio=False)
+    backend = TorchBackend(torch.nn.Identity(), "cuda", "fp32", scale=1)
+    torch.zeros(1, device="cuda")
+    out = tmp_path / "o.mp4"
+    stats = stylize_file(clip, out, backend, JobOptions(source=FileSourceOptions(hwdec=True), progress=False,
+                                                        encoder=EncoderOptions(preset="ultrafast")))
+    assert stats.decode_path == "nvdec-dlpack" and stats.frames == 6 == _frames(out)
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        for fa, fb in zip(a.decode(video=0), b.decode(video=0)):
+            ya, yb = fa.to_ndarray()[:96].astype(float), fb.to_ndarray()[:96].astype(float)
+            assert 10 * np.log10(255**2 / max(np.mean((ya - yb) ** 2), 1e-9)) > 40
+
+
 # -- 2. per NVDEC frame: a stream wait, never a device-wide synchronize -----------------------------------------
 
 def test_decoder_wait_is_a_stream_wait(monkeypatch):
