@@ -154,6 +154,10 @@ def rgb_to_yuv_planes(rgb, y, u, v, wy, wc, offsets, peak, scale, sx, sy, siting
             rb, rc = 2 * i, min(2 * i + 1, h - 1)
             va, vb, vc = np.float32(0.25), np.float32(0.5), np.float32(0.25)
         for c in range(3):
+            if vc == 0.0:  # two taps (centred, or not subsampled with vb = 0)
+                for x in range(w):
+                    rows[c, i, x] = va * _clamp255(rgb[c, ra, x]) + vb * _clamp255(rgb[c, rb, x])
+                continue
             for x in range(w):
                 rows[c, i, x] = (va * _clamp255(rgb[c, ra, x]) + vb * _clamp255(rgb[c, rb, x])
                                  + vc * _clamp255(rgb[c, rc, x]))
