@@ -168,15 +168,17 @@ def encode_ceiling(clip: Path, scale: int, frames: int, work_dir: Path, settings
                              includes="YUV frames from host arrays, encode, mux")
 
 
-def plain_transcode(clip: Path, scale: int, max_frames: int, work_dir: Path, settings: EncodeSettings) -> StageResult:
+def plain_transcode(clip: Path, scale: int, max_frames: int, work_dir: Path, settings: EncodeSettings,
+                    keep: Path | None = None) -> StageResult:
     """A plain PyAV decode -> encode of the clip with the pipeline's encoder settings: the frame path minus
     the model and everything around it (colour conversion, copies, queues). For SR models frames are
     scaled to the output size by swscale (bicubic) so that the encoder does the same work.
 
     ``full`` / ``plain`` is what the frame path costs on top of FFmpeg itself (issue 12: >= 0.85 with an
-    identity model on 2 CPU cores). Timed from opening the clip to the closed output file.
+    identity model on 2 CPU cores). Timed from opening the clip to the closed output file, which is
+    deleted unless ``keep`` names where it goes.
     """
-    out = work_dir / f".plain-transcode.{os.getpid()}.mp4"
+    out = keep or work_dir / f".plain-transcode.{os.getpid()}.mp4"
     n = 0
     try:
         t0 = time.perf_counter()
@@ -192,6 +194,10 @@ def plain_transcode(clip: Path, scale: int, max_frames: int, work_dir: Path, set
                 if scale > 1 or frame.format.name != settings.pix_fmt:
                     frame = frame.reformat(width=w, height=h, format=settings.pix_fmt, interpolation="BICUBIC")
                 frame.pts, frame.time_base = n, 1 / rate  # a constant rate, as the input's nominal one
+                # As ffmpeg does: the encoder picks its own frame types. A decoded frame keeps the source's
+                # I/P/B type, and libx264 would follow it, skipping its own (costly) frame-type decisions
+                # that the pipeline's frames (type NONE) go through.
+                frame.pict_type = av.video.frame.PictureType.NONE
                 dst.mux(stream.encode(frame))
                 n += 1
                 if n >= max_frames:
@@ -199,7 +205,8 @@ def plain_transcode(clip: Path, scale: int, max_frames: int, work_dir: Path, set
             dst.mux(stream.encode(None))
         seconds = time.perf_counter() - t0
     finally:
-        out.unlink(missing_ok=True)
+        if keep is None:
+            out.unlink(missing_ok=True)
     return StageResult.timed("plain", n, seconds, codec=settings.codec, options=dict(settings.options),
                              thread_type=settings.thread_type, includes="open, decode, encode, mux (no model, "
                              "no colour conversion, no copies)")
