@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="untrained TransformerNet (style) or x4 SRNet (sr4): a model-free smoke run")
     src.add_argument("--from-json", type=Path, metavar="JSON",
                      help="run nothing: re-render the reports of an earlier result JSON")
+    src.add_argument("--identity-model", action="store_true",
+                     help="a do-nothing ONNX model (output = input): the end-to-end section then measures the frame "
+                     "path itself against a plain decode -> encode (pipeline_vs_plain)")
     p.add_argument("--backends", help="comma-separated subset of the backends below (default: all; "
                                       "the torch-fp32 baseline always runs)")
     p.add_argument("--sizes", help="comma-separated input sizes, e.g. 360p,720p or 800x600 "
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "the first --sizes entry, generated once and cached)")
     p.add_argument("--clip-frames", type=int, default=120, help="frames of the end-to-end clip (default 120)")
     p.add_argument("--clip-size", help="size of the synthetic clip (default: the first --sizes entry)")
+    p.add_argument("--e2e-repeats", type=int, default=1, metavar="N",
+                   help="(plain decode -> encode, full pipeline) pairs, alternating; pipeline_vs_plain is their "
+                   "median (default 1)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end section")
     p.add_argument("--throughput-batches", default="1,2,4", help="TensorRT throughput batches (default 1,2,4)")
     p.add_argument("--throughput-streams", default="1,2,3", help="TensorRT throughput streams (default 1,2,3)")
@@ -62,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile mode of torch-compile-fp16 (default max-autotune; reduce-overhead skips "
                    "autotuning, so it compiles sooner, and still captures CUDA graphs)")
     p.add_argument("--budget-s", type=float, default=None, metavar="SECONDS",
-                   help="time allowance: model-section measurements and throughput points not begun by then are "
-                   "reported as skipped (the baseline and the end-to-end section always run; a measurement in "
-                   "progress, e.g. compiling, is not interrupted)")
+                   help="time allowance of the whole run: model measurements not begun by 60%% of it, end-to-end "
+                   "stages not begun by 90%%, throughput points not begun by then are reported as skipped (the "
+                   "baseline always runs; a measurement in progress, e.g. compiling, is not interrupted)")
     cliargs.add_device_option(p, help="auto (default: the GPU when there is one), cpu (GPU variants are reported "
                                       "skipped), cuda or cuda:N (the GPU every GPU variant runs on)")
     cliargs.add_overwrite_option(p, help="replace existing --json/--markdown/--plot files (refused otherwise, "
@@ -85,6 +91,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         raise StylizeError(f"--budget-s must be > 0, got {args.budget_s}")
     if args.clip_frames < 1:
         raise StylizeError(f"--clip-frames must be >= 1, got {args.clip_frames}")
+    if args.e2e_repeats < 1:
+        raise StylizeError(f"--e2e-repeats must be >= 1, got {args.e2e_repeats}")
     if args.model is not None:
         model_kind_of(args.model)
     if args.video is not None:
@@ -121,7 +129,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
         json_out=outs["json"], markdown_out=outs["markdown"], plot_out=outs["plot"],
         machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed, compile_mode=args.compile_mode,
-        budget_s=args.budget_s, device=args.device)
+        budget_s=args.budget_s, device=args.device, e2e_repeats=args.e2e_repeats,
+        identity_model=args.identity_model)
 
 
 def _load_record(path: Path) -> dict:
@@ -140,9 +149,37 @@ def _load_record(path: Path) -> dict:
     return record
 
 
-def _main(argv: Sequence[str] | None) -> int:
+class Stopped(BaseException):
+    """SIGTERM (or Ctrl-C) during a run: unwinds past every ``except Exception`` to the report writing."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _write_reports(cfg: BenchConfig, record: dict, partial: bool = False) -> list[str]:
+    """Write the asked reports; ``partial``: during the run (no PNG, no JSON on stdout)."""
     from stylize_video.benchmarks.plot import write_plot
-    from stylize_video.benchmarks.tables import render_markdown, render_text
+    from stylize_video.benchmarks.tables import render_markdown
+
+    if cfg.json_out and not (partial and cliargs.json_to_stdout(cfg.json_out)):  # stdout: the final record only
+        cliargs.write_json(record, cfg.json_out)
+    if cfg.markdown_out:
+        cliargs.write_atomic(cfg.markdown_out, render_markdown(record).encode("utf-8"))
+    if cfg.plot_out and not partial:
+        write_plot(cfg.plot_out, record)
+    outs = (cfg.json_out, cfg.markdown_out, None if partial else cfg.plot_out)
+    return [str(p) for p in outs if p and not cliargs.json_to_stdout(p)]
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import signal
+
+    from stylize_video.benchmarks.tables import render_text
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -152,18 +189,35 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         from stylize_video.benchmarks.suite import Hooks, run_benchmark
 
-        hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log)
-        record = run_benchmark(cfg, argv, hooks)
+        latest: dict = {}
+
+        def progress(partial: dict) -> None:  # reports as measured: a stopped run keeps what it had
+            latest.clear()
+            latest.update(partial)
+            _write_reports(cfg, partial, partial=True)
+
+        hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log, progress=progress)
+        previous = signal.signal(signal.SIGTERM, _raise_stopped)
+        try:
+            record = run_benchmark(cfg, argv, hooks)
+        except (Stopped, KeyboardInterrupt) as exc:
+            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+            name = signal.Signals(signum).name
+            if latest:
+                stop = f"STOPPED by {name} after {latest['duration_s']:.0f} s: what was not measured is marked so."
+                latest["notes"] = [*latest["notes"], stop]
+                written = _write_reports(cfg, latest)
+                print(f"{PROG}: stopped by {name}; partial reports: {', '.join(written) or 'none asked for'}",
+                      file=sys.stderr)
+            else:
+                print(f"{PROG}: stopped by {name} before the first measurement", file=sys.stderr)
+            return 128 + int(signum)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     to_stdout = cliargs.json_to_stdout(cfg.json_out)
     if not to_stdout:  # stdout carries the JSON alone when it is "-"
         print(render_text(record))
-    if cfg.json_out:
-        cliargs.write_json(record, cfg.json_out)
-    if cfg.markdown_out:
-        cliargs.write_atomic(cfg.markdown_out, render_markdown(record).encode("utf-8"))
-    if cfg.plot_out:
-        write_plot(cfg.plot_out, record)
-    written = [str(p) for p in (cfg.json_out, cfg.markdown_out, cfg.plot_out) if p and not cliargs.json_to_stdout(p)]
+    written = _write_reports(cfg, record)
     if written and not args.quiet:
         print("wrote " + ", ".join(written), file=sys.stderr if to_stdout else sys.stdout)
     return 0

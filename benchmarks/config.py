@@ -57,6 +57,8 @@ class BenchConfig:
     video: Path | None = None
     e2e: bool = True
     e2e_frames: int = 120
+    e2e_repeats: int = 1  # (plain transcode, full pipeline) pairs; the ratio reported is their median
+    identity_model: bool = False  # --identity-model: a do-nothing ONNX model made in the work dir
     clip_size: FrameSize | None = None  # synthetic clip size; None: the first of ``sizes``
     throughput_batches: list[int] = field(default_factory=lambda: [1, 2, 4])
     throughput_streams: list[int] = field(default_factory=lambda: [1, 2, 3])

@@ -17,6 +17,11 @@
 #                                              --markdown X.md --plot X.png re-renders them from the JSON)
 # The end of stdout repeats the test summary, status.txt and the Markdown tables, so output_tail alone is enough.
 #
+# Not carried: numba/llvmlite (~45 MB with av over the 64 MiB limit): the CPU colour kernels' tests skip there and a
+# CPU frame path would use the torch reference; the GPU frame path (compiled torch) does not need them.
+# The style run's end-to-end section reports pipeline_vs_plain (the GPU frame path with the fastest variant vs a
+# plain PyAV decode -> encode with the same x264 settings, frame threads).
+#
 # Environment: OUT (default /tmp/device-out); TOTAL_S whole-script budget (default 510); TEST_S test-phase cap
 # (default 240); TESTS gpu (the files below, default) or all (the whole suite: raise TEST_S); MODE (default quick;
 # MODE=smoke ALLOW_CPU=1 rehearses this script on a CPU machine); PYTHON.
@@ -48,7 +53,11 @@ echo "device_check.sh: wheels installed ($(( SECONDS - start )) s)"
 
 # -- 1. GPU tests: each bounded by pytest-timeout (a stuck CUDA call fails one test, the rest still run) ----------
 # Plugin autoload off: the image's ~10 pytest plugins (xdist, cov, benchmark, hypothesis, ...) were not rehearsed.
-tests=(tests/export/test_tensorrt_gpu.py tests/pipeline/test_backends.py tests/pipeline/test_planes.py
+# test_gpu_path: NVDEC with torch's context (current_ctx) + zero-copy end to end, torch.compile + CUDA graphs called
+# >= 3 times from a worker thread; test_ort_gpu: ORT on its own stream without syncs (onnxruntime-gpu only);
+# test_colour_fused: the compiled colour conversion on CUDA against the reference.
+tests=(tests/pipeline/test_gpu_path.py tests/pipeline/test_colour_fused.py tests/pipeline/test_ort_gpu.py
+       tests/export/test_tensorrt_gpu.py tests/pipeline/test_backends.py tests/pipeline/test_planes.py
        tests/pipeline/test_job.py tests/live/test_stylizer.py tests/benchmarks/test_gpu.py
        tests/live/test_stream_loopback.py tests/train/test_histogram.py tests/pipeline/test_device_select.py)
 present=()
@@ -56,8 +65,11 @@ for t in "${tests[@]}"; do [[ -f "$t" ]] && present+=("$t"); done
 [[ "${TESTS:-gpu}" == all ]] && present=(tests)  # the whole suite with CUDA present (~2x longer; raise TEST_S)
 t0=$SECONDS
 # -ra, not -rs: -r is not cumulative (it replaces addopts' -ra), and -rs alone leaves failures out of the summary.
+# Per-test bound where pytest-timeout exists (the device image has it); the whole phase is bounded by `timeout` anyway.
+per_test=()
+"$PY" -c 'import pytest_timeout' 2>/dev/null && per_test=(-p pytest_timeout --timeout 180)
 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout -k 10 "$TEST_S" "$PY" -m pytest -q -ra -p no:cacheprovider \
-    -p pytest_timeout --timeout 180 -W ignore::DeprecationWarning --junitxml "$OUT/junit.xml" \
+    "${per_test[@]}" -W ignore::DeprecationWarning --junitxml "$OUT/junit.xml" \
     "${present[@]}" > "$OUT/tests.log" 2>&1
 test_rc=$?
 echo "device_check.sh: tests exit $test_rc ($(( SECONDS - t0 )) s)" | tee -a "$OUT/tests.log"

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,19 @@ _ENCODE_FRAME_POOL = 30
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Encoder of the encode-only ceiling. ``options`` empty = the encoder's own defaults (x264: crf 23, medium)."""
+    """Encoder of the encode-only ceiling and the plain transcode. ``options`` empty = the encoder's own
+    defaults (x264: crf 23, medium); ``thread_type`` as the pipeline's file outputs (FRAME)."""
 
     codec: str = "libx264"
     pix_fmt: str = "yuv420p"
     options: dict[str, str] = field(default_factory=dict)
+    thread_type: str = "FRAME"
 
     @staticmethod
     def pipeline_default() -> EncodeSettings:
         """What ``stylize-video`` encodes with when given no encoder options (``stylize_video.pipeline.io.sink.EncoderOptions``)."""
         try:
-            from stylize_video.pipeline.io.sink import EncoderOptions
+            from stylize_video.pipeline.io.sink import EncoderOptions, FileSink
         except ImportError:
             return EncodeSettings()
         enc = EncoderOptions()
@@ -47,7 +50,8 @@ class EncodeSettings:
             options["crf"] = str(enc.crf)
         if enc.preset:
             options["preset"] = enc.preset
-        return EncodeSettings(codec=enc.codec or "libx264", pix_fmt=enc.pix_fmt or "yuv420p", options=options)
+        return EncodeSettings(codec=enc.codec or "libx264", pix_fmt=enc.pix_fmt or "yuv420p", options=options,
+                              thread_type=FileSink.thread_type)
 
 
 @dataclass
@@ -149,6 +153,7 @@ def encode_ceiling(clip: Path, scale: int, frames: int, work_dir: Path, settings
         with av.open(str(out), "w") as container:
             stream = container.add_stream(settings.codec, rate=fps, options=dict(settings.options))
             stream.width, stream.height, stream.pix_fmt = w, h, settings.pix_fmt
+            stream.codec_context.thread_type = settings.thread_type
             for i, planes in enumerate(islice(cycle(pool), frames)):
                 frame = av.VideoFrame.from_ndarray(planes, format=settings.pix_fmt)
                 frame.pts = i
@@ -161,6 +166,50 @@ def encode_ceiling(clip: Path, scale: int, frames: int, work_dir: Path, settings
     return StageResult.timed("encode", frames, seconds, codec=settings.codec, pix_fmt=settings.pix_fmt,
                              options=dict(settings.options), width=w, height=h, output_mb=round(size_mb, 3),
                              includes="YUV frames from host arrays, encode, mux")
+
+
+def plain_transcode(clip: Path, scale: int, max_frames: int, work_dir: Path, settings: EncodeSettings,
+                    keep: Path | None = None) -> StageResult:
+    """A plain PyAV decode -> encode of the clip with the pipeline's encoder settings: the frame path minus
+    the model and everything around it (colour conversion, copies, queues). For SR models frames are
+    scaled to the output size by swscale (bicubic) so that the encoder does the same work.
+
+    ``full`` / ``plain`` is what the frame path costs on top of FFmpeg itself (issue 12: >= 0.85 with an
+    identity model on 2 CPU cores). Timed from opening the clip to the closed output file, which is
+    deleted unless ``keep`` names where it goes.
+    """
+    out = keep or work_dir / f".plain-transcode.{os.getpid()}.mp4"
+    n = 0
+    try:
+        t0 = time.perf_counter()
+        with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
+            vs = src.streams.video[0]
+            vs.thread_type = "AUTO"  # as stylize_video.pipeline.io.source.FileSource
+            w, h = vs.codec_context.width * scale, vs.codec_context.height * scale
+            rate = Fraction(vs.average_rate or 30)
+            stream = dst.add_stream(settings.codec, rate=rate, options=dict(settings.options))
+            stream.width, stream.height, stream.pix_fmt = w, h, settings.pix_fmt
+            stream.codec_context.thread_type = settings.thread_type
+            for frame in src.decode(vs):
+                if scale > 1 or frame.format.name != settings.pix_fmt:
+                    frame = frame.reformat(width=w, height=h, format=settings.pix_fmt, interpolation="BICUBIC")
+                frame.pts, frame.time_base = n, 1 / rate  # a constant rate, as the input's nominal one
+                # As ffmpeg does: the encoder picks its own frame types. A decoded frame keeps the source's
+                # I/P/B type, and libx264 would follow it, skipping its own (costly) frame-type decisions
+                # that the pipeline's frames (type NONE) go through.
+                frame.pict_type = av.video.frame.PictureType.NONE
+                dst.mux(stream.encode(frame))
+                n += 1
+                if n >= max_frames:
+                    break
+            dst.mux(stream.encode(None))
+        seconds = time.perf_counter() - t0
+    finally:
+        if keep is None:
+            out.unlink(missing_ok=True)
+    return StageResult.timed("plain", n, seconds, codec=settings.codec, options=dict(settings.options),
+                             thread_type=settings.thread_type, includes="open, decode, encode, mux (no model, "
+                             "no colour conversion, no copies)")
 
 
 def model_ceiling(backend: Backend, width: int, height: int, iters: int, warmup: int, seed: int = 0) -> StageResult:

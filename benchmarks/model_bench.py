@@ -47,16 +47,25 @@ class VariantStatus:
 
 @dataclass
 class Budget:
-    """A wall-clock allowance for a whole run (``--budget-s``); None = unlimited."""
+    """A wall-clock allowance for a whole run (``--budget-s``); None = unlimited.
+
+    Sections stop beginning new measurements at their share of it: the model grid at ``MODEL_SHARE``,
+    the end-to-end stages at ``E2E_SHARE``, throughput points at the whole allowance, so that the
+    later sections still get their turn and the reports are written in time.
+    """
 
     seconds: float | None = None
     start: float = field(default_factory=time.monotonic)
 
-    def spent(self) -> str | None:
-        """The reason to skip what has not begun yet, or None while time is left."""
-        if self.seconds is None or time.monotonic() - self.start < self.seconds:
+    MODEL_SHARE = 0.6
+    E2E_SHARE = 0.9
+
+    def spent(self, share: float = 1.0) -> str | None:
+        """The reason to skip what has not begun yet, or None while ``share`` of the allowance is left."""
+        if self.seconds is None or time.monotonic() - self.start < share * self.seconds:
             return None
-        return f"time budget of {self.seconds:g} s spent (--budget-s)"
+        part = "" if share >= 1.0 else f" ({share:.0%} of it for this section)"
+        return f"time budget of {self.seconds:g} s spent{part} (--budget-s)"
 
 
 @dataclass
@@ -166,14 +175,18 @@ def _measure_size(backend: Backend, variant: Variant, size: FrameSize, batch: in
 def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: Loader, caps: Capabilities,
                     model_format: str, sizes: list[FrameSize], batch: int, iters: int, warmup: int,
                     seed: int = 0, log: Callable[[str], None] = lambda _: None,
-                    budget: Budget | None = None) -> ModelBenchResult:
+                    budget: Budget | None = None,
+                    progress: Callable[[ModelBenchResult], None] | None = None) -> ModelBenchResult:
     """Load each variant once, time it at every size, compare with the baseline measured just before.
 
-    ``budget``: once spent, the variants and sizes not begun are reported as skipped (one already
-    running, e.g. compiling, is not interrupted); the baseline always runs."""
+    ``budget``: once its model share is spent, the variants and sizes not begun are reported as
+    skipped (one already running, e.g. compiling, is not interrupted); the baseline always runs.
+    ``progress``: called with the result so far after every measurement (reports written as measured)."""
     budget = budget or Budget()
     statuses: list[VariantStatus] = []
     results: list[ModelResult] = []
+    so_far = ModelBenchResult(statuses, results, BASELINE)
+    tell = progress or (lambda _: None)
     reference: dict[str, torch.Tensor] = {}  # size label -> baseline output
     baseline_ms: dict[str, float] = {}
     with fp32_strict():
@@ -182,7 +195,9 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
             st = VariantStatus(variant.label, variant.description, device_name, variant.precision, "ran")
             statuses.append(st)
             # The baseline always runs: every other figure is relative to it.
-            reason = (None if variant.label == BASELINE else budget.spent()) or skip_reason(variant, caps, model_format)
+            tell(so_far)
+            reason = ((None if variant.label == BASELINE else budget.spent(Budget.MODEL_SHARE))
+                      or skip_reason(variant, caps, model_format))
             if reason is None:
                 try:
                     model_path = artifact_for(variant)
@@ -221,7 +236,7 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
                 continue
             with backend:
                 for size in sizes:
-                    spent = None if variant.label == BASELINE else budget.spent()
+                    spent = None if variant.label == BASELINE else budget.spent(Budget.MODEL_SHARE)
                     if spent:
                         results.append(ModelResult(variant.label, size.label, size.width, size.height, batch,
                                                    "skipped", spent))
@@ -237,16 +252,19 @@ def run_model_bench(variants: list[Variant], artifact_for: ArtifactFor, loader: 
                             torch.cuda.empty_cache()
                     results.append(res)
                     if out is None:
+                        tell(so_far)
                         continue
                     if variant.label == BASELINE:  # the reference itself: speed-up 1, no PSNR
                         reference[size.label], baseline_ms[size.label] = out, res.ms_per_frame or 0.0
                         res.speedup = 1.0
                     else:
                         _compare(res, out, reference.get(size.label), baseline_ms.get(size.label))
+                    tell(so_far)
             mine = [r for r in results if r.variant == variant.label and r.status != "skipped"]
             if mine and all(r.status != "ok" for r in mine):
                 st.status, st.reason = "failed", f"failed at every size (first: {mine[0].reason})"
-    return ModelBenchResult(statuses, results, BASELINE)
+    tell(so_far)
+    return so_far
 
 
 def _compare(res: ModelResult, out: torch.Tensor, ref: torch.Tensor | None, base_ms: float | None) -> None:

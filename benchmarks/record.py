@@ -23,6 +23,10 @@ class EndToEnd:
     reason: str | None = None
     clip: dict[str, Any] | None = None
     stages: list[StageResult] = field(default_factory=list)
+    #: median over ``runs`` of the pipeline's frame-loop fps / the plain transcode's fps (same run)
+    pipeline_vs_plain: float | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)  # one per (plain, full) pair
+    load_average: list[float] = field(default_factory=list)  # 1/5/15-min load before the section, 1-min after
 
     def to_dict(self) -> dict[str, Any]:
         bottleneck = name_bottleneck(self.stages)
@@ -30,7 +34,8 @@ class EndToEnd:
         full, slow = by_stage.get("full"), by_stage.get(bottleneck or "")
         ratio = full.fps / slow.fps if full and slow and full.fps and slow.fps else None
         return {"status": self.status, "reason": self.reason, "clip": self.clip,
-                "stages": [asdict(s) for s in self.stages], "bottleneck": bottleneck, "full_vs_ceiling": ratio}
+                "stages": [asdict(s) for s in self.stages], "bottleneck": bottleneck, "full_vs_ceiling": ratio,
+                "pipeline_vs_plain": self.pipeline_vs_plain, "runs": self.runs, "load_average": self.load_average}
 
 
 @dataclass

@@ -22,6 +22,8 @@ from stylize_video.benchmarks.config import (
     parse_size,
     parse_sizes,
 )
+from stylize_video.benchmarks.e2e_section import FullRunner, run_e2e
+from stylize_video.benchmarks.identity import make_identity_onnx
 from stylize_video.benchmarks.machine import Capabilities, collect_machine
 from stylize_video.benchmarks.model_bench import (
     ArtifactFor,
@@ -34,13 +36,12 @@ from stylize_video.benchmarks.model_bench import (
 from stylize_video.benchmarks.record import EndToEnd, Throughput, build_record
 from stylize_video.benchmarks.throughput import run_throughput
 from stylize_video.benchmarks.validate import validate
-from stylize_video.benchmarks.variants import VARIANTS, Variant, resolve_device, select, skip_reason
+from stylize_video.benchmarks.variants import BASELINE, VARIANTS, resolve_device, select, skip_reason
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 
 THROUGHPUT_VARIANT = "tensorrt-fp16"
-# (src, dst, loaded backend, max frames) -> {"frames": int, ...details}
-FullRunner = Callable[[Path, Path, Backend, int], dict[str, Any]]
+PARTIAL_NOTE = "PARTIAL: written while the run was going; sections not reached are marked as not measured."
 
 
 def default_work_dir() -> Path:
@@ -78,83 +79,8 @@ class Hooks:
     caps: Capabilities | None = None
     artifacts: ArtifactFor | None = None
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)
-
-
-def _fastest(bench: ModelBenchResult, clip_h: int) -> Variant | None:
-    """The variant with the best FPS at the measured size closest to the clip's height."""
-    ok = [r for r in bench.results if r.status == "ok" and r.fps]
-    if not ok:
-        return None
-    nearest = min({r.height for r in ok}, key=lambda h: abs(h - clip_h))
-    best = max((r for r in ok if r.height == nearest), key=lambda r: r.fps or 0.0)
-    return VARIANTS.get(best.variant)
-
-
-def _pipeline_full_runner() -> FullRunner | None:
-    """``stylize_video.pipeline.job.stylize_file`` (what ``stylize-video`` runs), or None where the pipeline lacks it."""
-    try:
-        from stylize_video.pipeline.io.source import FileSourceOptions
-        from stylize_video.pipeline.job import JobOptions, stylize_file
-    except ImportError:
-        return None
-
-    def run(src: Path, dst: Path, backend: Backend, max_frames: int) -> dict[str, Any]:
-        options = JobOptions(source=FileSourceOptions(max_frames=max_frames), overwrite=True, progress=False)
-        stats = stylize_file(src, dst, backend, options)
-        return {"frames": stats.frames, "stage_busy_s": dict(stats.stage_s), "pipeline_wall_s": stats.wall_s,
-                "decode_path": stats.decode_path, "encode_path": stats.encode_path}
-
-    return run
-
-
-def _run_e2e(cfg: BenchConfig, bench: ModelBenchResult, artifacts: ArtifactFor, caps: Capabilities, loader: Loader,
-             scale: int, work_dir: Path, hooks: Hooks) -> EndToEnd:
-    """Stage ceilings and the full pipeline; a failure ends the section (with its reason), not the run."""
-    if not cfg.e2e:
-        return EndToEnd("skipped", "--no-e2e given")
-    result = EndToEnd("ok")
-    try:
-        _fill_e2e(result, cfg, bench, artifacts, caps, loader, scale, work_dir, hooks)
-    except Exception as exc:  # noqa: BLE001 - keep the model section's figures and what was measured here
-        result.status, result.reason = "failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-        hooks.log(f"fail end-to-end: {result.reason}")
-    return result
-
-
-def _fill_e2e(result: EndToEnd, cfg: BenchConfig, bench: ModelBenchResult, artifacts: ArtifactFor,
-              caps: Capabilities, loader: Loader, scale: int, work_dir: Path, hooks: Hooks) -> None:
-    size = cfg.clip_size or cfg.sizes[0]
-    clip = cfg.video or e2e.ensure_clip(work_dir / "clips", size.width, size.height, cfg.e2e_frames)
-    info = result.clip = e2e.probe_clip(clip)
-    frames = min(info["frames"], cfg.e2e_frames)
-    hooks.log(f"e2e  decode / encode ceilings on {clip.name} ({info['width']}x{info['height']}, {frames} frames)")
-    result.stages.append(e2e.decode_ceiling(clip, frames))
-    encode = e2e.encode_ceiling(clip, scale, frames, work_dir, e2e.EncodeSettings.pipeline_default(),
-                                fps=round(info["fps"] or 30))
-    variant = _fastest(bench, info["height"])
-    if variant is None:  # unreachable after a successful model section; kept for direct callers
-        why = "no backend ran in the model section"
-        result.stages += [e2e.StageResult("model", "skipped", why), encode, e2e.StageResult("full", "skipped", why)]
-        return
-    load = {**variant.load, "device": resolve_device(variant, caps)}
-    runner = hooks.full_runner or _pipeline_full_runner()
-    # One backend for both figures: the full run starts warm and excludes model loading/compiling.
-    with loader(artifacts(variant), **load) as backend:
-        hooks.log(f"e2e  model ceiling with {variant.label}")
-        model = e2e.model_ceiling(backend, info["width"], info["height"], min(cfg.iters, frames), cfg.warmup)
-        model.detail["variant"] = variant.label
-        result.stages += [model, encode]
-        if runner is None:
-            result.stages.append(e2e.StageResult("full", "skipped", "the pipeline has no file-to-file API "
-                                                                    "(stylize_video.pipeline.job.stylize_file) in this checkout"))
-            return
-        hooks.log(f"e2e  full pipeline with {variant.label}")
-        try:
-            full = e2e.run_full(lambda src, dst: runner(src, dst, backend, frames), clip, work_dir)
-            full.detail["variant"] = variant.label
-        except Exception as exc:  # noqa: BLE001 - the pipeline failing is a result; the rest still reports
-            full = e2e.StageResult("full", "failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}")
-        result.stages.append(full)
+    #: called with a schema-valid record of everything measured so far, after every measurement
+    progress: Callable[[dict[str, Any]], None] | None = None
 
 
 def _run_throughput(cfg: BenchConfig, caps: Capabilities, fmt: str, artifacts: ArtifactFor, loader: Loader,
@@ -194,7 +120,9 @@ def run_benchmark(cfg: BenchConfig, argv: list[str] | None = None, hooks: Hooks 
     machine = collect_machine(cfg.machine_label)  # before the run: its load average is other people's work
     work_dir = cfg.work_dir or default_work_dir()
     work_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.random_weights:
+    if cfg.identity_model:
+        model_path, fmt = make_identity_onnx(work_dir), "onnx"
+    elif cfg.random_weights:
         model_path, fmt = make_random_checkpoint(cfg.random_weights, work_dir, cfg.seed), "ckpt"
     else:
         assert cfg.model is not None
@@ -218,29 +146,72 @@ def run_benchmark(cfg: BenchConfig, argv: list[str] | None = None, hooks: Hooks 
                                              shapes=shapes, log=hooks.log)
 
     budget = Budget(cfg.budget_s)
+    partial = _Partial(created, ["stylize-bench", *(argv or [])], started, machine, model, cfg, _notes(cfg, caps),
+                       hooks.progress)
     bench = run_model_bench(select(cfg.backends), artifacts, loader, caps, fmt, cfg.sizes, cfg.batch, cfg.iters,
-                            cfg.warmup, cfg.seed, hooks.log, budget)
+                            cfg.warmup, cfg.seed, hooks.log, budget, progress=partial.on_model)
     if not any(r.status == "ok" for r in bench.results):
         reasons = "; ".join(f"{v.label}: {v.reason}" for v in bench.variants if v.reason)
         raise StylizeError(f"no backend produced a measurement ({reasons})")
-    # The end-to-end section runs even when the budget is spent: it is one measurement and the one that
-    # names the bottleneck; what --budget-s cuts is the model grid and the throughput matrix.
-    end_to_end = _run_e2e(cfg, bench, artifacts, caps, loader, scale, work_dir, hooks)
+    partial.end_to_end = run_e2e(cfg, bench, artifacts, caps, loader, scale, work_dir, hooks.log, hooks.full_runner,
+                                 budget, progress=partial.on_e2e)
     throughput = _run_throughput(cfg, caps, fmt, artifacts, loader, tp_size, hooks, budget)
+    partial.throughput = throughput
+    return partial.record()
 
-    record = build_record(
-        created=created, command=shlex.join(["stylize-bench", *(argv or [])]),
-        duration_s=time.perf_counter() - started, machine=machine, model=model,
-        sizes=cfg.sizes, batch=cfg.batch, iters=cfg.iters, warmup=cfg.warmup, seed=cfg.seed, bench=bench,
-        e2e=end_to_end, throughput=throughput, notes=_notes(cfg, caps))
-    errors = validate(record)
-    if errors:  # a bug in this package, not a user error
-        raise RuntimeError("result record does not match benchmarks/schema.json: " + "; ".join(errors[:5]))
-    return record
+
+@dataclass
+class _Partial:
+    """What a run has measured so far, as a valid record: reports are written as measurements come in,
+    so a run stopped by a timeout or SIGTERM still leaves them (the CLI writes the last one)."""
+
+    created: str
+    argv: list[str]
+    started: float
+    machine: dict[str, Any]
+    model: dict[str, Any]
+    cfg: BenchConfig
+    notes: list[str]
+    sink: Callable[[dict[str, Any]], None] | None
+    bench: ModelBenchResult | None = None
+    end_to_end: EndToEnd | None = None
+    throughput: Throughput | None = None
+
+    def on_model(self, bench: ModelBenchResult) -> None:
+        self.bench = bench
+        self._tell()
+
+    def on_e2e(self, result: EndToEnd) -> None:
+        self.end_to_end = result
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.sink is not None:
+            self.sink(self.record(final=False))
+
+    def record(self, final: bool = True) -> dict[str, Any]:
+        cfg = self.cfg
+        pending = "not measured yet (the run was stopped before this section)"
+        notes = list(self.notes) if final else [*self.notes, PARTIAL_NOTE]
+        record = build_record(
+            created=self.created, command=shlex.join(self.argv), duration_s=time.perf_counter() - self.started,
+            machine=self.machine, model=self.model, sizes=cfg.sizes, batch=cfg.batch, iters=cfg.iters,
+            warmup=cfg.warmup, seed=cfg.seed, bench=self.bench or ModelBenchResult([], [], BASELINE),
+            e2e=self.end_to_end or EndToEnd("skipped", pending), throughput=self.throughput or Throughput("skipped", pending),
+            notes=notes)
+        errors = validate(record)
+        if errors:  # a bug in this package, not a user error
+            raise RuntimeError("result record does not match benchmarks/schema.json: " + "; ".join(errors[:5]))
+        return record
 
 
 def _notes(cfg: BenchConfig, caps: Capabilities) -> list[str]:
     notes = []
+    if cfg.identity_model:
+        notes.append("IDENTITY model (--identity-model: output = input, one Mul node): the end-to-end figures "
+                     "measure the frame path itself (decode, colour conversion, copies, encode); "
+                     "pipeline_vs_plain compares it with a plain PyAV decode -> encode with the same encoder "
+                     "settings.")
     if cfg.random_weights:
         notes.append(f"RANDOM weights ({cfg.random_weights}), explicitly requested with --random-weights: the "
                      "figures measure speed and backend agreement (PSNR), not stylization quality.")

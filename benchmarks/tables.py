@@ -111,6 +111,14 @@ def _e2e_summary(record: dict[str, Any]) -> str:
     text = f"bottleneck: {e2e['bottleneck'] or 'unknown'}"
     if e2e["full_vs_ceiling"] is not None:
         text += f"; full pipeline reaches {100 * e2e['full_vs_ceiling']:.0f}% of that stage's ceiling"
+    ratio, runs = e2e.get("pipeline_vs_plain"), e2e.get("runs") or []
+    if ratio is not None:
+        each = ", ".join(f"{r['ratio']:.2f}" for r in runs if r.get("ratio") is not None)
+        setup = [r["ratio_incl_setup"] for r in runs if r.get("ratio_incl_setup") is not None]
+        load = e2e.get("load_average") or []
+        text += (f"\npipeline vs plain decode -> encode (same encoder settings, same run): {ratio:.2f} "
+                 f"(median of {len(runs)}: {each}; with set-up/warm-up: {min(setup):.2f}-{max(setup):.2f})"
+                 + (f"; load average {load[0]:.2f} before, {load[-1]:.2f} after" if len(load) > 1 else ""))
     return text
 
 

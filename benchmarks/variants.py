@@ -69,9 +69,10 @@ VARIANTS: dict[str, Variant] = {v.label: v for v in (
     Variant("ort-cuda-fp16", "ONNX Runtime, CUDA execution provider, IOBinding, mixed-FP16 graph (norms FP32)",
             {"backend": "onnxruntime", "device": "cuda", "precision": "fp16", "ort_provider": "cuda"},
             "onnx-fp16", needs_cuda=True, ort_provider="CUDAExecutionProvider", expect_name="onnxruntime-cuda"),
-    Variant("ort-trt-fp16", "ONNX Runtime, TensorRT execution provider (trt_fp16_enable), IOBinding",
+    Variant("ort-trt-fp16", "ONNX Runtime, TensorRT execution provider, mixed-FP16 graph (norms FP32), explicit "
+            "shape profile, IOBinding",
             {"backend": "onnxruntime", "device": "cuda", "precision": "fp16", "ort_provider": "tensorrt"},
-            "onnx-fp32", needs_cuda=True, ort_provider="TensorrtExecutionProvider", expect_name="onnxruntime-tensorrt"),
+            "onnx-fp16", needs_cuda=True, ort_provider="TensorrtExecutionProvider", expect_name="onnxruntime-tensorrt"),
     Variant("tensorrt-fp16", "TensorRT engine, FP16, CUDA graph where possible",
             {"backend": "tensorrt", "device": "cuda", "precision": "fp16"}, "plan",
             needs_cuda=True, needs_tensorrt=True),

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 import onnx
@@ -44,13 +44,11 @@ from stylize_video.export.engine_meta import (
     EngineMeta,
     RuntimeEnv,
     check_build_fits,
-    check_compatible,
-    read_meta,
     write_meta,
 )
 from stylize_video.export.fp16 import NORMALISATION_OPS, io_dtype, is_fp16_graph, to_mixed_fp16
 from stylize_video.export.metadata import file_sha256, read_metadata
-from stylize_video.export.onnx_export import INPUT_NAME, OUTPUT_NAME
+from stylize_video.export.onnx_export import INPUT_NAME
 from stylize_video.export.shapes import ShapeProfile
 
 MIN_VERSION = (10, 0)
@@ -257,130 +255,7 @@ def build_engine(onnx_path: str | os.PathLike[str], plan_path: str | os.PathLike
     return meta
 
 
-class TensorRTRunner:
-    """Run a ``.plan`` on torch CUDA tensors.
+# The runner lives in its own module (one concept per file); it imports nothing from tensorrt itself.
+from stylize_video.export.tensorrt_runner import TensorRTRunner
 
-    Usage::
-
-        with TensorRTRunner("mosaic.plan") as run:   # checks OUT.plan.json against this GPU/TensorRT
-            y = run(x)                                # x: (N, 3, H, W) CUDA, float32 or float16, RGB 0..255
-            y = run(x, stream=torch.cuda.Stream())    # enqueue on a given stream (default: current stream)
-
-    * Output: (N, 3, H*scale, W*scale) CUDA tensor in the engine's output dtype (``output_dtype``), 0..255,
-      not clamped; a fresh tensor each call, produced asynchronously on ``stream``.
-    * Input is cast to the engine's input dtype (``input_dtype``) and made contiguous.
-    * A new input shape triggers ``set_input_shape``; shapes outside the profile are refused with the
-      rebuild command.
-    * ``cuda_graph=True`` captures a CUDA graph for the current input shape (after one warm-up enqueue) and
-      replays it; a new shape drops it and captures again (a graph is only valid for the context state it
-      was captured with, and ``set_input_shape`` changes that state).
-    * With a ``stream`` other than the current one, the call waits for the current stream first (that
-      is where ``x`` was made) and marks ``x`` as used on ``stream``; the caller waits for ``stream``
-      before reading the output on another stream.
-    """
-
-    def __init__(self, plan: str | os.PathLike[str], *, device: int = 0, cuda_graph: bool = False,
-                 check: bool = True) -> None:
-        self.plan = Path(plan)
-        self.device = torch.device("cuda", device)
-        self.cuda_graph = cuda_graph
-        self.check = check
-        self.meta = read_meta(self.plan)
-        self.input_dtype = torch.float16 if self.meta.input_dtype == "float16" else torch.float32
-        self.output_dtype = torch.float16 if self.meta.output_dtype == "float16" else torch.float32
-        self._trt: Any = None
-        self._runtime: Any = None
-        self._engine: Any = None
-        self._context: Any = None
-        self._shape: tuple[int, ...] | None = None
-        # (input shape, graph, static input, static output) for the context's current shape, or None
-        self._graph: tuple[tuple[int, ...], torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor] | None = None
-
-    def __enter__(self) -> TensorRTRunner:  # noqa: PYI034 (Self needs Python 3.11; we support 3.10)
-        trt = self._trt = load_tensorrt()
-        if self.check:
-            check_compatible(self.meta, probe_env(trt, self.device.index or 0), self.plan)
-        runtime = trt.Runtime(_logger(trt))
-        if self.meta.build.version_compatible:
-            runtime.engine_host_code_allowed = True  # version-compatible plans carry their lean runtime
-        with torch.cuda.device(self.device):
-            self._engine = runtime.deserialize_cuda_engine(self.plan.read_bytes())
-            if self._engine is None:
-                raise StylizeError(f"TensorRT could not deserialize {self.plan}; rebuild it with: "
-                                   f"{self.meta.rebuild_command(self.plan)}")
-            self._context = self._engine.create_execution_context()
-        self._runtime = runtime
-        self._shape = None  # a fresh context has no input shape yet
-        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        if sorted(names) != sorted([INPUT_NAME, OUTPUT_NAME]):
-            raise StylizeError(f"{self.plan} has I/O tensors {names}, expected {INPUT_NAME!r} and {OUTPUT_NAME!r}")
-        self.input_dtype = _torch_dtype(trt, self._engine.get_tensor_dtype(INPUT_NAME))
-        self.output_dtype = _torch_dtype(trt, self._engine.get_tensor_dtype(OUTPUT_NAME))
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._graph = None  # before the context whose memory it replays into
-        self._shape = None
-        self._context = self._engine = self._runtime = None  # assigned left to right: context, engine, runtime
-
-    def _set_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if shape != self._shape:
-            if not self.meta.profile.contains(shape):
-                check_compatible(self.meta, RuntimeEnv(self.meta.tensorrt_version, self.meta.gpu_name,
-                                                       self.meta.compute_capability), self.plan, shape)
-            if not self._context.set_input_shape(INPUT_NAME, shape):
-                raise StylizeError(f"TensorRT rejected input shape {shape} for {self.plan}")
-            self._shape = shape
-            self._graph = None  # captured for the old shape's context state: replaying it now is undefined
-        return tuple(self._context.get_tensor_shape(OUTPUT_NAME))
-
-    def _enqueue(self, x: torch.Tensor, out: torch.Tensor, stream: torch.cuda.Stream) -> None:
-        self._context.set_tensor_address(INPUT_NAME, x.data_ptr())
-        self._context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
-        if not self._context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError(f"TensorRT execute_async_v3 failed for {self.plan}")
-
-    def __call__(self, x: torch.Tensor, stream: torch.cuda.Stream | None = None) -> torch.Tensor:
-        if self._context is None:
-            raise RuntimeError("TensorRTRunner must be used inside a `with` block")
-        if not x.is_cuda or x.dim() != 4 or x.shape[1] != 3:
-            raise StylizeError(f"TensorRTRunner expects a CUDA (N, 3, H, W) tensor, got {tuple(x.shape)} on {x.device}")
-        caller = torch.cuda.current_stream(self.device)
-        stream = stream or caller
-        with torch.cuda.device(self.device):
-            if stream != caller:
-                stream.wait_stream(caller)  # x (and anything it depends on) was queued on the caller's stream
-                x.record_stream(stream)  # ... and must not be recycled before ``stream`` has read it
-        with torch.cuda.device(self.device), torch.cuda.stream(stream):
-            x = x.to(self.device, self.input_dtype).contiguous()
-            if x.data_ptr() % TENSOR_ALIGNMENT:  # a view into a batch, say: setTensorAddress refuses it
-                x = x.clone()
-            out_shape = self._set_shape(tuple(x.shape))
-            if not self.cuda_graph:
-                out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
-                self._enqueue(x, out, stream)
-                return out
-            return self._replay(x, out_shape, stream)
-
-    def _replay(self, x: torch.Tensor, out_shape: tuple[int, ...], stream: torch.cuda.Stream) -> torch.Tensor:
-        key = tuple(x.shape)
-        if self._graph is None or self._graph[0] != key:
-            static_in = x.clone()
-            static_out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
-            # One plain enqueue flushes TensorRT's deferred state updates (new shape, addresses); then sync,
-            # as the TensorRT developer guide and vs-mlrt do before capturing.
-            self._enqueue(static_in, static_out, stream)
-            stream.synchronize()
-            # Capture needs a non-default stream; replay then runs on ``stream`` (the current one).
-            # "relaxed" (vs-mlrt captures TensorRT the same way): CUDA calls made meanwhile by other threads
-            # (decode, pinned allocations) or lazily inside TensorRT do not abort the capture.
-            capture = torch.cuda.Stream(self.device)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=capture, capture_error_mode="relaxed"):
-                self._enqueue(static_in, static_out, capture)
-            self._graph = (key, graph, static_in, static_out)
-        _, graph, static_in, static_out = self._graph
-        static_in.copy_(x)
-        graph.replay()  # launched on the current stream, i.e. ``stream``
-        return static_out.clone()  # the static buffer is overwritten by the next replay
+__all__ = ["TensorRTRunner", "build_engine", "load_tensorrt", "probe_env", "typing_mode"]

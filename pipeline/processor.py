@@ -1,9 +1,12 @@
 """The processing stage: packed Y'CbCr planes -> RGB -> model -> RGB -> packed Y'CbCr, on one device.
 
-Pure conversion functions first (usable by the live mode on its own), then ``FrameProcessor``, which
-owns the device buffers and, on CUDA, its own stream: upload (non-blocking, from pinned memory),
-convert, infer, convert back and download are all queued on that stream and the caller gets an
-event to wait on, so the decode and encode threads keep running meanwhile.
+Pure conversion functions first (the reference, usable by the live mode on its own), then
+``FrameProcessor``, which owns the device buffers, the fused conversions
+(``stylize_video.pipeline.colour_fused``: Numba kernels on the CPU, compiled torch on CUDA) and, on
+CUDA, its own stream: upload (non-blocking, from pinned memory), convert, infer, convert back and
+download are all queued on that stream and the caller gets an event to wait on, so the decode and
+encode threads keep running meanwhile. Each frame also gets a NaN/Inf flag
+(``stylize_video.pipeline.nonfinite``), read by the caller once the frame is done.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import torch.nn.functional as F
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.colour import downsample_chroma, quantise, rgb_to_yuv, upsample_chroma, yuv_to_rgb
+from stylize_video.pipeline.colour_fused import FusedConverter
 from stylize_video.pipeline.io.planes import PlaneLayout
+from stylize_video.pipeline.nonfinite import NonFiniteFlags
 from stylize_video.train.histogram import match_histogram
 
 
@@ -110,9 +115,13 @@ class ProcessorConfig:
 
 
 class FrameProcessor:
-    """Backend plus colour conversion on the backend's device, with buffers allocated once."""
+    """Backend plus colour conversion on the backend's device, with buffers allocated once.
 
-    def __init__(self, backend: Backend, config: ProcessorConfig) -> None:
+    After each call, ``last_nonfinite`` holds that frame's NaN/Inf flag: an int count on the CPU, a
+    pinned 0-dim slot on CUDA that is valid once the returned ``GpuWork`` has completed.
+    """
+
+    def __init__(self, backend: Backend, config: ProcessorConfig, compile_colour: bool | None = None) -> None:
         self.backend = backend
         self.config = config
         self.device = backend.device
@@ -120,11 +129,20 @@ class FrameProcessor:
         self.stream = torch.cuda.Stream(self.device) if cuda else None
         # Device-side staging for the packed input; reused every frame.
         self._dev_in = torch.empty(config.in_layout.nbytes, dtype=torch.uint8, device=self.device)
+        self.colour = FusedConverter(config.in_layout, config.out_layout, config.colour_in, config.colour_out,
+                                     config.siting, self.device, compile=compile_colour)
+        self.flags = NonFiniteFlags(16, pin=cuda) if cuda else None
+        self.last_nonfinite: int | torch.Tensor | None = None
+
+    def reserve_flag_slots(self, in_flight: int) -> None:
+        """Size the NaN/Inf flag ring for ``in_flight`` frames between this call and the reader."""
+        if self.flags is not None and self.flags.size <= in_flight:
+            self.flags = NonFiniteFlags(in_flight + 1, pin=self.flags.pin)
 
     def convert_in(self, planes: list[torch.Tensor]) -> torch.Tensor:
         """Device planes -> (1, 3, H', W') RGB ready for the model (rotated if asked)."""
         c = self.config
-        return rotate_rgb(planes_to_rgb(planes, c.in_layout, c.colour_in, c.siting), c.rotate_ccw)
+        return rotate_rgb(self.colour.to_rgb(planes), c.rotate_ccw)
 
     def convert_in_any_size(self, planes: list[torch.Tensor]) -> torch.Tensor:
         """``convert_in`` for planes whose size may differ from the input layout's (NVDEC frames after a
@@ -135,21 +153,27 @@ class FrameProcessor:
         if (h, w) == (lay.height, lay.width):
             return self.convert_in(planes)
         c = self.config
-        rgb = planes_to_rgb(planes, PlaneLayout(lay.pix_fmt, w, h), c.colour_in, c.siting)
+        rgb = self.colour.to_rgb(planes, PlaneLayout(lay.pix_fmt, w, h))
         rgb = F.interpolate(rgb, size=(lay.height, lay.width), mode="bilinear", align_corners=False, antialias=True)
         return rotate_rgb(rgb, c.rotate_ccw)
 
-    def run_planes(self, planes: list[torch.Tensor]) -> torch.Tensor:
-        """Device planes -> packed output planes on the device (queued on the current stream)."""
+    def run_planes(self, planes: list[torch.Tensor], out: torch.Tensor) -> None:
+        """Device planes -> packed output planes written into ``out`` (device buffer, or the pinned/host
+        buffer: queued on the current stream). Sets ``last_nonfinite``."""
         c = self.config
         rgb = self.convert_in_any_size(planes)
-        out = self.backend(rgb)
+        y = self.backend(rgb)
         expect = (c.out_layout.height, c.out_layout.width)
-        if tuple(out.shape[-2:]) != expect:
-            raise RuntimeError(f"model output {tuple(out.shape[-2:])} does not match the expected frame size {expect}")
-        if c.match_histogram:  # in RGB, before the clamp and YUV conversion of rgb_to_packed
-            out = match_histogram(out, rgb)
-        return rgb_to_packed(out, c.out_layout, c.colour_out, c.siting)
+        if tuple(y.shape[-2:]) != expect:
+            raise RuntimeError(f"model output {tuple(y.shape[-2:])} does not match the expected frame size {expect}")
+        if c.match_histogram:  # in RGB, before the clamp and YUV conversion of the packing
+            y = match_histogram(y, rgb)
+        flag = self.colour.to_packed(y, out)
+        if isinstance(flag, torch.Tensor) and self.flags is not None:
+            slot = self.flags.slot()
+            slot.copy_(flag, non_blocking=True)  # read by the caller after the frame's event: no sync here
+            flag = slot
+        self.last_nonfinite = flag
 
     @torch.no_grad()
     def __call__(self, host_in: torch.Tensor, host_out: torch.Tensor) -> GpuWork | None:
@@ -159,39 +183,46 @@ class FrameProcessor:
         the download (also the moment ``host_in`` may be reused); on CPU it is all done on return.
         """
         if self.stream is None:
-            host_out.copy_(self.run_planes(self.config.in_layout.torch_planes(host_in)))
+            self.run_planes(self.config.in_layout.torch_planes(host_in), host_out)
             return None
         with torch.cuda.stream(self.stream):
             start = _begin(self.stream)
             self._dev_in.copy_(host_in, non_blocking=True)
-            packed = self.run_planes(self.config.in_layout.torch_planes(self._dev_in))
-            host_out.copy_(packed, non_blocking=True)
+            self.run_planes(self.config.in_layout.torch_planes(self._dev_in), host_out)
             return _end(self.stream, start)
 
-    def warmup(self) -> float:
-        """Run one mid-grey frame through (torch.compile / TensorRT graph capture happen here); seconds taken."""
+    def warmup(self, calls: int | None = None) -> float:
+        """Run mid-grey frames through; seconds taken. Call it on the thread that will run the frames.
+
+        torch.compile, Numba, TensorRT graph capture happen here. ``calls`` defaults to 3 on CUDA: with
+        CUDA graphs (torch.compile's cudagraph trees) the first call runs eagerly, the second records and
+        the third replays, so the first real frame is already a replay; 1 on the CPU.
+        """
         import time
 
+        calls = calls if calls is not None else (3 if self.device.type == "cuda" else 1)
         t0 = time.perf_counter()
         c = self.config
         pin = self.device.type == "cuda"
         host_in = torch.empty(c.in_layout.nbytes, dtype=torch.uint8, pin_memory=pin)
         host_in.fill_(1 << 7 if c.in_layout.bytes_per_sample == 1 else 0)
         host_out = torch.empty(c.out_layout.nbytes, dtype=torch.uint8, pin_memory=pin)
-        event = self(host_in, host_out)
-        if event is not None:
-            event.synchronize()
+        for _ in range(calls):
+            event = self(host_in, host_out)
+            if event is not None:
+                event.synchronize()
         return time.perf_counter() - t0
 
     @torch.no_grad()
     def process_device_planes(self, planes: list[torch.Tensor], host_out: torch.Tensor) -> GpuWork | None:
-        """Same as ``__call__`` for planes already on the device (NVDEC frames imported via DLPack)."""
+        """Same as ``__call__`` for planes already on the device (NVDEC frames imported via DLPack).
+
+        The planes were written on FFmpeg's CUDA stream: the caller makes this processor's stream wait
+        for that work first (``stylize_video.pipeline.nvdec_sync``), never the whole device."""
         if self.stream is None:
-            host_out.copy_(self.run_planes(planes))
+            self.run_planes(planes, host_out)
             return None
-        # DLPack planes were written on FFmpeg's stream; PyAV cannot pass one, so the caller synchronised.
         with torch.cuda.stream(self.stream):
             start = _begin(self.stream)
-            packed = self.run_planes(planes)
-            host_out.copy_(packed, non_blocking=True)
+            self.run_planes(planes, host_out)
             return _end(self.stream, start)

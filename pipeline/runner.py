@@ -31,8 +31,9 @@ from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.damage import merge
 from stylize_video.pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from stylize_video.pipeline.io.sink import Sink, VideoSpec
-from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes
+from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes, wait_for_decoder
 from stylize_video.pipeline.latency import LatencyStats
+from stylize_video.pipeline.nonfinite import NonFiniteOutput, is_nonfinite
 from stylize_video.pipeline.processor import FrameProcessor
 from stylize_video.pipeline.slot import LatestSlot
 from stylize_video.pipeline.stats import RunStats
@@ -80,6 +81,7 @@ class Runner:
         depth = 2 * queue_size + 3
         self.in_pool = BufferPool(depth, cfg.in_layout.nbytes, pin)
         self.out_pool = BufferPool(depth, cfg.out_layout.nbytes, pin)
+        processor.reserve_flag_slots(depth)  # a frame's NaN/Inf flag outlives it by at most the pool depth
         self.q_in: queue.Queue | LatestSlot = LatestSlot() if realtime else queue.Queue(maxsize=queue_size)
         # Realtime: one processed frame may wait for the encoder; more would only add latency (the slot drops instead).
         self.q_out: queue.Queue = queue.Queue(maxsize=1 if realtime else queue_size)
@@ -90,6 +92,7 @@ class Runner:
         self._interrupts = 0
         self._done = 0
         self._decoded = 0
+        self._warm = threading.Event()  # set by the process thread once the processor is warmed up
 
     # -- plumbing -------------------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -224,9 +227,14 @@ class Runner:
         self._end_in()
 
     def _process(self) -> None:
-        busy = 0.0
+        # Warm-up runs here, on the thread that runs the frames: torch.compile's CUDA graphs (cudagraph
+        # trees) are bound to the thread that recorded them, and a recompile on another one asserts
+        # (pytorch#123177); Numba / TensorRT set-up costs land here too.
         if self.processor.device.type == "cuda":
             torch.cuda.set_device(self.processor.device)
+        self.stats.warmup_s = self.processor.warmup()
+        self._warm.set()
+        busy = 0.0
         while True:
             item = self._take_in()
             if item is _END:
@@ -243,17 +251,17 @@ class Runner:
                     event = self.processor(payload, out)
                 else:
                     self._size_changed(payload)  # the processor scales it on the device
-                    # FFmpeg decoded on its own CUDA stream and PyAV cannot hand it over: wait for the device.
-                    torch.cuda.synchronize(self.processor.device)
                     try:
                         planes = dlpack_planes(payload)
                     except ValueError as exc:  # checked on the first frame; a later one can change (odd size)
                         raise StylizeError(f"--hwdec: frame {meta[3]} cannot be imported from NVDEC ({exc}); "
                                            "run without --hwdec") from None
+                    # FFmpeg wrote the frame on its own CUDA stream: our stream waits for it (the GPU, not the host).
+                    wait_for_decoder(self.processor.stream, self.processor.device)
                     event = self.processor.process_device_planes(planes, out)
                 busy += time.perf_counter() - t0
                 # A device frame stays alive (as the payload) until the event completes.
-                item = ("frame", payload, out, meta, event)
+                item = ("frame", payload, out, meta, event, self.processor.last_nonfinite)
             if not self._put(self.q_out, item):
                 return
         self.stats.stage_s["process"] = busy
@@ -270,11 +278,14 @@ class Runner:
             if item[0] == "packet":
                 self.sink.write_packet(item[1])
             else:
-                _, buf, out, (pts, time_base, duration, _, t_item), event = item
+                _, buf, out, (pts, time_base, duration, index, t_item), event, nonfinite = item
                 if event is not None:
                     event.synchronize()  # download done; the input buffer is free again too
                     self.stats.stage_s["gpu"] = self.stats.stage_s.get("gpu", 0.0) + event.elapsed_s()
                     t0 = time.perf_counter()  # waiting for the device is not encode work
+                if is_nonfinite(nonfinite):  # read after the event: the flag's copy has landed
+                    seconds = float(pts * time_base) if pts is not None and time_base else None
+                    raise NonFiniteOutput(index, seconds, self.processor.backend.precision)
                 if isinstance(buf, torch.Tensor):
                     self.in_pool.put(buf)  # (a CUDA av.VideoFrame on the DLPack path is just released)
                 frame = buffer_to_frame(out.numpy(), layout)
@@ -322,15 +333,19 @@ class Runner:
         st.backend, st.device, st.precision = b.name, str(b.device), b.precision
         st.input_size = (info.width, info.height)
         st.output_size = (self.spec.width, self.spec.height)
-        st.warmup_s = self.processor.warmup()
         threads = [threading.Thread(target=self._guard(fn), name=f"stylize-{fn.__name__.strip('_')}", daemon=True)
                    for fn in (self._decode, self._process, self._encode)]
         bar = None
         try:
+            threads[1].start()  # the process thread warms up first; the clock starts once it is done
+            while not self._warm.wait(timeout=_POLL_S) and threads[1].is_alive():
+                pass
+            if self._error is not None:
+                raise self._error
             self.sink.open(self.spec, [] if self.realtime else list(self.source.passthrough))
             bar = _progress_bar(info.frames, self.progress)
             start = time.perf_counter()
-            for t in threads:
+            for t in (threads[0], threads[2]):
                 t.start()
             shown = 0
             with self._ctrl_c_stops_decoding():
@@ -351,6 +366,9 @@ class Runner:
             if bar is not None:
                 bar.close()
         interrupted = self._interrupts > 0
+        if isinstance(self._error, NonFiniteOutput):  # keep what was encoded before it, like Ctrl-C
+            kept = self.sink.close(interrupted=True)
+            raise StylizeError(self._error.describe(str(kept) if kept is not None else None)) from None
         if self._error is not None:
             self.sink.abort()
             raise self._error

@@ -42,8 +42,15 @@ def trt_cache_dir(cache_dir: Path, precision: str) -> Path:
 
 
 def providers_for(device: torch.device, precision: str, available: list[str], cache_dir: Path,
-                  only: str | None = None) -> list:
-    """Provider list, best first, restricted to what this build has, to ``device`` and to ``only``."""
+                  only: str | None = None, stream: dict[str, str] | None = None,
+                  trt_profile: dict[str, str] | None = None) -> list:
+    """Provider list, best first, restricted to what this build has, to ``device`` and to ``only``.
+
+    ``stream``: the CUDA/TensorRT EP options that set ORT's compute stream (``ort_gpu.stream_options``);
+    ``trt_profile``: the TensorRT EP's explicit shape profile (``ort_gpu.trt_profile_options``). No
+    ``trt_fp16_enable``: FP16 comes from the mixed-FP16 graph the backend feeds (TensorRT 11 has no
+    such flag).
+    """
     if only is not None:
         if only not in _PROVIDER_LONG:
             raise StylizeError(f"unknown onnxruntime provider {only!r}; choose one of {', '.join(_PROVIDER_LONG)}")
@@ -58,13 +65,15 @@ def providers_for(device: torch.device, precision: str, available: list[str], ca
     wanted: list = []
     if "TensorrtExecutionProvider" in available:
         wanted.append(("TensorrtExecutionProvider", {
-            "device_id": idx, "trt_fp16_enable": precision == "fp16",
+            "device_id": idx,
             # Cached engines are keyed by the model only, not by precision: one folder per precision.
             "trt_engine_cache_enable": True, "trt_engine_cache_path": str(trt_cache_dir(cache_dir, precision)),
-            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir)}))
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir),
+            **(trt_profile or {}), **(stream or {})}))
     if "CUDAExecutionProvider" in available:
         # The CUDA EP defaults to TF32 convolutions; FP32 must mean FP32 (also for the baseline rows).
-        wanted.append(("CUDAExecutionProvider", {"device_id": idx, "use_tf32": int(precision != "fp32")}))
+        wanted.append(("CUDAExecutionProvider", {"device_id": idx, "use_tf32": int(precision != "fp32"),
+                                                 **(stream or {})}))
     if not wanted:
         raise StylizeError("this onnxruntime has no CUDA provider; install onnxruntime-gpu or use --device cpu")
     return wanted if only is not None else [*wanted, "CPUExecutionProvider"]
@@ -86,11 +95,30 @@ class OnnxRuntimeBackend(Backend):
         cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "stylize-video" / "ort-trt"
         if self.device.type == "cuda":
             trt_cache_dir(cache, precision).mkdir(parents=True, exist_ok=True)
-        providers = providers_for(self.device, precision, ort.get_available_providers(), cache, only=provider)
+        available = ort.get_available_providers()
+        model: str | bytes = str(path)
+        self._cuda = None
+        stream, profile = None, None
+        if self.device.type == "cuda":
+            from stylize_video.pipeline.backends import ort_gpu
+
+            self._cuda = ort_gpu.OrtCudaRunner(self.device)  # ORT computes on its own stream, no syncs
+            stream = self._cuda.provider_options
+            if "TensorrtExecutionProvider" in available and provider in (None, "tensorrt"):
+                name, shapes, fp16_graph = ort_gpu.onnx_input_and_profile(path)
+                profile = ort_gpu.trt_profile_options(name, shapes)
+                if precision == "fp16" and not fp16_graph:
+                    model = ort_gpu.mixed_fp16_model(path)  # FP16 from the graph, norms FP32
+        providers = providers_for(self.device, precision, available, cache, only=provider, stream=stream,
+                                  trt_profile=profile)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # No busy-waiting between runs: ORT's intra-op threads otherwise spin after each Run and take the
+        # cores that decode and x264 need meanwhile (ONNX Runtime "session.intra_op.allow_spinning").
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(model_bytes if model_bytes is not None else str(path),
+            # A graph rewritten for another I/O convention (model_bytes) wins over the file / its FP16 version.
+            self.session = ort.InferenceSession(model_bytes if model_bytes is not None else model,
                                                 sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/InvalidGraph/... types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -149,9 +177,8 @@ class OnnxRuntimeBackend(Backend):
         binding.bind_input(self._in.name, "cuda", idx, _NP_OF_ORT[self._in.type], tuple(x.shape), x.data_ptr())
         binding.bind_output(self._out.name, "cuda", idx, _NP_OF_ORT.get(self._out.type, np.float32),
                             tuple(y.shape), y.data_ptr())
-        # ORT runs on its own CUDA stream: make our queued work (the input) visible first.
-        torch.cuda.current_stream(self.device).synchronize()
-        self.session.run_with_iobinding(binding)
+        # ORT's stream waits for ours (the input), ours for ORT's (the output): events, no host sync.
+        self._cuda.run(self.session, binding, torch.cuda.current_stream(self.device))
         return y.float()
 
     def close(self) -> None:

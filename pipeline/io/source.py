@@ -143,16 +143,49 @@ def nvdec_available() -> bool:
 
 
 def _make_hwaccel(keep_on_gpu: bool, device_index: int = 0) -> object:
-    """NVDEC decoder settings: frames kept in device memory (for DLPack) or downloaded as NV12/P010."""
+    """NVDEC decoder settings: frames kept in device memory (for DLPack) or downloaded as NV12/P010.
+
+    FFmpeg's CUDA device uses torch's context: ``current_ctx=1`` (FFmpeg's hwcontext_cuda.c, PyAV >= 18.1
+    passes ``options`` to ``av_hwdevice_ctx_create``), so the caller opens from a thread where torch's
+    context for ``device_index`` is current (``_use_torch_context``). Not ``primary_ctx=1``, which PyAV
+    sets by default for ``is_hw_owned``: FFmpeg then asks the primary context for
+    CU_CTX_SCHED_BLOCKING_SYNC and, since torch made it active with other flags first (the model loads
+    before the source opens), refuses with ENOTSUP ("Primary context already active with incompatible
+    flags"). The two options are exclusive (EINVAL), so primary_ctx is turned off explicitly.
+    """
     from av.codec.hwaccel import HWAccel
 
-    # Device frames must live in the primary context, the one torch uses: memory of FFmpeg's own
-    # context is not valid in torch kernels. PyAV >= 18 defaults to it for is_hw_owned; say so anyway.
-    options = {"primary_ctx": "1"} if keep_on_gpu else None
     # ``device`` is the CUDA ordinal as a string (PyAV's HWAccel docstring): the model's GPU, so that
     # DLPack frames are on the device the processor runs on.
-    return HWAccel(device_type="cuda", device=str(device_index), allow_software_fallback=True, options=options,
-                   is_hw_owned=keep_on_gpu)
+    return HWAccel(device_type="cuda", device=str(device_index), allow_software_fallback=True,
+                   options=dict(NVDEC_CONTEXT_OPTIONS), is_hw_owned=keep_on_gpu)
+
+
+# av_hwdevice_ctx_create options for CUDA: share the CUDA context current on the opening thread (torch's).
+NVDEC_CONTEXT_OPTIONS = {"primary_ctx": "0", "current_ctx": "1"}
+
+
+def _use_torch_context(device_index: int) -> None:
+    """Make torch's (primary) CUDA context for ``device_index`` current on this thread, for ``current_ctx``."""
+    import torch
+
+    torch.cuda.set_device(device_index)
+    torch.cuda.synchronize(device_index)  # a runtime call on this thread: the context is now current here
+
+
+def wait_for_decoder(stream: object | None, device: object) -> None:
+    """Make ``stream`` (the processor's CUDA stream) wait for FFmpeg's work on its decoded frames.
+
+    FFmpeg's CUDA device has no stream of its own (``hwctx->stream = NULL``, hwcontext_cuda.c), so NVDEC's
+    copies run on the legacy default stream, torch's ``default_stream``. An event wait orders our kernels
+    after them on the GPU; the host does not block (no device-wide ``synchronize`` per frame). No-op
+    without a stream (CPU processors).
+    """
+    if stream is None:
+        return
+    import torch
+
+    stream.wait_stream(torch.cuda.default_stream(device))  # type: ignore[attr-defined]
 
 
 # CUDA sw formats PyAV exports through DLPack that also have a packed layout (stylize_video.pipeline.io.planes).
@@ -166,7 +199,7 @@ def dlpack_planes(frame: av.VideoFrame) -> list:
     layout (other sw formats, odd sizes: PyAV gives H//2 chroma rows where the layout has ceil(H/2)).
     The capsule is taken with ``__dlpack__()`` and no stream: ``torch.from_dlpack(plane)`` passes the
     current stream, which PyAV refuses for CUDA frames. FFmpeg wrote the frame on its own stream, so
-    the caller synchronises the device before the planes are used.
+    the caller orders its work after FFmpeg's (``wait_for_decoder``) before the planes are used.
     """
     import torch
 
@@ -193,13 +226,25 @@ class FileSource:
         if not self.options.hwdec:
             self._open("cpu", None)
             return
-        if not nvdec_available():
-            warnings.warn("--hwdec: no CUDA device / NVDEC in this FFmpeg; decoding on the CPU", stacklevel=2)
+        if not nvdec_available() or not self.path.is_file():  # (a missing file gets its own error from _open)
+            if self.path.is_file():
+                warnings.warn("--hwdec: no CUDA device / NVDEC in this FFmpeg; decoding on the CPU", stacklevel=2)
             self._open("cpu", None)
             return
         # Zero-copy first; where exporting CUDA frames fails (EOPNOTSUPP was seen with PyAV 19 on an
-        # H200), reopen with frames downloaded by FFmpeg and say so in the summary.
-        self._open("nvdec-dlpack", _make_hwaccel(True, self.options.hwdec_device))
+        # H200), reopen with frames downloaded by FFmpeg and say so in the summary. Any failure to open
+        # NVDEC at all (no context, driver, codec) decodes on the CPU: the whole open is inside the fallback.
+        try:
+            self._open_nvdec()
+        except (StylizeError, av.error.FFmpegError, RuntimeError) as exc:
+            warnings.warn(f"--hwdec: NVDEC could not be opened ({exc}); decoding on the CPU", stacklevel=2)
+            self.stats = SourceStats()
+            self._open("cpu", None)
+
+    def _open_nvdec(self) -> None:
+        index = self.options.hwdec_device
+        _use_torch_context(index)
+        self._open("nvdec-dlpack", _make_hwaccel(True, index))
         if self._interlaced_to_cpu():
             return
         first = next(i.frame for i in self._pending if isinstance(i, VideoItem))
@@ -213,8 +258,8 @@ class FileSource:
             reason = f"DLPack export failed ({type(exc).__name__}: {exc})"
         self.container.close()
         self.stats = SourceStats()
-        warnings.warn(f"--hwdec: {reason}; NVDEC frames are downloaded instead", stacklevel=2)
-        self._open("nvdec-download", _make_hwaccel(False, self.options.hwdec_device))
+        warnings.warn(f"--hwdec: {reason}; NVDEC frames are downloaded instead", stacklevel=3)
+        self._open("nvdec-download", _make_hwaccel(False, index))
 
     def _interlaced_to_cpu(self) -> bool:
         """Interlaced input to deinterlace: reopened for CPU decoding (bwdif/yadif take CPU frames)."""

@@ -47,7 +47,7 @@ def test_sr_random_weights_model_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    ([], "one of the arguments --model --random-weights --from-json is required"),
+    ([], "one of the arguments --model --random-weights --from-json --identity-model is required"),
     (["--random-weights", "style", "--model", "x.pth"], "not allowed with"),
     (["--random-weights", "cubism"], "invalid choice"),
     (["--random-weights", "style", "--device", "gpu"], "argument --device: expected auto, cpu, cuda or cuda:N"),

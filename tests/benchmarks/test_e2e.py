@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from stylize_video.benchmarks import e2e
 
@@ -62,3 +63,26 @@ def test_bottleneck_is_the_slowest_stage_alone() -> None:
               e2e.StageResult.timed("encode", 10, 0.5), e2e.StageResult.timed("full", 10, 9.0)]
     assert e2e.name_bottleneck(stages) == "model"  # "full" is never the bottleneck
     assert e2e.name_bottleneck([e2e.StageResult("model", "skipped", "x")]) is None
+
+
+def test_plain_transcode_lets_the_encoder_pick_frame_types(tmp_path):
+    """As ffmpeg does: an all-intra source must not force x264 into all-intra output (the pipeline's frames
+    carry no frame type either, so the baseline would otherwise skip x264's frame-type decisions)."""
+    import av
+    from stylize_video.benchmarks.e2e import EncodeSettings, plain_transcode
+
+    src = tmp_path / "intra.mp4"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.gop_size = 1
+        for i in range(12):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            f.pts = i
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    out = tmp_path / "plain.mp4"
+    res = plain_transcode(src, 1, 12, tmp_path, EncodeSettings(options={"preset": "ultrafast"}), keep=out)
+    assert res.status == "ok" and res.frames == 12
+    with av.open(str(out)) as c:
+        assert sum(p.is_keyframe for p in c.demux(video=0) if p.size) == 1  # x264's own GOP, not the source's

@@ -20,7 +20,7 @@ def test_record_sections(sample_record: dict) -> None:
     assert any("RANDOM weights" in n for n in r["notes"])
     assert r["baseline"] == "torch-fp32" and r["settings"]["tf32"] is False
     e2e = r["end_to_end"]
-    assert [s["stage"] for s in e2e["stages"]] == ["decode", "model", "encode", "full"]
+    assert [s["stage"] for s in e2e["stages"]] == ["decode", "encode", "model", "plain", "full"]
     assert e2e["bottleneck"] in ("decode", "model", "encode") and e2e["full_vs_ceiling"] > 0
     assert r["throughput"]["status"] == "skipped" and "CUDA" in r["throughput"]["reason"]
 

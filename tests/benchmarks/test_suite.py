@@ -35,7 +35,8 @@ def test_no_e2e_and_custom_throughput_size(tmp_path: Path, fake_loader, cpu_caps
     cfg = _cfg(tmp_path, e2e=False, throughput_size=parse_size("64x48"))
     record = run_benchmark(cfg, [], _hooks(fake_loader, cpu_caps))
     assert record["end_to_end"] == {"status": "skipped", "reason": "--no-e2e given", "clip": None, "stages": [],
-                                    "bottleneck": None, "full_vs_ceiling": None}
+                                    "bottleneck": None, "full_vs_ceiling": None, "pipeline_vs_plain": None,
+                                    "runs": [], "load_average": []}
     assert record["throughput"]["size"] == {"label": "64x48", "width": 64, "height": 48}
 
 

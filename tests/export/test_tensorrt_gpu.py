@@ -42,8 +42,9 @@ class FakeContext:
 def _fake_runner() -> TensorRTRunner:
     run = TensorRTRunner.__new__(TensorRTRunner)  # no plan file, no tensorrt: bookkeeping only
     run.plan, run.meta = "x.plan", SimpleNamespace(profile=PROFILE)
-    run._context, run._shape, run._graph = FakeContext(), None, None
+    run._context, run._shape, run._graph, run._replayed = FakeContext(), None, None, None
     run._engine = run._runtime = object()
+    run.device, run.cuda_graph, run.output_dtype = torch.device("cuda", 0), True, torch.float32
     return run
 
 
@@ -58,7 +59,8 @@ def test_shape_change_sets_shape_once_and_drops_the_captured_graph():
     assert run._context.set_calls[-1] == (2, 3, 32, 32) and run._graph is None
 
 
-def test_exit_forgets_shape_so_a_new_context_gets_set_input_shape():
+def test_exit_forgets_shape_so_a_new_context_gets_set_input_shape(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
     run = _fake_runner()
     run._set_shape((1, 3, 64, 96))
     run._graph = ((1, 3, 64, 96), "graph", "in", "out")
@@ -67,6 +69,76 @@ def test_exit_forgets_shape_so_a_new_context_gets_set_input_shape():
     run._context = FakeContext()  # what __enter__ creates
     run._set_shape((1, 3, 64, 96))
     assert run._context.set_calls == [(1, 3, 64, 96)]
+
+
+class _Stream:
+    """Records what a CUDA stream is asked to do; no CUDA needed."""
+
+    def __init__(self, log, name):
+        self.log, self.name, self.cuda_stream = log, name, id(self)
+
+    def wait_event(self, event):
+        self.log.append((self.name, "waits", event.recorded_on))
+
+    def synchronize(self):
+        self.log.append((self.name, "sync"))
+
+
+class _Event:
+    def __init__(self):
+        self.recorded_on = None
+
+    def record(self, stream):
+        self.recorded_on = stream.name
+
+
+class _Graph:
+    def __init__(self, log, static_in):
+        self.log, self.static_in = log, static_in
+
+    def replay(self):
+        self.log.append(("replay", float(self.static_in.flatten()[0])))
+
+
+def test_replays_on_two_streams_wait_for_each_other(monkeypatch):
+    """The static input is written on the calling stream: it must wait for the replay launched before."""
+    log = []
+    monkeypatch.setattr(torch.cuda, "Event", _Event)
+    run = _fake_runner()
+    static_in, static_out = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8)
+    run._graph = ((1, 3, 4, 4), _Graph(log, static_in), static_in, static_out)
+    a, b = _Stream(log, "a"), _Stream(log, "b")
+    run._replay(torch.full((1, 3, 4, 4), 1.0), (1, 3, 8, 8), a)
+    run._replay(torch.full((1, 3, 4, 4), 2.0), (1, 3, 8, 8), b)
+    assert log == [("replay", 1.0), ("b", "waits", "a"), ("replay", 2.0)]
+
+
+def test_failed_capture_falls_back_to_plain_enqueue(monkeypatch):
+    run = _fake_runner()
+    run.device = torch.device("cpu")  # plain enqueue allocates the output here
+    enqueued = []
+    monkeypatch.setattr(run, "_capture", lambda *a: (_ for _ in ()).throw(RuntimeError("operation not permitted "
+                                                                                       "when stream is capturing")))
+    monkeypatch.setattr(run, "_enqueue", lambda x, out, stream: enqueued.append(tuple(out.shape)))
+    with pytest.warns(UserWarning, match="CUDA graph capture failed"):
+        y = run._replay(torch.zeros(1, 3, 4, 4), (1, 3, 8, 8), _Stream([], "s"))
+    assert y.shape == (1, 3, 8, 8) and enqueued == [(1, 3, 8, 8)] and run.cuda_graph is False
+
+
+def test_refused_tensor_address_is_an_error():
+    run = _fake_runner()
+    run._context.set_tensor_address = lambda name, ptr: name != "output"
+    run._context.execute_async_v3 = lambda handle: pytest.fail("enqueued with a refused address")
+    with pytest.raises(StylizeError, match="refused the address of 'output'"):
+        run._enqueue(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8), _Stream([], "s"))
+
+
+def test_exit_synchronises_before_the_context_goes(monkeypatch):
+    run = _fake_runner()
+    seen = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: seen.append(run._context is not None))
+    run.__exit__(None, None, None)
+    assert seen == [True] and run._context is None
 
 
 def test_shape_outside_profile_is_refused_before_tensorrt_sees_it():

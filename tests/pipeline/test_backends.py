@@ -278,4 +278,3 @@ def test_trt_ep_engine_caches_are_kept_apart_per_precision(tmp_path):
     gpu = torch.device("cuda", 0)
     paths = {p: providers_for(gpu, p, every, tmp_path)[0][1]["trt_engine_cache_path"] for p in ("fp16", "fp32")}
     assert paths["fp16"] != paths["fp32"]
-    assert providers_for(gpu, "fp16", every, tmp_path)[0][1]["trt_fp16_enable"] is True

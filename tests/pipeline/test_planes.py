@@ -255,7 +255,8 @@ def test_nvdec_frame_that_cannot_be_imported_mid_stream_is_one_clear_error(tmp_p
                     item = VideoItem(odd, item.index)
                 yield item
 
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)  # no CUDA here: FFmpeg's stream is a fake
+    # Per NVDEC frame the processor's stream waits for FFmpeg's; a device-wide synchronize would stall the GPU.
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: pytest.fail("device-wide synchronize per frame"))
     clip = make_test_clip(tmp_path / "in.mp4", width=64, height=48, frames=5, audio=False)
     src = SizeChangingNvdec(FileSource(clip))
     out = tmp_path / "out.mp4"
