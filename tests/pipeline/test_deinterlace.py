@@ -92,6 +92,7 @@ def test_nvdec_interlaced_input_is_decoded_on_the_cpu(tmp_path, woven, monkeypat
 
     monkeypatch.setattr(src_module, "nvdec_available", lambda: True)
     monkeypatch.setattr(src_module, "_make_hwaccel", lambda *a, **k: None)
+    monkeypatch.setattr(src_module, "_use_torch_context", lambda index: None)  # no CUDA context to make current
     with pytest.warns(UserWarning, match="interlaced input is decoded on the CPU so that it can be deinterlaced"):
         s = src_module.FileSource(woven, src_module.FileSourceOptions(hwdec=True))
     try:
