@@ -69,8 +69,8 @@ def check_match_histogram(enabled: bool, scale: int | None) -> None:
                            "(scale 1)")
 
 
-def _rotation_plan(rotation: int, apply: bool) -> tuple[int, int]:
-    """(degrees to rotate pixels, degrees to tag on the output)."""
+def rotation_plan(rotation: int, apply: bool) -> tuple[int, int]:
+    """(degrees to rotate pixels, degrees to tag on the output) for a stream tagged ``rotation`` degrees."""
     rotation %= 360
     if not rotation:
         return 0, 0
@@ -92,7 +92,7 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
     if opts.realtime and source.passthrough:
         warnings.warn("realtime mode carries video only: audio/subtitle streams are not copied", stacklevel=2)
     in_fmt, colour_in, reformat = input_plan(info.pix_fmt, info.colour)
-    rotate, tag = _rotation_plan(info.rotation, opts.apply_rotation)
+    rotate, tag = rotation_plan(info.rotation, opts.apply_rotation)
     w, h = (info.height, info.width) if rotate in (90, 270) else (info.width, info.height)
     check = getattr(backend, "check_input", None)  # engines with a shape profile refuse early
     if check is not None:

@@ -88,6 +88,8 @@ def make_test_clip(
     pattern: str = "gradient",
     interlaced: bool = False,
     seed: int = 0,
+    gop: int | None = None,
+    bframes: int = 0,
 ) -> Path:
     """Write a short real video and return its path. The container follows the file extension.
 
@@ -99,6 +101,8 @@ def make_test_clip(
       ``Stream.set_display_rotation``), as phones do.
     - ``pix_fmt``: e.g. yuv420p, yuv420p10le (libx264 high10 / libx265), yuv444p.
     - ``interlaced``: libx264 interlaced (TFF) coding; frames are tagged as interlaced.
+    - ``gop``: a keyframe every ``gop`` frames exactly (no scene-cut keyframes); ``bframes``: up to that many
+      B-frames (frames reordered: decode order differs from presentation order).
     """
     path = Path(path)
     if colorspace not in _COLOUR_TAGS:
@@ -120,11 +124,19 @@ def make_test_clip(
         if codec == "libx264":
             # Keep the tiny test clips fast to write.
             options |= {"preset": "ultrafast" if not interlaced else "veryfast"}
+            params = ([options["x264-params"]] if "x264-params" in options else []) + [f"bframes={bframes}"]
+            if gop:
+                params.append(f"keyint={gop}:min-keyint={gop}:scenecut=0")
+            options["x264-params"] = ":".join(params)
         vs = out.add_stream(codec, rate=fps, options=options)
         vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
         vs.time_base = tick
         vs.codec_context.time_base = tick
         cc = vs.codec_context
+        if codec != "libx264":
+            cc.max_b_frames = bframes
+            if gop:
+                cc.gop_size = gop
         cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = av_space, av_prim, av_trc, av_range
         if rotation:
             vs.set_display_rotation(float(rotation))

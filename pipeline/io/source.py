@@ -103,6 +103,10 @@ class FileSourceOptions:
     extra_warnings: list[str] = field(default_factory=list)
     video_stream: int | None = None  # input stream index (ffprobe's #0:N); None: FFmpeg's choice
     deinterlace: DeinterlaceOptions = field(default_factory=DeinterlaceOptions)
+    # A part of the stream by exact timestamps (``stylize_video.pipeline.batch`` segments): seek to the keyframe at or
+    # before ``seek_pts``, then keep the frames with ``lo <= pts < hi`` (video stream time base; None: open end).
+    seek_pts: int | None = None
+    pts_window: tuple[int | None, int | None] | None = None
 
 
 def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContainer:
@@ -292,6 +296,8 @@ class FileSource:
         if self.options.start:
             # Seek to the keyframe before start; frames before start are decoded and dropped.
             c.seek(int(self.options.start / self.video.time_base), stream=self.video, backward=True)
+        elif self.options.seek_pts is not None:
+            c.seek(self.options.seek_pts, stream=self.video, backward=True)
         self._it = self._items()
         self._pending: list[VideoItem | PacketItem] = []
         first = None
@@ -349,6 +355,12 @@ class FileSource:
         if self.video.duration and self.video.time_base:
             return float(self.video.duration * self.video.time_base)
         return None
+
+    def _in_pts_window(self, pts: int) -> tuple[bool, bool]:
+        """(keep, past_end) for a frame timestamp against ``pts_window``; decoders output in presentation
+        order, so the first frame at or past ``hi`` ends the part."""
+        lo, hi = self.options.pts_window
+        return (lo is None or pts >= lo), (hi is not None and pts >= hi)
 
     def _in_window(self, t: float | None) -> tuple[bool, bool]:
         """(keep, past_end) for a time in seconds."""
@@ -409,8 +421,9 @@ class FileSource:
                     if not hold:
                         yield from self._release(held, None)
                 continue
-            frame = event
-            keep, past_end = self._in_window(frame.time)
+            frame = event  # (with a PTS: the decoder's timeline gives one to a frame without)
+            keep, past_end = self._in_window(frame.time) if self.options.pts_window is None \
+                else self._in_pts_window(frame.pts)
             if past_end:
                 break
             if not keep:

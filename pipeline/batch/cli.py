@@ -1,0 +1,201 @@
+"""``stylize-batch INPUT... --out-dir DIR (--engine X.plan | --onnx X.onnx | --checkpoint X.pth | --style NAME)``.
+
+Every model, runtime, encoder and output option of ``stylize-video`` (the same option groups, from
+``stylize_video.pipeline.cli``), plus the batch options. See pipeline/batch/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from stylize_video.errors import StylizeError, run_cli
+from stylize_video.pipeline.batch.segments import DEFAULT_SEGMENT_SECONDS
+from stylize_video.pipeline.cli import (
+    add_encoder_arguments,
+    add_model_arguments,
+    add_output_arguments,
+    add_runtime_arguments,
+)
+
+PROG = "stylize-batch"
+LOCAL = "local"  # = ray_executor.LOCAL (not imported here: --help stays free of torch and av)
+_ADDRESS = re.compile(r"auto|ray://\S+|[\w.\-\[\]:]+:\d+")
+
+EPILOG = """exit status: 0 every input written (or already complete); 1 an error before any work (one line
+'stylize-batch: error: ...'); 2 bad usage; 3 the batch ran but some inputs failed (each named on stderr and in
+the summary; the others are complete); 130 interrupted (run the same command again to resume)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, epilog=EPILOG, description="Stylize or super-resolve many videos, and "
+                                "long videos in keyframe-aligned segments, on every GPU of a machine or on Ray.")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="video files, folders (their video files) or globs (quoted; ** recurses)")
+    p.add_argument("--out-dir", required=True, type=Path, metavar="DIR",
+                   help="outputs go to DIR/<input name>.<ext> (created if missing)")
+    add_model_arguments(p)
+    add_runtime_arguments(p)
+    add_encoder_arguments(p)
+    add_output_arguments(p)
+    b = p.add_argument_group("batch")
+    b.add_argument("--ext", help="output container for every input: mp4, mkv, mov or webm (default: the input's "
+                   "when it can hold the output codec, else mkv)")
+    b.add_argument("--segment-seconds", type=float, default=DEFAULT_SEGMENT_SECONDS, metavar="S",
+                   help=f"cut inputs at keyframes into segments of about S seconds (default {DEFAULT_SEGMENT_SECONDS:g})")
+    b.add_argument("--workers", type=int, metavar="N", help="local: worker processes (default: one per GPU, or 1 "
+                   "on the CPU); --ray: actors (default: one per GPU of the cluster)")
+    b.add_argument("--ray", nargs="?", const=LOCAL, metavar="ADDRESS",
+                   help="run segments on Ray: no ADDRESS starts a local Ray instance, 'auto' joins the cluster of "
+                   "this machine, or ray://HOST:10001 / HOST:6379 (needs pip install 'stylize-video[ray]')")
+    b.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="run a segment again up to N times when its worker dies (default 2)")
+    b.add_argument("--work-dir", type=Path, metavar="DIR", help="manifest and segment files (default "
+                   "OUT_DIR/.stylize-batch); on a cluster a folder every node can write")
+    b.add_argument("--keep-segments", action="store_true", help="keep segment files after joining")
+    if "--json" not in p._option_string_actions:  # the output group may define it (CLI conventions)
+        b.add_argument("--json", metavar="PATH", help="write the summary as JSON (- for stdout)")
+    b.add_argument("--markdown", metavar="PATH", help="write the summary as Markdown (- for stdout)")
+    return p
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.ray not in (None, LOCAL) and not _ADDRESS.fullmatch(args.ray):
+        args.inputs.insert(0, args.ray)  # `--ray clip.mp4 ...`: the bare --ray took the first input
+        args.ray = LOCAL
+    if not args.inputs:
+        p.error("the following arguments are required: INPUT")
+    args.json_path = getattr(args, "json", None) or getattr(args, "stats_json", None)
+    return args
+
+
+def _check(args: argparse.Namespace) -> None:
+    checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--queue-size": (args.queue_size, 1),
+              "--workers": (args.workers, 1), "--retries": (args.retries, 0)}
+    for flag, (value, low) in checks.items():
+        if value is not None and value < low:
+            raise StylizeError(f"{flag} must be >= {low}, got {value}")
+    if not args.segment_seconds > 0:
+        raise StylizeError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
+    if args.ray and re.fullmatch(r"cuda:\d+", args.device):
+        raise StylizeError("--device cuda:N picks one GPU; with --ray every worker gets its own: use --device cuda")
+    from stylize_video.pipeline.job import check_stats_path
+
+    for flag, path in (("--json", args.json_path), ("--markdown", args.markdown)):
+        if path and path != "-":
+            try:
+                check_stats_path(path)
+            except StylizeError as exc:
+                raise StylizeError(str(exc).replace("--stats-json", flag)) from None
+
+
+def local_devices(device: str, workers: int | None) -> list[str]:
+    """Device of each local worker: one per GPU (``--device auto|cuda``), ``workers`` on one GPU (``cuda:N``)
+    or on the CPU (default 1). More workers than GPUs share them round-robin."""
+    from stylize_video.pipeline.backends.torch import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cpu" or dev.index is not None:
+        return [str(dev)] * (workers or 1)
+    import torch
+
+    gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [gpus[i % len(gpus)] for i in range(workers or len(gpus))]
+
+
+def _write(path: str, text: str) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.inprogress")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = _parse(argv)
+    _check(args)
+    from stylize_video.pipeline.batch.driver import BatchOptions, run_batch
+    from stylize_video.pipeline.batch.inputs import parse_ext
+    from stylize_video.pipeline.batch.worker import WorkerConfig
+    from stylize_video.pipeline.cli import _resolve_model
+    from stylize_video.pipeline.io.sink import choose_pix_fmt
+    from stylize_video.pipeline.live.plan import DEFAULT_FILE_CODEC, encoder_options
+
+    ext = parse_ext(args.ext) if args.ext else None
+    encoder = encoder_options(args, DEFAULT_FILE_CODEC)
+    choose_pix_fmt(encoder.codec, "yuv420p", 2, 2, encoder.pix_fmt)  # an unknown encoder or --pix-fmt: refused now
+    ray_executor = None
+    if args.ray:
+        from stylize_video.pipeline.batch.ray_executor import RayExecutor
+
+        ray_executor = RayExecutor(None, args.ray, args.workers, attempts=args.retries + 1)
+        device = ray_executor.device_type() if args.device == "auto" else args.device
+        devices: list[str] = []
+    else:
+        devices = local_devices(args.device, args.workers)
+        device = devices[0]
+    dev_type = device.split(":")[0]
+    precision = args.precision or ("fp16" if dev_type == "cuda" else "fp32")
+    threads = max(1, (os.cpu_count() or 1) // len(devices)) if dev_type == "cpu" and devices else None
+    config = WorkerConfig(_resolve_model(args, precision), args.backend, dev_type, args.precision,
+                          args.compile_mode or args.compile, encoder, args.apply_rotation, args.match_histogram,
+                          args.hwdec, args.queue_size, threads)
+    options = BatchOptions(args.out_dir, args.work_dir, ext, args.segment_seconds, args.overwrite,
+                           args.keep_segments, not args.no_audio, not args.no_subtitles,
+                           progress=not args.quiet and sys.stderr.isatty())
+    if ray_executor is not None:
+        ray_executor.config = config
+
+        def make_executor():
+            return ray_executor
+    else:
+        from stylize_video.pipeline.batch.local import LocalExecutor
+
+        def make_executor():
+            return LocalExecutor(config, devices, attempts=args.retries + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            summary = run_batch(args.inputs, config, options, make_executor, "ray" if args.ray else "local")
+    finally:
+        if ray_executor is not None:
+            ray_executor.close()
+    for report in summary.inputs:
+        for w in report.warnings:
+            print(f"{PROG}: warning: {report.input}: {w}", file=sys.stderr)
+        if report.status == "failed":
+            print(f"{PROG}: error: {report.input}: {report.error}", file=sys.stderr)
+    if args.json_path:
+        _write(args.json_path, json.dumps(summary.to_dict(), indent=2) + "\n")
+    if args.markdown:
+        _write(args.markdown, summary.to_markdown())
+    if not args.quiet:
+        print(f"{PROG}: {summary.line()}", file=sys.stderr)
+    return summary.exit_code
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

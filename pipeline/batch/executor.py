@@ -1,0 +1,48 @@
+"""What the driver asks of an executor (local processes or Ray): run segment tasks, report each outcome.
+
+An executor is a context manager (workers start on enter, stop on exit) whose ``run`` takes the tasks and
+yields one ``Outcome`` per task as tasks finish, in any order. A worker that dies (killed, out of memory, a
+machine lost) costs the tasks it held one attempt each, and they run again, up to ``attempts`` times in all;
+a ``StylizeError`` (bad input) is not retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask
+
+DEFAULT_ATTEMPTS = 3
+
+
+@dataclass
+class Outcome:
+    """A finished task: ``result`` on success, else ``error`` (one line). ``attempts``: runs it took (>= 1)."""
+
+    task: SegmentTask
+    result: SegmentResult | None = None
+    error: str | None = None
+    attempts: int = 1
+
+
+class Executor(Protocol):
+    name: str  # "local" | "ray"
+    size: int  # workers
+    restarts: int  # worker processes replaced after one died
+
+    def __enter__(self) -> Executor: ...  # noqa: PYI034 - typing.Self needs Python 3.11
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def run(self, tasks: Iterable[SegmentTask]) -> Iterator[Outcome]: ...
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for a task's exception (StylizeError: its message; anything else: type and message)."""
+    from stylize_video.errors import StylizeError
+
+    if isinstance(exc, StylizeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

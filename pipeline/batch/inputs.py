@@ -1,0 +1,120 @@
+"""Batch inputs: INPUT arguments (files, folders, globs) -> video files, and the output name of each.
+
+An explicitly named file is taken whatever its extension (a missing one is reported later like any unreadable
+input, without stopping the batch); a folder gives its files with a video extension (not its sub-folders); a
+glob (``*``, ``?``, ``[``; ``**`` recurses) gives the matching files with a video extension. Each file's output
+is ``OUT_DIR/<input stem><ext>``: the input's container when it is one we write and it can hold the output
+codec, else ``.mkv`` (Matroska holds every codec we encode); ``--ext`` chooses.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import av
+from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.sink import CONTAINERS, WEBM_CODECS
+
+# what a folder or a glob contributes (an input named explicitly is taken whatever its extension)
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".mpg",
+                              ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".nut", ".y4m", ".dv"})
+FALLBACK_EXT = ".mkv"
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One video to process: ``path`` absolute, ``arg`` the INPUT argument it came from."""
+
+    path: Path
+    arg: str
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """An INPUT argument that gave no file (reported in the summary; the batch goes on)."""
+
+    arg: str
+    error: str
+
+
+def expand_inputs(args: list[str]) -> tuple[list[InputFile], list[BadInput]]:
+    """Files, folders and globs -> (video files in argument order, each once; arguments that gave none)."""
+    files: list[InputFile] = []
+    bad: list[BadInput] = []
+    seen: set[Path] = set()
+    for arg in args:
+        path = Path(arg).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+            if not found:
+                bad.append(BadInput(arg, f"no video files in folder {arg}"))
+        elif not path.exists() and _GLOB_CHARS & set(arg):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True)
+                           if Path(p).is_file() and Path(p).suffix.lower() in VIDEO_EXTENSIONS)
+            if not found:
+                bad.append(BadInput(arg, f"no video file matches {arg}"))
+        else:
+            found = [path]  # missing or unreadable: the probe says so, in stylize-video's words
+        for p in found:
+            p = p.absolute()
+            if p not in seen:
+                seen.add(p)
+                files.append(InputFile(p, arg))
+    return files, bad
+
+
+@cache
+def _muxer_codecs(fmt: str) -> frozenset[str]:
+    with av.open(io.BytesIO(), "w", format=fmt) as probe:
+        return frozenset(probe.supported_codecs)
+
+
+def container_holds(ext: str, encoder: str) -> bool:
+    """True if the container of ``ext`` (one of ``CONTAINERS``) can hold what ``encoder`` writes."""
+    fmt = CONTAINERS[ext]
+    if fmt == "webm" and encoder not in WEBM_CODECS:
+        return False
+    return av.codec.Codec(encoder, "w").canonical_name in _muxer_codecs(fmt)
+
+
+def output_extension(src: Path, encoder: str, ext: str | None) -> str:
+    """``ext`` when given, else the input's extension when we write that container and it holds ``encoder``'s
+    codec, else ``.mkv``."""
+    if ext:
+        return ext
+    suffix = src.suffix.lower()
+    if suffix in CONTAINERS and container_holds(suffix, encoder):
+        return suffix
+    return FALLBACK_EXT
+
+
+def parse_ext(text: str) -> str:
+    """``--ext`` value (``mkv`` or ``.mkv``) -> ``.mkv``; StylizeError for containers we do not write."""
+    ext = text.lower() if text.startswith(".") else "." + text.lower()
+    if ext not in CONTAINERS:
+        raise StylizeError(f"--ext {text}: not a container we write; use one of {', '.join(CONTAINERS)}")
+    return ext
+
+
+def plan_outputs(files: list[InputFile], out_dir: Path, encoder: str, ext: str | None) -> dict[Path, Path]:
+    """Input path -> output path for every file; StylizeError (before any work) when two inputs map to the same
+    output (compared case-insensitively: the names must differ on any file system) or an output is an input."""
+    outputs: dict[Path, Path] = {}
+    owner: dict[str, Path] = {}
+    inputs = {f.path.resolve() for f in files}
+    for f in files:
+        out = out_dir.absolute() / (f.path.stem + output_extension(f.path, encoder, ext))
+        key = str(out).casefold()
+        if key in owner:
+            raise StylizeError(f"{owner[key]} and {f.path} would both be written to {out}; rename one or run them "
+                               "into different --out-dir folders")
+        if out.resolve() in inputs:
+            raise StylizeError(f"output {out} would overwrite an input; choose another --out-dir or --ext")
+        owner[key] = f.path
+        outputs[f.path] = out
+    return outputs

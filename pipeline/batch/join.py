@@ -1,0 +1,194 @@
+"""Joining a input's processed segments into its output, without re-encoding.
+
+Video packets are copied from the segment files in order; audio and subtitle packets come once from the input,
+through the same routing as ``stylize-video`` (``stylize_video.pipeline.io.passthrough``: copied, text subtitles
+converted for the container, or dropped with one warning); rotation is tagged as ``stylize-video`` tags it, the
+input's global metadata is carried, and the colour tags travel in the segments' codec parameters.
+
+Timestamps: every packet keeps the PTS and duration its encoder gave it (the input frame's PTS; taken from the
+segment's timing sidecar, see ``worker``). Each segment's encoder started its own DTS sequence, so DTS are rebuilt for the joined stream the way x264 builds them for
+one run: with ``r`` the reorder depth (the most packets that precede one in decode order yet are presented
+after it), packet ``j`` gets ``dts_j = pts_sorted[j - r]`` (``pts_sorted[j] - (pts_sorted[r] - pts_sorted[0])``
+for ``j < r``). That is strictly increasing and never after its PTS, whatever the frame rate does (VFR).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from stylize_video.errors import StylizeError
+from stylize_video.pipeline.batch.worker import timing_path
+from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, VideoSpec
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, StreamInfo
+from stylize_video.pipeline.job import input_plan, rotation_plan
+
+# global tags a muxer writes itself: copying the input's would describe the input's file, not ours
+_MUXER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder", "creation_time", "duration"})
+
+
+@dataclass(frozen=True)
+class JoinOptions:
+    copy_audio: bool = True
+    copy_subtitles: bool = True
+    apply_rotation: bool = False  # the pixels were rotated upright: no rotation tag (as stylize-video)
+    overwrite: bool = False
+
+
+@dataclass
+class JoinStats:
+    frames: int = 0
+    passthrough_packets: int = 0
+
+
+class JoinSink(FileSink):
+    """The output file: video packets copied from ``template``'s stream (no encoder), pass-through routed as by
+    ``FileSink``; temporary name until ``close``."""
+
+    def __init__(self, path: Path, template: av.video.stream.VideoStream, encoder: EncoderOptions,
+                 overwrite: bool, metadata: dict[str, str]) -> None:
+        super().__init__(path, encoder, overwrite=overwrite)
+        self.template = template
+        self.metadata = metadata
+
+    def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
+        super().open(spec, passthrough)
+        self.container.metadata.update(self.metadata)
+
+    def _add_video(self, spec: VideoSpec) -> None:
+        stream = self.container.add_stream_from_template(self.template)
+        stream.time_base = spec.time_base
+        # NUT keeps no colour tags: codecs that do not carry them in the bitstream (FFV1) would lose them
+        cc, c = stream.codec_context, spec.colour
+        cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = c.colorspace, c.range_code, c.primaries, c.trc
+        if spec.rate:  # as stylize-video's encoder stream: muxers derive a missing last duration from it
+            stream.codec_context.framerate = spec.rate
+        if spec.rotation:
+            stream.set_display_rotation(float(spec.rotation))
+        self.video, self.spec = stream, spec
+
+    def write_video_packet(self, packet: av.Packet) -> None:
+        packet.stream = self.video
+        self._mux([packet])
+        self.frames_written += 1
+
+    def _finish(self) -> bool:
+        if self.container is None:
+            return False
+        try:
+            self.container.close()
+        except BaseException:
+            self.abort()
+            raise
+        self.container = None
+        return True
+
+
+def _timing(path: Path, time_base: Fraction) -> dict[str, list[int]]:
+    """A segment's packet PTS and durations (``time_base``), decode order."""
+    try:
+        timing = json.loads(timing_path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise StylizeError(f"segment timing {timing_path(path)} is unreadable ({exc})") from None
+    if Fraction(timing["time_base"]) != time_base:
+        raise StylizeError(f"segment {path} was encoded in time base {timing['time_base']}, not {time_base}")
+    return timing
+
+
+def decode_timestamps(pts: list[int]) -> list[int]:
+    """DTS for packets with these PTS, in decode order (see the module docstring); StylizeError on repeated PTS."""
+    ordered = sorted(pts)
+    rank = {p: i for i, p in enumerate(ordered)}
+    if len(rank) != len(pts):
+        raise StylizeError("two video packets share a timestamp; this output cannot be joined")
+    r = max([j - rank[p] for j, p in enumerate(pts)] + [0])
+    if r == 0:
+        return list(pts)
+    lead = ordered[min(r, len(ordered) - 1)] - ordered[0]
+    return [ordered[j - r] if j >= r else ordered[j] - lead for j in range(len(pts))]
+
+
+def _video_packets(paths: list[Path], timings: list[dict[str, list[int]]], dts: list[int],
+                   time_base: Fraction) -> Iterator[tuple[Fraction, bool, av.Packet]]:
+    it = iter(dts)
+    for path, timing in zip(paths, timings):
+        count = len(timing["pts"])
+        with av.open(str(path)) as c:
+            n = 0
+            for p in c.demux(c.streams.video[0]):
+                if not p.size:
+                    continue
+                if n == count:
+                    raise StylizeError(f"segment {path} holds more packets than its timing ({count})")
+                p.time_base = time_base
+                p.pts, p.dts, p.duration = timing["pts"][n], next(it), timing["duration"][n]
+                n += 1
+                yield p.dts * time_base, True, p
+        if n != count:
+            raise StylizeError(f"segment {path} holds {n} packets, its timing {count}")
+
+
+def _passthrough_packets(container: av.container.InputContainer,
+                         streams: list[av.stream.Stream]) -> Iterator[tuple[Fraction, bool, av.Packet]]:
+    if not streams:
+        return
+    for p in container.demux(streams):
+        ts = p.dts if p.dts is not None else p.pts
+        if ts is None:
+            continue  # flush packets of the demuxer (FileSource skips them too)
+        yield ts * p.time_base, False, p
+
+
+def _output_spec(info: StreamInfo, template: av.video.stream.VideoStream, apply_rotation: bool) -> VideoSpec:
+    """What ``stylize_video.pipeline.job.stylize`` gave the encoder of one run: the input's time base and nominal
+    rate, the colour tags of the planes the model saw, the rotation left to tag."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the workers already said it
+        colour = input_plan(info.pix_fmt, info.colour)[1]
+        tag = rotation_plan(info.rotation, apply_rotation)[1]
+    cc = template.codec_context
+    return VideoSpec(cc.width, cc.height, cc.pix_fmt, info.time_base, info.rate, colour, rotation=tag)
+
+
+def join_segments(src: str | os.PathLike[str], segments: list[Path], output: Path, encoder: EncoderOptions,
+                  options: JoinOptions) -> JoinStats:
+    """Write ``output`` from the segment files (in order) and ``src``'s pass-through streams.
+
+    Raises ``StylizeError`` when the output cannot be written (nothing is left under its name then).
+    """
+    # The video and pass-through streams are the ones FileSource picks (its rules, its flags).
+    probe = FileSource(src, FileSourceOptions(copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles))
+    info, indices = probe.info, [s.index for s in probe.passthrough]
+    probe.close()
+    time_base = info.time_base
+    timings = [_timing(path, time_base) for path in segments]
+    dts = decode_timestamps([p for t in timings for p in t["pts"]])
+    with av.open(str(src)) as inp, av.open(str(segments[0])) as first:
+        template = first.streams.video[0]
+        spec = _output_spec(info, template, options.apply_rotation)
+        passthrough = [inp.streams[i] for i in indices]
+        metadata = {k: v for k, v in inp.metadata.items() if k.lower() not in _MUXER_TAGS}
+        sink = JoinSink(output, template, encoder, options.overwrite, metadata)
+        stats = JoinStats()
+        try:
+            sink.open(spec, passthrough)
+            merged = heapq.merge(_video_packets(segments, timings, dts, time_base), _passthrough_packets(inp, passthrough),
+                                 key=lambda item: item[0])
+            for _, video, packet in merged:
+                if video:
+                    sink.write_video_packet(packet)
+                else:
+                    sink.write_packet(packet)
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close()
+        stats.frames, stats.passthrough_packets = sink.frames_written, sink.packets_copied
+    return stats

@@ -1,0 +1,180 @@
+"""The worker side: one loaded model, many segments. Used by both executors (a local process, a Ray actor).
+
+A segment is decoded with ``FileSource`` (seek + PTS window), run through the same frame path as
+``stylize-video`` (``stylize_video.pipeline.job.stylize``: colour conversion, model, rotation, histogram
+matching) and encoded with the batch's encoder settings into a video-only NUT file (bitstream and codec
+parameters) plus a JSON sidecar with each packet's PTS and duration exactly as the encoder gave them: NUT stores
+no packet durations and shifts timestamps when an encoder with B-frames starts its DTS before 0, so the join
+takes the timing from the sidecar (packet by packet, in decode order) and only the data from the NUT file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.sink import EncoderOptions, FileSink
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions
+
+SEGMENT_FORMAT = "nut"
+SEGMENT_SUFFIX = ".nut"
+TIMING_SUFFIX = ".timing.json"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs to process any segment of the batch (identical for every worker).
+
+    ``device``: "cpu" or "cuda" (the executor gives each worker its GPU); ``precision`` None = fp16 on CUDA,
+    fp32 on the CPU; ``threads``: torch CPU threads per worker (None: torch's default).
+    """
+
+    model: str
+    backend: str = "auto"
+    device: str = "cpu"
+    precision: str | None = None
+    compile: bool | str = False
+    encoder: EncoderOptions = field(default_factory=EncoderOptions)
+    apply_rotation: bool = False
+    match_histogram: bool = False
+    hwdec: bool = False
+    queue_size: int = 4
+    threads: int | None = None
+
+    def resolved_precision(self) -> str:
+        return self.precision or ("fp16" if self.device.startswith("cuda") else "fp32")
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """Segment ``index`` of ``input``: frames ``lo <= pts < hi`` after a seek to ``seek`` (see ``segments``),
+    written to ``path``. ``key`` names it in the manifest; ``frames`` is what the stream holds in the range."""
+
+    key: str
+    input: str
+    index: int
+    lo: int | None
+    hi: int | None
+    seek: int | None
+    frames: int
+    path: str
+
+
+@dataclass
+class SegmentResult:
+    """What a worker reports for a finished segment (its file is complete under ``task.path``)."""
+
+    key: str
+    frames: int
+    expected: int
+    wall_s: float  # this segment, open to close
+    warmup_s: float
+    stage_s: dict[str, float]
+    worker: str  # host:pid
+    device: str
+    backend: str
+    corrupt: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def timing_path(segment: str | os.PathLike[str]) -> Path:
+    """The sidecar of a segment file: ``seg.nut`` -> ``seg.timing.json``."""
+    return Path(segment).with_suffix(TIMING_SUFFIX)
+
+
+class SegmentSink(FileSink):
+    """Video-only NUT segment (a ``FileSink``: temporary name, atomic rename) that also records each video
+    packet's PTS and duration (encoder time base = the input stream's) into ``timing_path(path)``, written
+    just before the segment gets its final name."""
+
+    def __init__(self, path: str | os.PathLike[str], encoder: EncoderOptions) -> None:
+        super().__init__(path, encoder, overwrite=True, format=SEGMENT_FORMAT)
+        self.timing: dict[str, list[int]] = {"pts": [], "duration": []}
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for p in packets:
+            if p.stream is self.video and p.size:
+                if p.time_base != self.spec.time_base or p.pts is None:
+                    raise StylizeError(f"encoder {self.encoder.codec} returned a packet without a timestamp in "
+                                       f"{self.spec.time_base}")
+                self.timing["pts"].append(p.pts)
+                self.timing["duration"].append(p.duration or 0)
+        super()._mux(packets)
+
+    def _finish(self) -> bool:
+        if not super()._finish():
+            return False
+        self.timing["time_base"] = str(self.spec.time_base)
+        write_json_atomic(timing_path(self.path), self.timing)
+        return True
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """``data`` as JSON under ``path``, written to a temporary name first."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.inprogress")
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class SegmentWorker:
+    """Processes segments with one model, loaded on the first segment and kept (``close`` releases it)."""
+
+    def __init__(self, config: WorkerConfig, device: str) -> None:
+        self.config = config
+        self.device = device
+        self.backend = None
+        if config.threads and device == "cpu":
+            import torch
+
+            torch.set_num_threads(config.threads)
+
+    def _load(self):  # -> Backend
+        if self.backend is None:
+            from stylize_video.pipeline.backends import load_backend
+
+            c = self.config
+            self.backend = load_backend(c.model, c.backend, self.device, c.resolved_precision(), c.compile)
+        return self.backend
+
+    def run(self, task: SegmentTask) -> SegmentResult:
+        """Process ``task``; raises ``StylizeError`` for bad input (the segment's file is then not written)."""
+        from stylize_video.pipeline.job import JobOptions, stylize
+
+        c = self.config
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            backend = self._load()
+            gpu = int(self.device.partition(":")[2] or 0) if self.device.startswith("cuda") else 0
+            opts = FileSourceOptions(seek_pts=task.seek, pts_window=(task.lo, task.hi), hwdec=c.hwdec,
+                                     hwdec_device=gpu, copy_audio=False, copy_subtitles=False)
+            Path(task.path).parent.mkdir(parents=True, exist_ok=True)
+            source = FileSource(task.input, opts)
+            try:
+                stats = stylize(source, SegmentSink(task.path, c.encoder), backend,
+                                JobOptions(apply_rotation=c.apply_rotation, progress=False, queue_size=c.queue_size,
+                                           match_histogram=c.match_histogram))
+            finally:
+                source.close()
+        if stats.interrupted or stats.output is None:
+            raise StylizeError(f"segment {task.index} of {task.input} was interrupted")
+        notes = list(dict.fromkeys(str(w.message) for w in caught))
+        return SegmentResult(task.key, stats.frames, task.frames, time.perf_counter() - t0, stats.warmup_s,
+                             dict(stats.stage_s), worker_name(), str(backend.device), backend.name,
+                             stats.corrupt_packets, notes)
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
