@@ -182,8 +182,9 @@ def _main(argv: Sequence[str] | None) -> int:
     for report in summary.inputs:
         for w in report.warnings:
             print(f"{PROG}: warning: {report.input}: {w}", file=sys.stderr)
-        if report.status == "failed":
-            print(f"{PROG}: error: {report.input}: {report.error}", file=sys.stderr)
+        if report.status == "failed":  # named once: most messages already name the file
+            where = "" if report.input in report.error else f"{report.input}: "
+            print(f"{PROG}: error: {where}{report.error}", file=sys.stderr)
     if args.json_path:
         _write(args.json_path, json.dumps(summary.to_dict(), indent=2) + "\n")
     if args.markdown:

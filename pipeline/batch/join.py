@@ -7,9 +7,10 @@ input's global metadata is carried, and the colour tags travel in the segments' 
 
 Timestamps: every packet keeps the PTS and duration its encoder gave it (the input frame's PTS; taken from the
 segment's timing sidecar, see ``worker``). Each segment's encoder started its own DTS sequence, so DTS are rebuilt for the joined stream the way x264 builds them for
-one run: with ``r`` the reorder depth (the most packets that precede one in decode order yet are presented
-after it), packet ``j`` gets ``dts_j = pts_sorted[j - r]`` (``pts_sorted[j] - (pts_sorted[r] - pts_sorted[0])``
-for ``j < r``). That is strictly increasing and never after its PTS, whatever the frame rate does (VFR).
+one run: with ``r`` the encoder's DTS delay in frames (how many of a segment's packets it dated before its first
+PTS; at least the reorder depth, the most packets that precede one in decode order yet are presented after it),
+packet ``j`` gets ``dts_j = pts_sorted[j - r]`` (``pts_sorted[j] - (pts_sorted[r] - pts_sorted[0])`` for
+``j < r``). That is strictly increasing and never after its PTS, whatever the frame rate does (VFR).
 """
 
 from __future__ import annotations
@@ -102,13 +103,20 @@ def _timing(path: Path, time_base: Fraction) -> dict[str, list[int]]:
     return timing
 
 
-def decode_timestamps(pts: list[int]) -> list[int]:
-    """DTS for packets with these PTS, in decode order (see the module docstring); StylizeError on repeated PTS."""
+def encoder_delay(timing: dict[str, list[int]]) -> int:
+    """Packets a segment's encoder dated before its first PTS (x264: its B-frame delay, 0 without B-frames)."""
+    first = min(timing["pts"], default=0)
+    return sum(d < first for d in timing["dts"])
+
+
+def decode_timestamps(pts: list[int], delay: int = 0) -> list[int]:
+    """DTS for packets with these PTS, in decode order, ``delay`` frames behind at least (see the module
+    docstring); StylizeError on repeated PTS."""
     ordered = sorted(pts)
     rank = {p: i for i, p in enumerate(ordered)}
     if len(rank) != len(pts):
         raise StylizeError("two video packets share a timestamp; this output cannot be joined")
-    r = max([j - rank[p] for j, p in enumerate(pts)] + [0])
+    r = min(max([j - rank[p] for j, p in enumerate(pts)] + [delay, 0]), max(len(pts) - 1, 0))
     if r == 0:
         return list(pts)
     lead = ordered[min(r, len(ordered) - 1)] - ordered[0]
@@ -169,7 +177,7 @@ def join_segments(src: str | os.PathLike[str], segments: list[Path], output: Pat
     probe.close()
     time_base = info.time_base
     timings = [_timing(path, time_base) for path in segments]
-    dts = decode_timestamps([p for t in timings for p in t["pts"]])
+    dts = decode_timestamps([p for t in timings for p in t["pts"]], max(encoder_delay(t) for t in timings))
     with av.open(str(src)) as inp, av.open(str(segments[0])) as first:
         template = first.streams.video[0]
         spec = _output_spec(info, template, options.apply_rotation)

@@ -46,6 +46,10 @@ class SegmentActor:
     def run(self, task: SegmentTask) -> SegmentResult:
         return self.worker.run(task)
 
+    def ready(self) -> bool:
+        """Answers once the actor is up (after a restart: the driver waits for this before giving it work)."""
+        return True
+
 
 class RayExecutor:
     """Segments on ``workers`` Ray actors (None: one per GPU of the cluster, or one on CPUs).
@@ -122,27 +126,34 @@ class RayExecutor:
         ray = self.ray
         pending = deque(tasks)
         tries: dict[str, int] = {}
-        deaths = [0] * len(self._actors)
         idle = deque(range(len(self._actors)))
         inflight: dict = {}  # ObjectRef -> (actor slot, task)
+        waking: dict = {}  # ObjectRef of ready() -> actor slot being restarted
         while pending or inflight:
             while pending and idle:
                 slot, task = idle.popleft(), pending.popleft()
                 tries[task.key] = tries.get(task.key, 0) + 1
                 inflight[self._actors[slot].run.remote(task)] = (slot, task)
-            if not inflight:  # every actor is dead
+            if not inflight and not waking:  # every actor is dead
                 for task in pending:
                     yield Outcome(task, error="no Ray worker left (all died)", attempts=tries.get(task.key, 0))
                 return
-            ready, _ = ray.wait(list(inflight), num_returns=1)
+            ready, _ = ray.wait([*inflight, *waking], num_returns=1)
+            if ready[0] in waking:
+                slot = waking.pop(ready[0])
+                try:
+                    ray.get(ready[0])
+                    idle.append(slot)
+                except ray.exceptions.RayActorError:
+                    pass  # restarts used up: this actor is gone
+                continue
             slot, task = inflight.pop(ready[0])
             try:
                 result = ray.get(ready[0])
-            except ray.exceptions.RayActorError:  # the process died (or its node): Ray restarts the actor
-                deaths[slot] += 1
-                if deaths[slot] <= self.attempts:
+            except ray.exceptions.RayActorError as exc:  # its process (or node) died
+                if not isinstance(exc, ray.exceptions.ActorDiedError):  # Ray restarts it: wait until it is up
                     self.restarts += 1
-                    idle.append(slot)
+                    waking[self._actors[slot].ready.options(max_task_retries=-1).remote()] = slot
                 if tries[task.key] >= self.attempts:
                     yield Outcome(task, error=f"worker died {tries[task.key]} times on this segment",
                                   attempts=tries[task.key])

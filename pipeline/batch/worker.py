@@ -3,7 +3,7 @@
 A segment is decoded with ``FileSource`` (seek + PTS window), run through the same frame path as
 ``stylize-video`` (``stylize_video.pipeline.job.stylize``: colour conversion, model, rotation, histogram
 matching) and encoded with the batch's encoder settings into a video-only NUT file (bitstream and codec
-parameters) plus a JSON sidecar with each packet's PTS and duration exactly as the encoder gave them: NUT stores
+parameters) plus a JSON sidecar with each packet's PTS, DTS and duration exactly as the encoder gave them: NUT stores
 no packet durations and shifts timestamps when an encoder with B-frames starts its DTS before 0, so the join
 takes the timing from the sidecar (packet by packet, in decode order) and only the data from the NUT file.
 """
@@ -91,12 +91,12 @@ def timing_path(segment: str | os.PathLike[str]) -> Path:
 
 class SegmentSink(FileSink):
     """Video-only NUT segment (a ``FileSink``: temporary name, atomic rename) that also records each video
-    packet's PTS and duration (encoder time base = the input stream's) into ``timing_path(path)``, written
+    packet's PTS, DTS and duration (encoder time base = the input stream's) into ``timing_path(path)``, written
     just before the segment gets its final name."""
 
     def __init__(self, path: str | os.PathLike[str], encoder: EncoderOptions) -> None:
         super().__init__(path, encoder, overwrite=True, format=SEGMENT_FORMAT)
-        self.timing: dict[str, list[int]] = {"pts": [], "duration": []}
+        self.timing: dict[str, list[int]] = {"pts": [], "dts": [], "duration": []}
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for p in packets:
@@ -105,6 +105,7 @@ class SegmentSink(FileSink):
                     raise StylizeError(f"encoder {self.encoder.codec} returned a packet without a timestamp in "
                                        f"{self.spec.time_base}")
                 self.timing["pts"].append(p.pts)
+                self.timing["dts"].append(p.pts if p.dts is None else p.dts)
                 self.timing["duration"].append(p.duration or 0)
         super()._mux(packets)
 

@@ -39,7 +39,7 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
 
 def test_console_scripts_point_into_the_namespace() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert set(scripts) == {"stylize-train", "stylize-export", "stylize-video", "stylize-bench"}
+    assert set(scripts) == {"stylize-train", "stylize-export", "stylize-video", "stylize-batch", "stylize-bench"}
     assert all(target.startswith("stylize_video.") and target.endswith(".cli:main") for target in scripts.values())
 
 

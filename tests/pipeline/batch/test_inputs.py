@@ -1,0 +1,108 @@
+"""stylize-batch inputs and outputs: files, folders, globs, output names and containers, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from stylize_video.errors import StylizeError
+from stylize_video.pipeline.batch.cli import main
+from stylize_video.pipeline.batch.inputs import expand_inputs, output_extension, parse_ext, plan_outputs
+
+
+def test_expand_files_folders_globs(clips, tmp_path):
+    folder, empty = tmp_path / "in", tmp_path / "empty"
+    (folder / "sub").mkdir(parents=True)
+    empty.mkdir()
+    for name in ("b.mkv", "a.mp4"):
+        shutil.copy(clips / name, folder / name)
+    shutil.copy(clips / "c.mov", folder / "sub" / "c.mov")
+    (folder / "notes.txt").write_text("x")
+    files, bad = expand_inputs([str(folder), str(folder / "a.mp4"), str(folder / "**" / "*.mov"),
+                                str(empty / "*.mp4"), str(tmp_path / "missing.mp4"), str(empty)])
+    # each file once, in argument order; a folder gives its own video files (not notes.txt, not sub/); ** recurses;
+    # a missing file named explicitly stays, to be reported with the others
+    assert [f.path for f in files] == [folder / "a.mp4", folder / "b.mkv", folder / "sub" / "c.mov",
+                                       tmp_path / "missing.mp4"]
+    assert [b.error for b in bad] == [f"no video file matches {empty / '*.mp4'}", f"no video files in folder {empty}"]
+
+
+@pytest.mark.parametrize(("name", "codec", "ext", "want"), [
+    ("a.mp4", "libx264", None, ".mp4"),
+    ("a.MOV", "libx265", None, ".mov"),
+    ("a.mov", "ffv1", None, ".mkv"),  # MOV cannot hold FFV1
+    ("a.webm", "libx264", None, ".mkv"),  # WebM holds VP8/VP9/AV1 only
+    ("a.webm", "libvpx-vp9", None, ".webm"),
+    ("a.avi", "libx264", None, ".mkv"),  # not a container we write
+    ("a.mp4", "libx264", ".mkv", ".mkv"),
+])
+def test_output_container(tmp_path, name, codec, ext, want):
+    assert output_extension(tmp_path / name, codec, ext) == want
+
+
+def test_ext_values():
+    assert parse_ext("mkv") == parse_ext(".MKV") == ".mkv"
+    with pytest.raises(StylizeError, match="--ext avi: not a container we write"):
+        parse_ext("avi")
+
+
+def test_two_inputs_one_output_name_refused_before_work(clips, checkpoints, tmp_path, capsys):
+    (tmp_path / "x").mkdir()
+    shutil.copy(clips / "a.mp4", tmp_path / "x" / "a.mp4")
+    out = tmp_path / "out"
+    rc = main([str(clips / "a.mp4"), str(tmp_path / "x" / "a.mp4"), "--out-dir", str(out),
+               "--checkpoint", str(checkpoints["style"])])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("stylize-batch: error: ") and err.count("\n") == 1
+    assert f"{clips / 'a.mp4'} and {tmp_path / 'x' / 'a.mp4'} would both be written to {out / 'a.mp4'}" in err
+    assert not out.exists()
+    files, _ = expand_inputs([str(clips / "a.mp4"), str(tmp_path / "x" / "a.mp4")])
+    with pytest.raises(StylizeError, match="would both be written"):  # different containers, same name
+        plan_outputs(files, out, "libx264", None)
+
+
+def test_output_over_an_input_refused(clips, tmp_path):
+    files, _ = expand_inputs([str(clips / "a.mp4")])
+    with pytest.raises(StylizeError, match="would overwrite an input"):
+        plan_outputs(files, clips, "libx264", None)
+
+
+def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path, capsys, kit):
+    """A missing and an unreadable input are reported (exit 3); the good one is written, frame-exact."""
+    (tmp_path / "broken.mp4").write_text("not a video")
+    out = tmp_path / "out"
+    rc = main([str(tmp_path / "gone.mp4"), str(tmp_path / "broken.mp4"), str(clips / "c.mov"), "--out-dir", str(out),
+               "--checkpoint", str(checkpoints["style"]), "--segment-seconds", "1", "--crf", "0", "--json", "-",
+               "--quiet"])
+    captured = capsys.readouterr()
+    assert rc == 3
+    summary = json.loads(captured.out)
+    assert summary["exit_code"] == 3
+    assert [(i["status"], i["error"]) for i in summary["inputs"]] == [
+        ("failed", f"input not found: {tmp_path / 'gone.mp4'}"),
+        ("failed", f"{tmp_path / 'broken.mp4'} is not a readable video (Invalid data found when processing input)"),
+        ("done", None)]
+    assert captured.err.splitlines() == [
+        f"stylize-batch: error: input not found: {tmp_path / 'gone.mp4'}",
+        (f"stylize-batch: error: {tmp_path / 'broken.mp4'} is not a readable video (Invalid data found when processing "
+        "input)")]
+    kit.exact(out / "c.mov", singles["c.mov"])
+    assert sorted(p.name for p in out.iterdir()) == [".stylize-batch", "c.mov"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--segment-seconds", "0"], "--segment-seconds must be > 0, got 0.0"),
+    (["--workers", "0"], "--workers must be >= 1, got 0"),
+    (["--ext", "avi"], "--ext avi: not a container we write"),
+    (["--codec", "nope264"], "encoder 'nope264' is not available"),
+    (["--json", "/nonexistent-dir/s.json"], "--json: folder does not exist: /nonexistent-dir"),
+    (["--ray", "auto", "--device", "cuda:1"], "--device cuda:N picks one GPU"),
+])
+def test_bad_options_are_one_line(clips, checkpoints, tmp_path, capsys, extra, message):
+    rc = main([str(clips / "a.mp4"), "--out-dir", str(tmp_path / "o"), "--checkpoint", str(checkpoints["style"]),
+               *extra])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,46 @@
+"""stylize-batch --ray: Ray local with 2 CPUs, 2 actors; an actor killed mid-segment is restarted and its segment
+run again; outputs frame-exact. Ray not installed: one line naming the extra to install."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from stylize_video.pipeline.batch.cli import main
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray instance with 2 CPUs (stylize-batch uses an initialised Ray as it is and leaves it running)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'stylize-video[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_frame_exact_with_a_killed_actor(ray_cluster, clips, checkpoints, singles, tmp_path, kit):
+    out = tmp_path / "out"
+    killer = kit.SegmentKiller(out / ".stylize-batch")
+    killer.start()
+    rc = main([*kit.args(clips, out, checkpoints["style"], "--ray", "--workers", "2", "--json",
+                         str(tmp_path / "s.json"), "--quiet")])
+    killer.stop.set()
+    assert rc == 0
+    for name in kit.CLIPS:
+        kit.exact(out / name, singles[name])
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["executor"] == "ray" and summary["workers_requested"] == 2
+    assert killer.killed is not None and summary["restarts"] == 1 and summary["retries"] == 1
+    assert summary["segments_run"] == sum(kit.SEGMENTS.values()) and summary["segments_failed"] == 0
+    assert {w["device"] for w in summary["workers"]} == {"cpu"} and len(summary["workers"]) >= 2
+    assert ray_cluster.is_initialized()  # not shut down: it was not ours
+
+
+def test_ray_not_installed_is_one_line(monkeypatch, clips, checkpoints, tmp_path, capsys, kit):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    rc = main(kit.args(clips, tmp_path / "out", checkpoints["style"], "--ray"))
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err == "stylize-batch: error: --ray needs Ray, which is not installed: pip install 'stylize-video[ray]'\n"
+    assert not (tmp_path / "out").exists()
