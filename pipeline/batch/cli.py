@@ -7,7 +7,6 @@ Every model, runtime, encoder and output option of ``stylize-video`` (the same o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -15,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
 from stylize_video.pipeline.batch.segments import DEFAULT_SEGMENT_SECONDS
 from stylize_video.pipeline.cli import (
@@ -28,9 +28,10 @@ PROG = "stylize-batch"
 LOCAL = "local"  # = ray_executor.LOCAL (not imported here: --help stays free of torch and av)
 _ADDRESS = re.compile(r"auto|ray://\S+|[\w.\-\[\]:]+:\d+")
 
-EPILOG = """exit status: 0 every input written (or already complete); 1 an error before any work (one line
-'stylize-batch: error: ...'); 2 bad usage; 3 the batch ran but some inputs failed (each named on stderr and in
-the summary; the others are complete); 130 interrupted (run the same command again to resume)."""
+EPILOG = f"""exit status: {cliargs.EXIT_OK} every input written (or already complete); {cliargs.EXIT_ERROR} an error before any
+work (one line 'stylize-batch: error: ...'); {cliargs.EXIT_USAGE} bad usage; {cliargs.EXIT_PARTIAL} the batch ran but some inputs
+failed (each named on stderr and in the summary; the others are complete); {cliargs.EXIT_INTERRUPTED} interrupted (run the same
+command again to resume)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--work-dir", type=Path, metavar="DIR", help="manifest and segment files (default "
                    "OUT_DIR/.stylize-batch); on a cluster a folder every node can write")
     b.add_argument("--keep-segments", action="store_true", help="keep segment files after joining")
-    if "--json" not in p._option_string_actions:  # the output group may define it (CLI conventions)
-        b.add_argument("--json", metavar="PATH", help="write the summary as JSON (- for stdout)")
     b.add_argument("--markdown", metavar="PATH", help="write the summary as Markdown (- for stdout)")
     return p
 
@@ -73,7 +72,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.ray = LOCAL
     if not args.inputs:
         p.error("the following arguments are required: INPUT")
-    args.json_path = getattr(args, "json", None) or getattr(args, "stats_json", None)
     return args
 
 
@@ -87,22 +85,16 @@ def _check(args: argparse.Namespace) -> None:
         raise StylizeError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
     if args.ray and re.fullmatch(r"cuda:\d+", args.device):
         raise StylizeError("--device cuda:N picks one GPU; with --ray every worker gets its own: use --device cuda")
-    from stylize_video.pipeline.job import check_stats_path
-
-    for flag, path in (("--json", args.json_path), ("--markdown", args.markdown)):
-        if path and path != "-":
-            try:
-                check_stats_path(path)
-            except StylizeError as exc:
-                raise StylizeError(str(exc).replace("--stats-json", flag)) from None
+    if cliargs.json_to_stdout(args.json) and cliargs.json_to_stdout(args.markdown):
+        raise StylizeError("--json - and --markdown - both go to stdout: give one of them a file")
+    for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+        cliargs.check_output(path, overwrite=args.overwrite, flag=flag)  # now: a bad path must not cost a batch
 
 
 def local_devices(device: str, workers: int | None) -> list[str]:
     """Device of each local worker: one per GPU (``--device auto|cuda``), ``workers`` on one GPU (``cuda:N``)
     or on the CPU (default 1). More workers than GPUs share them round-robin."""
-    from stylize_video.pipeline.backends.torch import resolve_device
-
-    dev = resolve_device(device)
+    dev = cliargs.resolve_device(device)
     if dev.type == "cpu" or dev.index is not None:
         return [str(dev)] * (workers or 1)
     import torch
@@ -111,18 +103,12 @@ def local_devices(device: str, workers: int | None) -> list[str]:
     return [gpus[i % len(gpus)] for i in range(workers or len(gpus))]
 
 
-def _write(path: str, text: str) -> None:
-    if path == "-":
+def _write_markdown(path: str, text: str) -> None:
+    if cliargs.json_to_stdout(path):  # "-" means stdout for --markdown too
         sys.stdout.write(text)
         sys.stdout.flush()
-        return
-    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.inprogress")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
+    else:
+        cliargs.write_atomic(path, text.encode("utf-8"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,7 +146,7 @@ def _main(argv: Sequence[str] | None) -> int:
                           args.hwdec, args.queue_size, threads)
     options = BatchOptions(args.out_dir, args.work_dir, ext, args.segment_seconds, args.overwrite,
                            args.keep_segments, not args.no_audio, not args.no_subtitles,
-                           progress=not args.quiet and sys.stderr.isatty())
+                           progress=cliargs.progress_enabled(args.quiet))
     if ray_executor is not None:
         ray_executor.config = config
 
@@ -185,10 +171,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if report.status == "failed":  # named once: most messages already name the file
             where = "" if report.input in report.error else f"{report.input}: "
             print(f"{PROG}: error: {where}{report.error}", file=sys.stderr)
-    if args.json_path:
-        _write(args.json_path, json.dumps(summary.to_dict(), indent=2) + "\n")
+    if args.json:
+        cliargs.write_json(summary.to_dict(), args.json)
     if args.markdown:
-        _write(args.markdown, summary.to_markdown())
+        _write_markdown(args.markdown, summary.to_markdown())
     if not args.quiet:
         print(f"{PROG}: {summary.line()}", file=sys.stderr)
     return summary.exit_code

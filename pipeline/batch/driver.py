@@ -92,7 +92,7 @@ class BatchDriver:
     def prepare(self, inputs: list[str]) -> None:
         """Expand inputs, name outputs, refuse conflicts (StylizeError) — nothing is processed yet."""
         o = self.options
-        files, bad = expand_inputs(inputs)
+        files, bad = expand_inputs(inputs, exclude=(o.out_dir, o.work))
         for b in bad:
             self.summary.inputs.append(InputReport(b.arg, status="failed", error=b.error))
         outputs = plan_outputs(files, o.out_dir, self.config.encoder.codec, o.ext)
@@ -180,7 +180,7 @@ class BatchDriver:
         try:
             with self.make_executor() as executor:
                 self.summary.workers_requested = executor.size
-                for outcome in executor.run(todo):
+                for outcome in executor.run(todo, skip=lambda t: job_of[t.key].report.status == "failed"):
                     self._finished(job_of[outcome.task.key], outcome)
                     progress.update(outcome.result.frames if outcome.result else outcome.task.frames)
                 self.summary.restarts = executor.restarts
@@ -198,7 +198,7 @@ class BatchDriver:
             job.report.warnings.append(f"segment {task.index}: {r.frames} frames decoded where the stream has "
                                        f"{r.expected} (damaged packets?)")
         self.manifest.segments[task.key] = {"path": task.path, "frames": r.frames, "worker": r.worker,
-                                            "wall_s": round(r.wall_s, 3)}
+                                            "wall_s": round(r.wall_s, 3), "fixed_s": round(r.fixed_s, 3)}
         self.manifest.save()
         job.remaining.discard(task.key)
         if not job.remaining and job.report.status != "failed":

@@ -1,20 +1,22 @@
 """What the driver asks of an executor (local processes or Ray): run segment tasks, report each outcome.
 
 An executor is a context manager (workers start on enter, stop on exit) whose ``run`` takes the tasks and
-yields one ``Outcome`` per task as tasks finish, in any order. A worker that dies (killed, out of memory, a
+yields one ``Outcome`` per task as tasks finish, in any order; a task for which ``skip(task)`` is true when
+its turn comes (its input already failed) is dropped without an outcome. A worker that dies (killed, out of memory, a
 machine lost) costs the tasks it held one attempt each, and they run again, up to ``attempts`` times in all;
 a ``StylizeError`` (bad input) is not retried.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask
 
 DEFAULT_ATTEMPTS = 3
+Skip = Callable[[SegmentTask], bool]
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Executor(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def run(self, tasks: Iterable[SegmentTask]) -> Iterator[Outcome]: ...
+    def run(self, tasks: Iterable[SegmentTask], skip: Skip | None = None) -> Iterator[Outcome]: ...
 
 
 def error_line(exc: BaseException) -> str:

@@ -42,20 +42,23 @@ class BadInput:
     error: str
 
 
-def expand_inputs(args: list[str]) -> tuple[list[InputFile], list[BadInput]]:
-    """Files, folders and globs -> (video files in argument order, each once; arguments that gave none)."""
+def expand_inputs(args: list[str], exclude: tuple[Path, ...] = ()) -> tuple[list[InputFile], list[BadInput]]:
+    """Files, folders and globs -> (video files in argument order, each once; arguments that gave none).
+
+    Folders and globs leave out files under ``exclude`` (the output and work folders: a re-run of
+    ``'media/**/*.mp4' --out-dir media/out`` must not take its own outputs as inputs)."""
+    skip = [e.absolute() for e in exclude]
     files: list[InputFile] = []
     bad: list[BadInput] = []
     seen: set[Path] = set()
     for arg in args:
         path = Path(arg).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+            found = sorted(p for p in path.iterdir() if _video(p, skip))
             if not found:
                 bad.append(BadInput(arg, f"no video files in folder {arg}"))
         elif not path.exists() and _GLOB_CHARS & set(arg):
-            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True)
-                           if Path(p).is_file() and Path(p).suffix.lower() in VIDEO_EXTENSIONS)
+            found = sorted(p for p in map(Path, glob.glob(str(path), recursive=True)) if _video(p, skip))
             if not found:
                 bad.append(BadInput(arg, f"no video file matches {arg}"))
         else:
@@ -66,6 +69,12 @@ def expand_inputs(args: list[str]) -> tuple[list[InputFile], list[BadInput]]:
                 seen.add(p)
                 files.append(InputFile(p, arg))
     return files, bad
+
+
+def _video(path: Path, exclude: list[Path]) -> bool:
+    """A file with a video extension outside the ``exclude`` folders."""
+    a = path.absolute()
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not any(a.is_relative_to(e) for e in exclude)
 
 
 @cache

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, error_line
+from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, Skip, error_line
 from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask, SegmentWorker, WorkerConfig
 
 _WORKER: SegmentWorker | None = None
@@ -71,13 +71,15 @@ class LocalExecutor:
     def __exit__(self, *exc: object) -> None:
         self._stop()
 
-    def run(self, tasks: Iterable[SegmentTask]) -> Iterator[Outcome]:
+    def run(self, tasks: Iterable[SegmentTask], skip: Skip | None = None) -> Iterator[Outcome]:
         pending = deque(tasks)
         tries: dict[str, int] = {}
         inflight: dict[Future, SegmentTask] = {}
         while pending or inflight:
             while pending and len(inflight) < self.size:
                 task = pending.popleft()
+                if skip is not None and skip(task):
+                    continue
                 tries[task.key] = tries.get(task.key, 0) + 1
                 inflight[self.pool.submit(_run, task)] = task
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)

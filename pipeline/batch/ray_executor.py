@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from stylize_video.errors import StylizeError
-from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, error_line
+from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, Skip, error_line
 from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask, SegmentWorker, WorkerConfig
 
 INSTALL_HINT = "pip install 'stylize-video[ray]'"
@@ -122,7 +122,7 @@ class RayExecutor:
             self.ray.kill(a, no_restart=True)
         self._actors = []
 
-    def run(self, tasks: Iterable[SegmentTask]) -> Iterator[Outcome]:
+    def run(self, tasks: Iterable[SegmentTask], skip: Skip | None = None) -> Iterator[Outcome]:
         ray = self.ray
         pending = deque(tasks)
         tries: dict[str, int] = {}
@@ -131,7 +131,10 @@ class RayExecutor:
         waking: dict = {}  # ObjectRef of ready() -> actor slot being restarted
         while pending or inflight:
             while pending and idle:
-                slot, task = idle.popleft(), pending.popleft()
+                task = pending.popleft()
+                if skip is not None and skip(task):
+                    continue
+                slot = idle.popleft()
                 tries[task.key] = tries.get(task.key, 0) + 1
                 inflight[self._actors[slot].run.remote(task)] = (slot, task)
             if not inflight and not waking:  # every actor is dead

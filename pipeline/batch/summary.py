@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from stylize_video.cliargs import EXIT_OK, EXIT_PARTIAL, progress_bar
 from stylize_video.pipeline.batch.executor import Outcome
-
-# exit status when the batch ran but some inputs failed (documented in --help and pipeline/batch/README.md)
-EXIT_SOME_FAILED = 3
 
 
 @dataclass
@@ -35,6 +33,8 @@ class WorkerReport:
     segments: int = 0
     frames: int = 0
     busy_s: float = 0.0  # sum of its segments' wall times
+    fixed_s: float = 0.0  # of which per-segment fixed costs (open + seek, warm-up, encoder start/close)
+    load_s: float = 0.0  # loading the model (once per worker process)
 
     @property
     def fps(self) -> float:
@@ -75,6 +75,8 @@ class BatchSummary:
         wr.segments += 1
         wr.frames += r.frames
         wr.busy_s += r.wall_s
+        wr.fixed_s += r.fixed_s
+        wr.load_s += r.load_s
 
     @property
     def failed(self) -> list[InputReport]:
@@ -82,7 +84,7 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SOME_FAILED if self.failed else 0
+        return EXIT_PARTIAL if self.failed else EXIT_OK
 
     @property
     def fps(self) -> float:
@@ -110,24 +112,23 @@ class BatchSummary:
             note = (i.error or "; ".join(i.warnings)).replace("|", "\\|")
             rows.append(f"| {i.input} | {i.output or ''} | {i.status} | {i.frames} | {i.segments} ({i.segments_reused}) "
                         f"| {i.retries} | {note} |")
-        rows += ["", "| worker | device | backend | segments | frames | busy s | fps |", "|---|---|---|---|---|---|---|"]
+        rows += ["", "| worker | device | backend | segments | frames | busy s (fixed) | model load s | fps |",
+                 "|---|---|---|---|---|---|---|---|"]
         for w in self.workers.values():
             rows.append(f"| {w.worker} | {w.device} | {w.backend} | {w.segments} | {w.frames} | {w.busy_s:.1f} "
-                        f"| {w.fps:.1f} |")
+                        f"({w.fixed_s:.1f}) | {w.load_s:.1f} | {w.fps:.1f} |")
         return "\n".join(rows) + "\n"
 
 
 class BatchProgress:
     """tqdm over the frames of the segments this run processes: frames/s and ETA for the whole batch, segments
-    done in the postfix. Disabled unless ``enabled`` (the CLI enables it on a terminal without --quiet)."""
+    done in the postfix. Drawn only when ``enabled`` (``cliargs.progress_enabled``: a terminal, no --quiet)."""
 
     def __init__(self, frames: int, segments: int, enabled: bool) -> None:
         self.segments, self.done = segments, 0
         self.bar = None
         if enabled and segments:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=frames, unit="frame", dynamic_ncols=True, smoothing=0.05, desc="stylize-batch")
+            self.bar = progress_bar(quiet=False, total=frames, unit="frame", smoothing=0.05, desc="stylize-batch")
             self.bar.set_postfix_str(f"segments 0/{segments}")
 
     def update(self, frames: int) -> None:

@@ -74,7 +74,9 @@ class SegmentResult:
     key: str
     frames: int
     expected: int
-    wall_s: float  # this segment, open to close
+    wall_s: float  # this segment, open to close (the model load excluded)
+    fixed_s: float  # of which not spent on frames: open + seek, warm-up, encoder start and close
+    load_s: float  # loading the model (a worker's first segment only; 0 after)
     warmup_s: float
     stage_s: dict[str, float]
     worker: str  # host:pid
@@ -153,10 +155,11 @@ class SegmentWorker:
         from stylize_video.pipeline.job import JobOptions, stylize
 
         c = self.config
-        t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            t0 = time.perf_counter()
             backend = self._load()
+            load_s, t0 = time.perf_counter() - t0, time.perf_counter()
             gpu = int(self.device.partition(":")[2] or 0) if self.device.startswith("cuda") else 0
             opts = FileSourceOptions(seek_pts=task.seek, pts_window=(task.lo, task.hi), hwdec=c.hwdec,
                                      hwdec_device=gpu, copy_audio=False, copy_subtitles=False)
@@ -171,7 +174,8 @@ class SegmentWorker:
         if stats.interrupted or stats.output is None:
             raise StylizeError(f"segment {task.index} of {task.input} was interrupted")
         notes = list(dict.fromkeys(str(w.message) for w in caught))
-        return SegmentResult(task.key, stats.frames, task.frames, time.perf_counter() - t0, stats.warmup_s,
+        wall = time.perf_counter() - t0
+        return SegmentResult(task.key, stats.frames, task.frames, wall, wall - stats.wall_s, load_s, stats.warmup_s,
                              dict(stats.stage_s), worker_name(), str(backend.device), backend.name,
                              stats.corrupt_packets, notes)
 

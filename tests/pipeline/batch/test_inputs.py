@@ -26,6 +26,9 @@ def test_expand_files_folders_globs(clips, tmp_path):
     assert [f.path for f in files] == [folder / "a.mp4", folder / "b.mkv", folder / "sub" / "c.mov",
                                        tmp_path / "missing.mp4"]
     assert [b.error for b in bad] == [f"no video file matches {empty / '*.mp4'}", f"no video files in folder {empty}"]
+    # the output and work folders are left out of folders and globs (a re-run must not take its own outputs)
+    files, _ = expand_inputs([str(folder / "**" / "*.*")], exclude=(folder / "sub",))
+    assert [f.path for f in files] == [folder / "a.mp4", folder / "b.mkv"]
 
 
 @pytest.mark.parametrize(("name", "codec", "ext", "want"), [
@@ -97,7 +100,7 @@ def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path,
     (["--workers", "0"], "--workers must be >= 1, got 0"),
     (["--ext", "avi"], "--ext avi: not a container we write"),
     (["--codec", "nope264"], "encoder 'nope264' is not available"),
-    (["--json", "/nonexistent-dir/s.json"], "--json: folder does not exist: /nonexistent-dir"),
+    (["--json", "/nonexistent-dir/s.json"], "--json /nonexistent-dir/s.json: folder does not exist: /nonexistent-dir"),
     (["--ray", "auto", "--device", "cuda:1"], "--device cuda:N picks one GPU"),
 ])
 def test_bad_options_are_one_line(clips, checkpoints, tmp_path, capsys, extra, message):
