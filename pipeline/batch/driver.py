@@ -90,14 +90,20 @@ class BatchDriver:
 
     # -- before any work ---------------------------------------------------------------------------
     def prepare(self, inputs: list[str]) -> None:
-        """Expand inputs, name outputs, refuse conflicts (StylizeError) — nothing is processed yet."""
+        """Expand inputs and name outputs; StylizeError for name clashes. Touches no file."""
         o = self.options
         files, bad = expand_inputs(inputs, exclude=(o.out_dir, o.work))
         for b in bad:
             self.summary.inputs.append(InputReport(b.arg, status="failed", error=b.error))
-        outputs = plan_outputs(files, o.out_dir, self.config.encoder.codec, o.ext)
+        self.outputs = plan_outputs(files, o.out_dir, self.config.encoder.codec, o.ext)
+        self.files = files
         if o.out_dir.exists() and not o.out_dir.is_dir():
             raise StylizeError(f"--out-dir {o.out_dir} is not a folder")
+
+    def check_outputs(self) -> None:
+        """Under the work folder's lock: skip complete outputs, refuse existing foreign ones (StylizeError)."""
+        o = self.options
+        files, outputs = self.files, self.outputs
         self.seg_settings = segment_settings(self.config)
         self.join_settings = digest(o.copy_audio, o.copy_subtitles, o.segment_seconds, self.seg_settings)
         self.manifest = Manifest(o.work)
@@ -149,29 +155,29 @@ class BatchDriver:
 
     # -- work --------------------------------------------------------------------------------------
     def run(self) -> BatchSummary:
-        """Plan every input, run the missing segments, join; returns the summary (never raises for one input)."""
+        """Plan every input, run the missing segments, join; returns the summary (never raises for one input).
+        Call with the work folder locked, after ``check_outputs``."""
         o = self.options
         t0 = time.perf_counter()
-        with locked(o.work):
-            remove_stale(o.work)
-            for job in self.jobs:
-                for stale in o.out_dir.glob(f".{job.output.name}.*.inprogress"):
-                    stale.unlink(missing_ok=True)
-                try:
-                    self._tasks(job, self._plan(job))
-                except StylizeError as exc:
-                    job.report.status, job.report.error = "failed", str(exc)
-            self.manifest.save()
-            live = [j for j in self.jobs if j.report.status != "failed"]
-            self.summary.segments_total = sum(len(j.tasks) for j in live)
-            self.summary.segments_reused = sum(j.report.segments_reused for j in live)
-            for job in live:
-                if not job.remaining:
-                    self._join(job)
-            todo = [t for j in live for t in j.tasks if t.key in j.remaining]
-            if todo:
-                self._execute(todo, {t.key: j for j in live for t in j.tasks})
-            self.manifest.save()
+        remove_stale(o.work)
+        for job in self.jobs:
+            for stale in o.out_dir.glob(f".{job.output.name}.*.inprogress"):
+                stale.unlink(missing_ok=True)
+            try:
+                self._tasks(job, self._plan(job))
+            except StylizeError as exc:
+                job.report.status, job.report.error = "failed", str(exc)
+        self.manifest.save()
+        live = [j for j in self.jobs if j.report.status != "failed"]
+        self.summary.segments_total = sum(len(j.tasks) for j in live)
+        self.summary.segments_reused = sum(j.report.segments_reused for j in live)
+        for job in live:
+            if not job.remaining:
+                self._join(job)
+        todo = [t for j in live for t in j.tasks if t.key in j.remaining]
+        if todo:
+            self._execute(todo, {t.key: j for j in live for t in j.tasks})
+        self.manifest.save()
         self.summary.wall_s = time.perf_counter() - t0
         return self.summary
 
@@ -198,7 +204,8 @@ class BatchDriver:
             job.report.warnings.append(f"segment {task.index}: {r.frames} frames decoded where the stream has "
                                        f"{r.expected} (damaged packets?)")
         self.manifest.segments[task.key] = {"path": task.path, "frames": r.frames, "worker": r.worker,
-                                            "wall_s": round(r.wall_s, 3), "fixed_s": round(r.fixed_s, 3)}
+                                            "wall_s": round(r.wall_s, 3), "fixed_s": round(r.fixed_s, 3),
+                                            "warmup_s": round(r.warmup_s, 3)}
         self.manifest.save()
         job.remaining.discard(task.key)
         if not job.remaining and job.report.status != "failed":
@@ -235,4 +242,6 @@ def run_batch(inputs: list[str], config: WorkerConfig, options: BatchOptions,
     """``stylize-batch`` as a function: refuse conflicts (StylizeError), then run. See ``BatchDriver``."""
     driver = BatchDriver(config, options, make_executor, executor_name)
     driver.prepare(inputs)
-    return driver.run()
+    with locked(options.work):
+        driver.check_outputs()
+        return driver.run()

@@ -292,12 +292,16 @@ class EncodingSink:
         except (OSError, av.error.FFmpegError) as exc:  # disk full, permission lost, non-monotonic timestamps
             raise StylizeError(f"writing {self.label} failed: {getattr(exc, 'strerror', None) or exc}") from None
 
+    def _drain(self) -> None:
+        """Mux what the encoder still holds (its lookahead)."""
+        self._mux(self.video.encode(None))
+
     def _finish(self) -> bool:
         """Drain the encoder and close the container; False if nothing was open."""
         if self.container is None:
             return False
         try:
-            self._mux(self.video.encode(None))  # drain the encoder's lookahead
+            self._drain()
             for index, route in self._map.items():  # and the audio re-encoders'
                 for packet in route.flush():
                     self._mux_passthrough(packet, self._sources[index])
