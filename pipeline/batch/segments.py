@@ -24,11 +24,10 @@ from pathlib import Path
 import av
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions
 
-# Why 30 s: each segment costs a fixed few hundred milliseconds (open + seek, one warm-up frame through the
-# model, encoder start) and one extra IDR frame (~0.5 % of the bits at 8 Mb/s); a worker that gets the last
-# segment finishes at most one segment after the others, and a crash loses at most one segment per worker.
-# At ~100 frames/s per GPU a 30 s (720-frame at 24 fps) segment is ~7 s of work: fixed costs stay under ~5 %,
-# and a two-hour film gives 240 segments, enough to keep 32 GPUs busy to the end.
+# Why 30 s: a segment's fixed cost (open + seek, encoder start/close, hand-off: ~0.04 s measured; + one warm-up
+# frame through the model) and its extra IDR frame stay small next to 720 frames of work (0.3-2 % at the 25-165
+# frames/s per GPU worker estimated for an 8-GPU node), while a two-hour film still gives 240 segments: enough to
+# keep 32 GPUs busy to the end, and a crash loses at most one segment per worker. See pipeline/batch/README.md.
 DEFAULT_SEGMENT_SECONDS = 30.0
 
 

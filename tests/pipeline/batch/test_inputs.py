@@ -109,3 +109,18 @@ def test_bad_options_are_one_line(clips, checkpoints, tmp_path, capsys, extra, m
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_local_workers_one_per_gpu(monkeypatch):
+    """--device auto/cuda: one worker per GPU (--workers N share them round-robin); cuda:N or cpu: N on it."""
+    import torch
+    from stylize_video.pipeline.batch.cli import local_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a 3-GPU machine, as torch would report it
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert local_devices("auto", None) == local_devices("cuda", None) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert local_devices("cuda", 4) == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert local_devices("cuda:1", 2) == ["cuda:1", "cuda:1"]
+    assert local_devices("cpu", None) == ["cpu"] and local_devices("cpu", 2) == ["cpu", "cpu"]
+    with pytest.raises(StylizeError, match="this machine has 3 CUDA device"):
+        local_devices("cuda:5", None)

@@ -44,3 +44,17 @@ def test_ray_not_installed_is_one_line(monkeypatch, clips, checkpoints, tmp_path
     assert rc == 1
     assert err == "stylize-batch: error: --ray needs Ray, which is not installed: pip install 'stylize-video[ray]'\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_ray_workers_must_fit_the_cluster(ray_cluster, checkpoints):
+    from stylize_video.errors import StylizeError
+    from stylize_video.pipeline.batch.ray_executor import RayExecutor
+    from stylize_video.pipeline.batch.worker import WorkerConfig
+
+    gpu = RayExecutor(WorkerConfig(str(checkpoints["style"]), device="cuda"))
+    assert gpu.device_type() == "cpu"  # what --device auto becomes on this cluster
+    with pytest.raises(StylizeError, match="the cluster has no GPU; pass --device cpu"), gpu:
+        pass
+    with pytest.raises(StylizeError, match="--workers 3: the cluster has 2 CPU"), \
+            RayExecutor(WorkerConfig(str(checkpoints["style"])), workers=3):
+        pass

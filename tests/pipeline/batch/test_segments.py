@@ -17,6 +17,7 @@ from stylize_video.pipeline.batch.segments import plan_input
 from stylize_video.pipeline.batch.worker import SegmentTask, SegmentWorker, WorkerConfig
 from stylize_video.pipeline.cli import main as stylize_video
 from stylize_video.pipeline.io.sink import EncoderOptions
+from stylize_video.pipeline.synth import make_test_clip
 
 
 def _packets(path):
@@ -35,6 +36,17 @@ def test_plan_cuts_at_keyframes(clips, name, kit):
     assert all((b.lo - (a.lo or 0)) * plan.time_base >= 1 for a, b in itertools.pairwise(segs))  # at least 1 s each
     with av.open(str(clips / name)) as c:  # every frame PyAV decodes is in exactly one segment
         assert sum(s.frames for s in segs) == plan.frames == len(list(c.decode(video=0)))
+
+
+def test_plan_without_keyframes_to_cut_at(tmp_path):
+    """One keyframe (x264's default keyint 250 > 60 frames): one segment, the whole file, no seek."""
+    clip = make_test_clip(tmp_path / "one.mp4", frames=60, audio=False)
+    (seg,) = plan_input(clip, 1.0).segments
+    assert (seg.lo, seg.hi, seg.seek, seg.frames) == (None, None, None, 60)
+    # keyframes every 0.4 s, 1.3 s of video: a cut at 1.2 s would leave a 0.1 s tail, which joins the segment before
+    clip = make_test_clip(tmp_path / "short.mp4", frames=33, gop=10, audio=False)
+    plan = plan_input(clip, 1.0)
+    assert [s.frames for s in plan.segments] == [33]
 
 
 def test_plan_of_an_unreadable_input_is_one_error_line(tmp_path):
