@@ -4,6 +4,10 @@ the summary, and resuming. Costs two worker-process starts per run (torch import
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import av
 import pytest
@@ -95,3 +99,24 @@ def test_join_only_option_reuses_segments(local_run, clips, checkpoints, capsys,
     assert summary["inputs"][0]["status"] == "done"
     with av.open(str(out / "b.mkv")) as c:
         assert not c.streams.audio and len(list(c.decode(video=0))) == kit.CLIPS["b.mkv"]["frames"]
+
+
+def test_ctrl_c_then_the_same_command_resumes(clips, checkpoints, singles, tmp_path, kit):
+    """Ctrl-C after the first finished segment: exit 130, workers stopped; the same command again runs only the
+    segment that was not finished, and the output is frame-exact."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "stylize_video.pipeline.batch.cli",
+           *kit.args(clips / "c.mov", out, checkpoints["style"], "--workers", "1")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    manifest, deadline = out / ".stylize-batch" / "manifest.json", time.monotonic() + 120
+    while time.monotonic() < deadline and not (manifest.exists() and json.loads(manifest.read_text())["segments"]):
+        time.sleep(0.02)  # (the manifest is replaced atomically: always whole)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "stylize-batch: interrupted"
+    assert not (out / "c.mov").exists()
+    again = subprocess.run([*cmd, "--json", "-", "-q"], capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["segments_reused"] >= 1 and summary["segments_run"] == kit.SEGMENTS["c.mov"] - summary["segments_reused"]
+    kit.exact(out / "c.mov", singles["c.mov"])
