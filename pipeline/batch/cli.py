@@ -22,6 +22,7 @@ from stylize_video.pipeline.cli import (
     add_model_arguments,
     add_output_arguments,
     add_runtime_arguments,
+    add_selection_arguments,
 )
 
 PROG = "stylize-batch"
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(p)
     add_runtime_arguments(p)
     add_encoder_arguments(p)
+    add_selection_arguments(p)  # --video-stream, --deinterlace[-rate]; --start/--duration/--max-frames refused
     add_output_arguments(p)
     b = p.add_argument_group("batch")
     b.add_argument("--ext", help="output container for every input: mp4, mkv, mov or webm (default: the input's "
@@ -76,8 +78,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _check(args: argparse.Namespace) -> None:
+    for flag in ("start", "duration", "max_frames"):
+        if getattr(args, flag) is not None:
+            raise StylizeError(f"--{flag.replace('_', '-')} selects part of one video; stylize-batch processes whole "
+                               "files (run stylize-video for a part)")
     checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--queue-size": (args.queue_size, 1),
-              "--workers": (args.workers, 1), "--retries": (args.retries, 0)}
+              "--workers": (args.workers, 1), "--retries": (args.retries, 0), "--video-stream": (args.video_stream, 0)}
     for flag, (value, low) in checks.items():
         if value is not None and value < low:
             raise StylizeError(f"{flag} must be >= {low}, got {value}")
@@ -122,12 +128,17 @@ def _main(argv: Sequence[str] | None) -> int:
     from stylize_video.pipeline.batch.inputs import parse_ext
     from stylize_video.pipeline.batch.worker import WorkerConfig
     from stylize_video.pipeline.cli import _resolve_model
+    from stylize_video.pipeline.io.containers import check_pix_fmt_name
+    from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
     from stylize_video.pipeline.io.sink import choose_pix_fmt
     from stylize_video.pipeline.live.plan import DEFAULT_FILE_CODEC, encoder_options
 
     ext = parse_ext(args.ext) if args.ext else None
     encoder = encoder_options(args, DEFAULT_FILE_CODEC)
-    choose_pix_fmt(encoder.codec, "yuv420p", 2, 2, encoder.pix_fmt)  # an unknown encoder or --pix-fmt: refused now
+    if encoder.codec:  # an unknown encoder, or a --pix-fmt it does not take: refused now
+        choose_pix_fmt(encoder.codec, "yuv420p", 2, 2, encoder.pix_fmt)
+    elif encoder.pix_fmt:
+        check_pix_fmt_name(encoder.pix_fmt)
     ray_executor = None
     if args.ray:
         from stylize_video.pipeline.batch.ray_executor import RayExecutor
@@ -143,7 +154,8 @@ def _main(argv: Sequence[str] | None) -> int:
     threads = max(1, (os.cpu_count() or 1) // len(devices)) if dev_type == "cpu" and devices else None
     config = WorkerConfig(_resolve_model(args, precision), args.backend, dev_type, args.precision,
                           args.compile_mode or args.compile, encoder, args.apply_rotation, args.match_histogram,
-                          args.hwdec, args.queue_size, threads)
+                          args.hwdec, args.queue_size, threads, args.video_stream,
+                          DeinterlaceOptions(args.deinterlace, args.deinterlace_rate))
     options = BatchOptions(args.out_dir, args.work_dir, ext, args.segment_seconds, args.overwrite,
                            args.keep_segments, not args.no_audio, not args.no_subtitles,
                            progress=cliargs.progress_enabled(args.quiet))

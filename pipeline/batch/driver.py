@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.batch.executor import Executor, Outcome
-from stylize_video.pipeline.batch.inputs import InputFile, expand_inputs, plan_outputs
+from stylize_video.pipeline.batch.inputs import InputFile, expand_inputs, output_encoder, plan_outputs
 from stylize_video.pipeline.batch.join import JoinOptions, join_segments
 from stylize_video.pipeline.batch.manifest import (
     Manifest,
@@ -32,6 +32,8 @@ from stylize_video.pipeline.batch.manifest import (
 from stylize_video.pipeline.batch.segments import DEFAULT_SEGMENT_SECONDS, InputPlan, plan_input
 from stylize_video.pipeline.batch.summary import BatchProgress, BatchSummary, InputReport
 from stylize_video.pipeline.batch.worker import SEGMENT_SUFFIX, SegmentTask, WorkerConfig, timing_path
+from stylize_video.pipeline.io.containers import check_codec_fits
+from stylize_video.pipeline.io.sink import CONTAINERS, EncoderOptions
 
 # bump when the segment files' format changes: old segments are then not reused
 SEGMENT_FORMAT_VERSION = 1
@@ -65,6 +67,7 @@ class _Job:
     report: InputReport
     identity: list
     output_key: str
+    encoder: EncoderOptions  # the batch's, with this output's codec resolved
     tasks: list[SegmentTask] = field(default_factory=list)
     remaining: set[str] = field(default_factory=set)
 
@@ -97,6 +100,8 @@ class BatchDriver:
             self.summary.inputs.append(InputReport(b.arg, status="failed", error=b.error))
         self.outputs = plan_outputs(files, o.out_dir, self.config.encoder.codec, o.ext)
         self.files = files
+        for out in self.outputs.values():  # --ext webm --codec libx264 and the like: refused now
+            check_codec_fits(output_encoder(out, self.config.encoder.codec), CONTAINERS[out.suffix.lower()], str(out))
         if o.out_dir.exists() and not o.out_dir.is_dir():
             raise StylizeError(f"--out-dir {o.out_dir} is not a folder")
 
@@ -118,7 +123,9 @@ class BatchDriver:
                 report.status, report.error = "failed", f"input not found: {f.path}" if isinstance(
                     exc, FileNotFoundError) else f"{f.path}: {exc.strerror or exc}"
                 continue
-            job = _Job(f, out, report, identity, digest(identity, out.suffix, self.join_settings))
+            encoder = dataclasses.replace(self.config.encoder, codec=output_encoder(out, self.config.encoder.codec))
+            job = _Job(f, out, report, identity, digest(identity, out.suffix, encoder.codec, self.join_settings),
+                       encoder)
             if self.manifest.output_done(out, job.output_key):
                 report.status = "reused"
                 continue
@@ -131,11 +138,12 @@ class BatchDriver:
                                "pass --overwrite to replace")
 
     def _plan(self, job: _Job) -> InputPlan:
-        key = digest(job.identity, self.options.segment_seconds)
+        c = self.config
+        key = digest(job.identity, self.options.segment_seconds, c.video_stream, dataclasses.asdict(c.deinterlace))
         cached = self.manifest.plans.get(key)
         if cached is not None:
             return InputPlan.from_dict(cached)
-        plan = plan_input(job.file.path, self.options.segment_seconds)
+        plan = plan_input(job.file.path, self.options.segment_seconds, self.config.source_options())
         self.manifest.plans[key] = plan.to_dict()
         return plan
 
@@ -143,9 +151,10 @@ class BatchDriver:
         folder = self.options.work / "segments" / f"{job.file.path.stem[:40]}-{digest(job.identity)[:8]}"
         job.report.segments = len(plan.segments)
         for seg in plan.segments:
-            key = digest(job.identity, seg.to_list(), self.seg_settings)
+            key = digest(job.identity, seg.to_list(), self.seg_settings, job.encoder.codec)
             path = folder / f"{seg.index:05d}-{key}{SEGMENT_SUFFIX}"
-            task = SegmentTask(key, str(job.file.path), seg.index, seg.lo, seg.hi, seg.seek, seg.frames, str(path))
+            task = SegmentTask(key, str(job.file.path), seg.index, seg.lo, seg.hi, seg.seek, seg.frames, str(path),
+                               job.encoder)
             job.tasks.append(task)
             if self.manifest.segment_done(key, path):
                 job.report.segments_reused += 1
@@ -200,7 +209,7 @@ class BatchDriver:
             job.report.status = "failed"
             job.report.error = job.report.error or f"segment {task.index}: {outcome.error}"
             return
-        if r.frames != r.expected:
+        if r.frames < r.expected:
             job.report.warnings.append(f"segment {task.index}: {r.frames} frames decoded where the stream has "
                                        f"{r.expected} (damaged packets?)")
         self.manifest.segments[task.key] = {"path": task.path, "frames": r.frames, "worker": r.worker,
@@ -219,7 +228,7 @@ class BatchDriver:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                join_segments(job.file.path, paths, job.output, self.config.encoder, options)
+                join_segments(job.file.path, paths, job.output, job.encoder, options, self.config.source_options())
         except StylizeError as exc:
             job.report.status, job.report.error = "failed", f"joining the segments: {exc}"
             return

@@ -4,20 +4,20 @@ An explicitly named file is taken whatever its extension (a missing one is repor
 input, without stopping the batch); a folder gives its files with a video extension (not its sub-folders); a
 glob (``*``, ``?``, ``[``; ``**`` recurses) gives the matching files with a video extension. Each file's output
 is ``OUT_DIR/<input stem><ext>``: the input's container when it is one we write and it can hold the output
-codec, else ``.mkv`` (Matroska holds every codec we encode); ``--ext`` chooses.
+codec, else ``.mkv`` (Matroska holds every codec we encode); ``--ext`` chooses. Without ``--codec`` each output
+gets its container's default encoder, as with ``stylize-video`` (VP9 for WebM, libx264 elsewhere).
 """
 
 from __future__ import annotations
 
 import glob
-import io
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import av
 from stylize_video.errors import StylizeError
-from stylize_video.pipeline.io.sink import CONTAINERS, WEBM_CODECS
+from stylize_video.pipeline.io.containers import default_video_codec, supported_codecs
+from stylize_video.pipeline.io.sink import CONTAINERS
 
 # what a folder or a glob contributes (an input named explicitly is taken whatever its extension)
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".mpg",
@@ -77,21 +77,16 @@ def _video(path: Path, exclude: list[Path]) -> bool:
     return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not any(a.is_relative_to(e) for e in exclude)
 
 
-@cache
-def _muxer_codecs(fmt: str) -> frozenset[str]:
-    with av.open(io.BytesIO(), "w", format=fmt) as probe:
-        return frozenset(probe.supported_codecs)
+def container_holds(ext: str, encoder: str | None) -> bool:
+    """True if the container of ``ext`` (one of ``CONTAINERS``) can hold what ``encoder`` writes (None: its
+    default encoder, which it always can)."""
+    if encoder is None:
+        return True
+    held = supported_codecs(CONTAINERS[ext])
+    return held is None or av.codec.Codec(encoder, "w").canonical_name in held
 
 
-def container_holds(ext: str, encoder: str) -> bool:
-    """True if the container of ``ext`` (one of ``CONTAINERS``) can hold what ``encoder`` writes."""
-    fmt = CONTAINERS[ext]
-    if fmt == "webm" and encoder not in WEBM_CODECS:
-        return False
-    return av.codec.Codec(encoder, "w").canonical_name in _muxer_codecs(fmt)
-
-
-def output_extension(src: Path, encoder: str, ext: str | None) -> str:
+def output_extension(src: Path, encoder: str | None, ext: str | None) -> str:
     """``ext`` when given, else the input's extension when we write that container and it holds ``encoder``'s
     codec, else ``.mkv``."""
     if ext:
@@ -102,6 +97,11 @@ def output_extension(src: Path, encoder: str, ext: str | None) -> str:
     return FALLBACK_EXT
 
 
+def output_encoder(output: Path, encoder: str | None) -> str:
+    """The encoder an output gets: ``encoder`` (``--codec``), else its container's default."""
+    return encoder or default_video_codec(CONTAINERS[output.suffix.lower()])
+
+
 def parse_ext(text: str) -> str:
     """``--ext`` value (``mkv`` or ``.mkv``) -> ``.mkv``; StylizeError for containers we do not write."""
     ext = text.lower() if text.startswith(".") else "." + text.lower()
@@ -110,7 +110,7 @@ def parse_ext(text: str) -> str:
     return ext
 
 
-def plan_outputs(files: list[InputFile], out_dir: Path, encoder: str, ext: str | None) -> dict[Path, Path]:
+def plan_outputs(files: list[InputFile], out_dir: Path, encoder: str | None, ext: str | None) -> dict[Path, Path]:
     """Input path -> output path for every file; StylizeError (before any work) when two inputs map to the same
     output (compared case-insensitively: the names must differ on any file system) or an output is an input."""
     outputs: dict[Path, Path] = {}

@@ -15,6 +15,7 @@ packet ``j`` gets ``dts_j = pts_sorted[j - r]`` (``pts_sorted[j] - (pts_sorted[r
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import os
@@ -27,8 +28,10 @@ from pathlib import Path
 import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.batch.worker import timing_path
+from stylize_video.pipeline.io.decode import Discontinuities, demux_packets
+from stylize_video.pipeline.io.paths import ffmpeg_path
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, VideoSpec
-from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, StreamInfo
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, SourceStats, StreamInfo
 from stylize_video.pipeline.job import input_plan, rotation_plan
 
 # global tags a muxer writes itself: copying the input's would describe the input's file, not ours
@@ -135,14 +138,24 @@ def _video_packets(paths: list[Path], timings: list[dict[str, list[int]]], dts: 
             raise StylizeError(f"segment {path} holds {n} packets, its timing {count}")
 
 
-def _passthrough_packets(container: av.container.InputContainer,
-                         streams: list[av.stream.Stream]) -> Iterator[tuple[Fraction, bool, av.Packet]]:
+def _passthrough_packets(container: av.container.InputContainer, video: av.stream.Stream,
+                         streams: list[av.stream.Stream], name: str) -> Iterator[tuple[Fraction, bool, av.Packet]]:
+    """The input's pass-through packets as ``FileSource`` hands them to one run: cover art first (untimed),
+    timestamps shifted after a jump where the format allows jumps (then the video is read along, unused, so
+    the jumps are found as there), packets without any timestamp left out."""
     if not streams:
         return
-    for p in container.demux(streams):
+    jumps = Discontinuities(container, name)
+    for p in demux_packets(container, [video, *streams] if jumps.enabled else streams, SourceStats(), name):
+        jumps.apply(p)
+        if p.stream.index == video.index:
+            continue
+        if p.stream.disposition & av.stream.Disposition.attached_pic:
+            yield Fraction(-(1 << 62)), False, p
+            continue
         ts = p.dts if p.dts is not None else p.pts
         if ts is None:
-            continue  # flush packets of the demuxer (FileSource skips them too)
+            continue
         yield ts * p.time_base, False, p
 
 
@@ -158,19 +171,23 @@ def _output_spec(info: StreamInfo, template: av.video.stream.VideoStream, apply_
 
 
 def join_segments(src: str | os.PathLike[str], segments: list[Path], output: Path, encoder: EncoderOptions,
-                  options: JoinOptions) -> JoinStats:
+                  options: JoinOptions, source: FileSourceOptions | None = None) -> JoinStats:
     """Write ``output`` from the segment files (in order) and ``src``'s pass-through streams.
 
-    Raises ``StylizeError`` when the output cannot be written (nothing is left under its name then).
+    ``encoder``: the segments' encoder options; ``source``: how the input was read (``video_stream``,
+    ``deinterlace``; the copy flags come from ``options``). Raises ``StylizeError`` when the output cannot be
+    written (nothing is left under its name then).
     """
     # The video and pass-through streams are the ones FileSource picks (its rules, its flags).
-    probe = FileSource(src, FileSourceOptions(copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles))
-    info, indices = probe.info, [s.index for s in probe.passthrough]
+    opts = dataclasses.replace(source or FileSourceOptions(), copy_audio=options.copy_audio,
+                               copy_subtitles=options.copy_subtitles)
+    probe = FileSource(src, opts)
+    info, video, indices = probe.info, probe.video.index, [s.index for s in probe.passthrough]
     probe.close()
     time_base = info.time_base
     timings = [_timing(path, time_base) for path in segments]
     dts = decode_timestamps([p for t in timings for p in t["pts"]], max(encoder_delay(t) for t in timings))
-    with av.open(str(src)) as inp, av.open(str(segments[0])) as first:
+    with av.open(ffmpeg_path(Path(src)), metadata_errors="replace") as inp, av.open(str(segments[0])) as first:
         template = first.streams.video[0]
         spec = _output_spec(info, template, options.apply_rotation)
         passthrough = [inp.streams[i] for i in indices]
@@ -179,7 +196,8 @@ def join_segments(src: str | os.PathLike[str], segments: list[Path], output: Pat
         stats = JoinStats()
         try:
             sink.open(spec, passthrough)
-            merged = heapq.merge(_video_packets(segments, timings, dts, time_base), _passthrough_packets(inp, passthrough),
+            merged = heapq.merge(_video_packets(segments, timings, dts, time_base),
+                                 _passthrough_packets(inp, inp.streams[video], passthrough, str(src)),
                                  key=lambda item: item[0])
             for _, video, packet in merged:
                 if video:

@@ -10,7 +10,10 @@ the DTS target lands on that keyframe or an earlier one, never a later one) and 
 first frame at or past ``hi``; decoders output in presentation order, so the frames that open-GOP leading
 pictures need from the previous GOP are decoded by the previous segment, which ends only after them.
 
-An input with a video packet without PTS (raw elementary streams, some AVI) is not cut: it is one segment.
+Not cut (one segment, still processed by a worker and joined like the others): an input with a video packet
+without PTS (raw elementary streams, some AVI); one whose frames are deinterlaced (bwdif/yadif look at the
+neighbouring frames, which a segment's first and last frame would not have); one whose timestamps jump
+(joined MPEG-TS recordings: ``FileSource`` shifts what follows a jump by an offset it learns from the start).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from stylize_video.pipeline.io.source import FileSource, FileSourceOptions
+from stylize_video.pipeline.io.decode import Discontinuities, demux_packets
+from stylize_video.pipeline.io.paths import ffmpeg_path
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, SourceStats
 
 # Why 30 s: a segment's fixed cost (open + seek, encoder start/close, hand-off: ~0.04 s measured; + one warm-up
 # frame through the model) and its extra IDR frame stay small next to 720 frames of work (0.3-2 % at the 25-165
@@ -73,44 +78,50 @@ class _Scan:
     pts: list[int]  # every frame with a PTS, decode order
     cuts: list[tuple[int, int]]  # (pts, dts) of keyframes that may start a segment
     untimed: int  # packets without a PTS (then nothing is cut)
+    jumps: int  # timestamp discontinuities (then nothing is cut)
 
 
-def _scan(path: Path, index: int) -> _Scan:
-    """Read the packets of stream ``index`` (no decoding): timestamps and the keyframes one can cut at."""
+def _scan(path: Path, index: int, passthrough: list[int]) -> _Scan:
+    """Read the packets of video stream ``index`` (no decoding): timestamps and the keyframes one can cut at.
+
+    The pass-through streams are read along where the format allows timestamp jumps, as ``FileSource`` reads
+    them, so that jumps are found as it finds them."""
     pts: list[int] = []
     cuts: list[tuple[int, int]] = []
     untimed = 0
     shown = None  # latest PTS so far in decode order
-    with av.open(str(path)) as c:
-        stream = c.streams[index]
-        try:
-            for p in c.demux(stream):
-                if p.size == 0 and p.pts is None:
-                    continue  # the demuxer's flush packet
-                if p.pts is None:
-                    untimed += 1
-                    continue
-                if p.is_keyframe and pts and (shown is None or shown < p.pts):
-                    cuts.append((p.pts, p.dts if p.dts is not None else p.pts))
-                pts.append(p.pts)
-                shown = p.pts if shown is None else max(shown, p.pts)
-        except av.error.FFmpegError:
-            pass  # a read error ends the input here, as for FileSource
-    return _Scan(pts, [] if untimed else cuts, untimed)
+    with av.open(ffmpeg_path(path), metadata_errors="replace") as c:
+        jumps = Discontinuities(c, str(path))
+        streams = [c.streams[index], *(c.streams[i] for i in passthrough)] if jumps.enabled else [c.streams[index]]
+        for p in demux_packets(c, streams, SourceStats(), str(path)):  # (a read error ends the input, as there)
+            jumps.apply(p)
+            if p.stream.index != index:
+                continue
+            if p.pts is None:
+                untimed += 1
+                continue
+            if p.is_keyframe and pts and (shown is None or shown < p.pts):
+                cuts.append((p.pts, p.dts if p.dts is not None else p.pts))
+            pts.append(p.pts)
+            shown = p.pts if shown is None else max(shown, p.pts)
+    return _Scan(pts, [] if untimed or jumps.jumps else cuts, untimed, jumps.jumps)
 
 
 def plan_input(path: str | os.PathLike[str], seconds: float, options: FileSourceOptions | None = None) -> InputPlan:
     """Probe ``path`` and cut it into segments of at least ``seconds`` (the last one may be up to 1.5x).
 
-    The video stream is the one ``FileSource`` picks (so are its errors: ``StylizeError`` for a missing or
-    unreadable input, one without video...).
+    The video stream is the one ``FileSource`` picks with ``options`` (so are its errors: ``StylizeError`` for a
+    missing or unreadable input, one without video...).
     """
-    src = FileSource(path, options or FileSourceOptions(copy_audio=False, copy_subtitles=False))
+    src = FileSource(path, options or FileSourceOptions())
     try:
         index, tb, rotation = src.video.index, src.video.time_base, src.info.rotation
+        passthrough, deinterlaced = [s.index for s in src.passthrough], src.info.deinterlace is not None
     finally:
         src.close()
-    scan = _scan(Path(path), index)
+    scan = _scan(Path(path), index, passthrough)
+    if deinterlaced:
+        scan = _Scan(scan.pts, [], scan.untimed, scan.jumps)
     ordered = sorted(scan.pts)
     step = round(seconds / tb)  # in stream ticks
     cuts: list[tuple[int, int]] = []

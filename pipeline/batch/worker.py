@@ -20,6 +20,7 @@ from pathlib import Path
 
 import av
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions
 
@@ -33,7 +34,9 @@ class WorkerConfig:
     """Everything a worker needs to process any segment of the batch (identical for every worker).
 
     ``device``: "cpu" or "cuda" (the executor gives each worker its GPU); ``precision`` None = fp16 on CUDA,
-    fp32 on the CPU; ``threads``: torch CPU threads per worker (None: torch's default).
+    fp32 on the CPU; ``threads``: torch CPU threads per worker (None: torch's default); ``encoder``: the
+    user's options (each segment task carries them with its output's codec resolved); ``video_stream`` and
+    ``deinterlace`` as ``FileSourceOptions``.
     """
 
     model: str
@@ -47,15 +50,22 @@ class WorkerConfig:
     hwdec: bool = False
     queue_size: int = 4
     threads: int | None = None
+    video_stream: int | None = None
+    deinterlace: DeinterlaceOptions = field(default_factory=DeinterlaceOptions)
 
     def resolved_precision(self) -> str:
         return self.precision or ("fp16" if self.device.startswith("cuda") else "fp32")
+
+    def source_options(self, **kw: object) -> FileSourceOptions:
+        """``FileSourceOptions`` for this batch's inputs (the probe, the workers and the join read alike)."""
+        return FileSourceOptions(video_stream=self.video_stream, deinterlace=self.deinterlace, **kw)
 
 
 @dataclass(frozen=True)
 class SegmentTask:
     """Segment ``index`` of ``input``: frames ``lo <= pts < hi`` after a seek to ``seek`` (see ``segments``),
-    written to ``path``. ``key`` names it in the manifest; ``frames`` is what the stream holds in the range."""
+    encoded with ``encoder`` (its output's codec resolved) to ``path``. ``key`` names it in the manifest;
+    ``frames`` is what the stream holds in the range."""
 
     key: str
     input: str
@@ -65,6 +75,7 @@ class SegmentTask:
     seek: int | None
     frames: int
     path: str
+    encoder: EncoderOptions = field(default_factory=EncoderOptions)
 
 
 @dataclass
@@ -151,33 +162,45 @@ class SegmentWorker:
         return self.backend
 
     def run(self, task: SegmentTask) -> SegmentResult:
-        """Process ``task``; raises ``StylizeError`` for bad input (the segment's file is then not written)."""
-        from stylize_video.pipeline.job import JobOptions, stylize
+        """Process ``task``; raises ``StylizeError`` for bad input (the segment's file is then not written).
 
-        c = self.config
+        A segment that comes out short of frames after its seek (an index or a keyframe flag that lied) is
+        decoded again from the start of the file, which one ``stylize-video`` run would do too.
+        """
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
             backend = self._load()
             load_s, t0 = time.perf_counter() - t0, time.perf_counter()
-            gpu = int(self.device.partition(":")[2] or 0) if self.device.startswith("cuda") else 0
-            opts = FileSourceOptions(seek_pts=task.seek, pts_window=(task.lo, task.hi), hwdec=c.hwdec,
-                                     hwdec_device=gpu, copy_audio=False, copy_subtitles=False)
-            Path(task.path).parent.mkdir(parents=True, exist_ok=True)
-            source = FileSource(task.input, opts)
-            try:
-                stats = stylize(source, SegmentSink(task.path, c.encoder), backend,
-                                JobOptions(apply_rotation=c.apply_rotation, progress=False, queue_size=c.queue_size,
-                                           match_histogram=c.match_histogram))
-            finally:
-                source.close()
-        if stats.interrupted or stats.output is None:
-            raise StylizeError(f"segment {task.index} of {task.input} was interrupted")
+            stats = self._stylize(task, task.seek, backend)
+            if stats.frames < task.frames and task.seek is not None:
+                warnings.warn(f"segment {task.index}: {stats.frames} of {task.frames} frames after seeking; "
+                              "decoded again from the start of the file", stacklevel=2)
+                stats = self._stylize(task, None, backend)
         notes = list(dict.fromkeys(str(w.message) for w in caught))
         wall = time.perf_counter() - t0
         return SegmentResult(task.key, stats.frames, task.frames, wall, wall - stats.wall_s, load_s, stats.warmup_s,
                              dict(stats.stage_s), worker_name(), str(backend.device), backend.name,
                              stats.corrupt_packets, notes)
+
+    def _stylize(self, task: SegmentTask, seek: int | None, backend: object):  # -> RunStats
+        from stylize_video.pipeline.job import JobOptions, stylize
+
+        c = self.config
+        gpu = int(self.device.partition(":")[2] or 0) if self.device.startswith("cuda") else 0
+        opts = c.source_options(seek_pts=seek, pts_window=(task.lo, task.hi), hwdec=c.hwdec, hwdec_device=gpu,
+                                copy_audio=False, copy_subtitles=False)
+        Path(task.path).parent.mkdir(parents=True, exist_ok=True)
+        source = FileSource(task.input, opts)
+        try:
+            stats = stylize(source, SegmentSink(task.path, task.encoder), backend,
+                            JobOptions(apply_rotation=c.apply_rotation, progress=False, queue_size=c.queue_size,
+                                       match_histogram=c.match_histogram))
+        finally:
+            source.close()
+        if stats.interrupted or stats.output is None:
+            raise StylizeError(f"segment {task.index} of {task.input} was interrupted")
+        return stats
 
     def close(self) -> None:
         if self.backend is not None:

@@ -10,6 +10,7 @@ to exactly the same pixels.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -79,7 +80,7 @@ def batch_args(clips: Path, out: Path, checkpoint: Path, *extra: str) -> list[st
 
 class SegmentKiller(threading.Thread):
     """Kills (SIGKILL) the first worker seen writing a segment: a segment file under its temporary name
-    (``.NAME.PID.inprogress``, written by the worker process PID) appears while the worker is mid-segment."""
+    (``.NAME.PID@HOST.inprogress``, written by the worker process PID) exists while the worker is mid-segment."""
 
     def __init__(self, work: Path) -> None:
         super().__init__(daemon=True)
@@ -88,7 +89,7 @@ class SegmentKiller(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set() and self.killed is None:
             for tmp in self.work.glob("segments/*/.*.nut.*.inprogress"):
-                pid = int(tmp.name.rsplit(".", 2)[1])
+                pid = int(re.search(r"\.(\d+)(@[^/]*)?\.inprogress$", tmp.name).group(1))
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -102,6 +102,8 @@ def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path,
     (["--codec", "nope264"], "encoder 'nope264' is not available"),
     (["--json", "/nonexistent-dir/s.json"], "--json /nonexistent-dir/s.json: folder does not exist: /nonexistent-dir"),
     (["--ray", "auto", "--device", "cuda:1"], "--device cuda:N picks one GPU"),
+    (["--start", "1"], "--start selects part of one video; stylize-batch processes whole files"),
+    (["--ext", "webm", "--codec", "libx264"], "webm cannot hold h264 (from --codec libx264)"),
 ])
 def test_bad_options_are_one_line(clips, checkpoints, tmp_path, capsys, extra, message):
     rc = main([str(clips / "a.mp4"), "--out-dir", str(tmp_path / "o"), "--checkpoint", str(checkpoints["style"]),

@@ -49,7 +49,7 @@ def test_summary_has_per_worker_stats(local_run, kit):
     _, out, summary, _ = local_run
     assert summary["executor"] == "local" and summary["workers_requested"] == 2 and summary["exit_code"] == 0
     workers = summary["workers"]
-    assert len(workers) >= 2 and all(w["device"] == "cpu" and w["fps"] > 0 for w in workers)
+    assert workers and all(w["device"] == "cpu" and w["fps"] > 0 for w in workers)  # those that finished segments
     assert sum(w["frames"] for w in workers) == summary["frames"] == sum(c["frames"] for c in kit.CLIPS.values())
     assert sum(w["segments"] for w in workers) == sum(kit.SEGMENTS.values())
     md = (out / "s.md").read_text()

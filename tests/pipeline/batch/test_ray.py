@@ -33,7 +33,9 @@ def test_ray_frame_exact_with_a_killed_actor(ray_cluster, clips, checkpoints, si
     assert summary["executor"] == "ray" and summary["workers_requested"] == 2
     assert killer.killed is not None and summary["restarts"] == 1 and summary["retries"] == 1
     assert summary["segments_run"] == sum(kit.SEGMENTS.values()) and summary["segments_failed"] == 0
-    assert {w["device"] for w in summary["workers"]} == {"cpu"} and len(summary["workers"]) >= 2
+    # (the killed actor may come back after the other one did all the rest: workers that finished segments)
+    assert {w["device"] for w in summary["workers"]} == {"cpu"}
+    assert sum(w["segments"] for w in summary["workers"]) == summary["segments_run"]
     assert ray_cluster.is_initialized()  # not shut down: it was not ours
 
 

@@ -16,7 +16,9 @@ from stylize_video.pipeline.batch.join import JoinOptions, decode_timestamps, en
 from stylize_video.pipeline.batch.segments import plan_input
 from stylize_video.pipeline.batch.worker import SegmentTask, SegmentWorker, WorkerConfig
 from stylize_video.pipeline.cli import main as stylize_video
+from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions
+from stylize_video.pipeline.io.source import FileSourceOptions
 from stylize_video.pipeline.synth import make_test_clip
 
 
@@ -47,6 +49,15 @@ def test_plan_without_keyframes_to_cut_at(tmp_path):
     clip = make_test_clip(tmp_path / "short.mp4", frames=33, gop=10, audio=False)
     plan = plan_input(clip, 1.0)
     assert [s.frames for s in plan.segments] == [33]
+
+
+def test_deinterlaced_input_is_not_cut(tmp_path):
+    """bwdif looks at the neighbouring frames: a segment's first and last frame would lack one, so an interlaced
+    input (deinterlaced by default) stays one segment; with --deinterlace off it is cut like any other."""
+    clip = make_test_clip(tmp_path / "i.mkv", frames=60, gop=10, interlaced=True, audio=False)
+    assert len(plan_input(clip, 1.0).segments) == 1
+    off = FileSourceOptions(deinterlace=DeinterlaceOptions("off"))
+    assert len(plan_input(clip, 1.0, off).segments) == 2
 
 
 def test_plan_of_an_unreadable_input_is_one_error_line(tmp_path):
@@ -94,7 +105,7 @@ def _segments_in_process(src, plan, config, folder):
     for seg in plan.segments:
         path = folder / f"{seg.index}.nut"
         result = worker.run(SegmentTask(str(seg.index), str(src), seg.index, seg.lo, seg.hi, seg.seek, seg.frames,
-                                        str(path)))
+                                        str(path), config.encoder))
         assert result.frames == seg.frames
         paths.append(path)
     worker.close()
