@@ -7,12 +7,18 @@ One definition of each shared flag and of what it does, so the scripts cannot dr
   alone means ``--json -`` (:func:`add_json_option`).
 - ``--device auto|cpu|cuda|cuda:N``: the spelling is checked by argparse (exit 2, :func:`device_arg`), whether
   this machine has that device by :func:`resolve_device` (one ``error:`` line, exit 1), before any work.
-- ``--overwrite``: an existing output is refused before any work unless it is given (:func:`check_output`).
+- ``--overwrite``: an existing output is refused before any work unless it is given (:func:`check_output`); an
+  output that is an input or another output is refused whatever the flags (:func:`check_distinct`). Existing
+  FIFOs and devices (``/dev/null``, ``/dev/stdout``, ``>(cmd)``) are written in place, never replaced.
+- Numbers: every float option parses with :func:`number` (finite, optional bounds; argparse error, exit 2).
 - ``--quiet``/``-q``: no progress and no summary; errors and warnings still go to stderr.
 - Progress: a tqdm bar on stderr, only when stderr is a terminal and ``--quiet`` is off (:func:`progress_bar`).
 - Exit codes: :data:`EXIT_OK`, :data:`EXIT_ERROR` (``PROG: error: ...``, from ``errors.run_cli``),
   :data:`EXIT_USAGE` (argparse), :data:`EXIT_PARTIAL` (a batch where some inputs failed),
   :data:`EXIT_INTERRUPTED` (Ctrl-C).
+
+Output files (``stylize_video.outfiles``, re-exported here): written under a temporary name in their folder and
+renamed when complete (:func:`write_atomic`), temporary names within the file system's name limit (:func:`fit_name`).
 
 Nothing heavy is imported at module level: ``--help`` of every script stays fast (torch and tqdm load lazily).
 """
@@ -20,18 +26,28 @@ Nothing heavy is imported at module level: ``--help`` of every script stays fast
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from stylize_video.errors import StylizeError
+
+# Output files (checked before work, written atomically, names within NAME_MAX): one home, used by every stage;
+# re-exported here, where the console scripts find every shared convention.
+from stylize_video.outfiles import (  # noqa: F401
+    STDOUT,
+    check_distinct,
+    check_output,
+    fit_name,
+    partial_path,
+    write_atomic,
+    writes_in_place,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -43,7 +59,6 @@ EXIT_USAGE = 2  # argparse: usage line + "PROG: error: ..."
 EXIT_PARTIAL = 3  # batch commands: at least one input failed, the others were written
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
-STDOUT = "-"
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -63,9 +78,21 @@ def add_json_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *
     extra: dict[str, Any] = {"nargs": "?", "const": STDOUT} if positional_free else {}
     if positional_free:
         help = f"{help}; --json alone: stdout"
-    parser.add_argument("--json", dest="json", metavar="PATH", default=None, help=help, **extra)
+    parser.add_argument("--json", dest="json", metavar="PATH", default=None, help=help, action=_JsonAction, **extra)
     for alias in aliases:
-        parser.add_argument(alias, dest="json", metavar="PATH", help=argparse.SUPPRESS)
+        parser.add_argument(alias, dest="json", metavar="PATH", help=argparse.SUPPRESS, action=_JsonAction)
+
+
+class _JsonAction(argparse.Action):
+    """Store ``--json PATH``; an old alias and ``--json`` both given is a usage error (only one file is written)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        first = getattr(namespace, "_json_flag", None)
+        if first is not None and first != option_string:
+            parser.error(f"{first} and {option_string} both given: they name the same output; give only --json")
+        namespace._json_flag = option_string
+        setattr(namespace, self.dest, values)
 
 
 def json_to_stdout(path: str | os.PathLike[str] | None) -> bool:
@@ -98,24 +125,6 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``.NAME.*.partial`` beside ``path`` and rename it to ``path``; StylizeError on failure."""
-    path = Path(path)
-    tmp: Path | None = None
-    try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        tmp = Path(name)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
-
-
 # --overwrite -------------------------------------------------------------------------------------------------
 
 
@@ -125,25 +134,29 @@ def add_overwrite_option(parser: argparse.ArgumentParser | argparse._ArgumentGro
     parser.add_argument("--overwrite", action="store_true", help=help)
 
 
-def check_output(path: str | os.PathLike[str] | None, *, overwrite: bool, flag: str | None = None) -> None:
-    """Refuse, before any work, an output file that exists (unless ``overwrite``) or cannot be created.
+# numbers -------------------------------------------------------------------------------------------------------
 
-    ``None`` and ``-`` (stdout) pass. The folder must exist and be writable; a folder given where a file is
-    expected is refused. ``flag`` (e.g. ``"--json"``) prefixes the message. Errors: ``StylizeError``.
+
+def number(*, ge: float | None = None, gt: float | None = None) -> Callable[[str], float]:
+    """argparse ``type=`` for a float option: finite (NaN and infinity refused), ``>= ge`` / ``> gt`` when given.
+
+    A refused value is a usage error (exit 2): ``PROG: error: argument --lr: must be > 0, got 'nan'``.
     """
-    if path is None or json_to_stdout(path):
-        return
-    path = Path(path)
-    where = f"{flag} {path}" if flag else str(path)
-    if path.is_dir():
-        raise StylizeError(f"{where} is a directory")
-    if path.exists() and not overwrite:
-        raise StylizeError(f"{where} exists; pass --overwrite to replace it")
-    parent = path.parent
-    if not parent.is_dir():
-        raise StylizeError(f"{where}: folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StylizeError(f"{where}: folder is not writable: {parent}")
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if ge is not None and value < ge:
+            raise argparse.ArgumentTypeError(f"must be >= {ge:g}, got {text!r}")
+        if gt is not None and not value > gt:
+            raise argparse.ArgumentTypeError(f"must be > {gt:g}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in some messages
+    return parse
 
 
 # --device ----------------------------------------------------------------------------------------------------

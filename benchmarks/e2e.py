@@ -21,6 +21,7 @@ import torch
 from stylize_video.benchmarks.quality import synthetic_frames
 from stylize_video.benchmarks.timing import summarize, time_calls
 from stylize_video.errors import StylizeError
+from stylize_video.outfiles import fit_name
 from stylize_video.pipeline.backends.base import Backend
 
 # The encode ceiling keeps at most this many distinct decoded frames in memory and cycles them.
@@ -82,7 +83,8 @@ def ensure_clip(cache_dir: Path, width: int, height: int, frames: int, fps: int 
     if path.is_file():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.mp4")  # the container follows the suffix
+    # the container follows the suffix
+    tmp = path.with_name(fit_name(path.stem, before=".", after=f".{os.getpid()}.partial.mp4", folder=cache_dir))
     # "gradient": smooth, moving, camera-like; "bars" would be trivial for x264 and "noise" its worst case.
     make_test_clip(tmp, width=width, height=height, frames=frames, fps=fps, audio=True, pattern="gradient")
     os.replace(tmp, path)

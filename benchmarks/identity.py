@@ -13,6 +13,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from stylize_video.outfiles import fit_name
+
 IDENTITY_NAME = "identity.onnx"
 
 
@@ -39,7 +41,7 @@ def make_identity_onnx(work_dir: Path) -> Path:
                                         source="stylize-bench --identity-model", exporter="onnx.helper"))
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = path.with_name(fit_name(path.name, before=".", after=f".{os.getpid()}.partial", folder=path.parent))
     onnx.save(model, str(tmp))
     os.replace(tmp, path)
     return path

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from stylize_video.errors import StylizeError
 from stylize_video.export.metadata import file_sha256
+from stylize_video.outfiles import partial_path
 
 USER_AGENT = "stylize-video (+https://github.com/pytorch/examples/tree/main/fast_neural_style)"
 
@@ -29,7 +30,7 @@ def fetch_file(url: str, dest: Path, sha256: str | None, size: int | None = None
     if sha256 is None and not allow_unverified:
         raise StylizeError(f"{url} has no published sha256; pass --allow-unverified to download it anyway")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
+    tmp = partial_path(dest)
     digest, got = hashlib.sha256(), 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})

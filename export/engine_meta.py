@@ -19,6 +19,7 @@ from typing import Any
 
 from stylize_video.errors import StylizeError
 from stylize_video.export.shapes import ShapeProfile, fit_profile
+from stylize_video.outfiles import partial_path
 from stylize_video.sizerules import SizeRules
 
 FORMAT = "stylize-video/engine/1"
@@ -131,7 +132,7 @@ def sidecar_path(plan: str | os.PathLike[str]) -> Path:
 def write_meta(plan: str | os.PathLike[str], meta: EngineMeta) -> Path:
     """Write the sidecar atomically (temporary name, then rename)."""
     path = sidecar_path(plan)
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     tmp.write_text(meta.to_json() + "\n")
     os.replace(tmp, path)
     return path

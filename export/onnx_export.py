@@ -23,6 +23,7 @@ import onnx
 import torch
 from stylize_video.errors import StylizeError
 from stylize_video.export.metadata import ModelMetadata, write_metadata
+from stylize_video.outfiles import partial_path
 from torch import nn
 
 INPUT_NAME = "input"
@@ -107,7 +108,7 @@ def save_atomic(proto: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     """Write an ONNX model under a temporary name, then rename: a half-written file never looks complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     try:
         onnx.save(proto, str(tmp))
         os.replace(tmp, path)

@@ -50,6 +50,7 @@ from stylize_video.export.fp16 import NORMALISATION_OPS, io_dtype, is_fp16_graph
 from stylize_video.export.metadata import file_sha256, read_metadata
 from stylize_video.export.onnx_export import INPUT_NAME
 from stylize_video.export.shapes import ShapeProfile
+from stylize_video.outfiles import partial_path
 
 MIN_VERSION = (10, 0)
 # IExecutionContext::setTensorAddress: "The pointer must have at least 256-byte alignment" (NvInferRuntime.h).
@@ -63,7 +64,8 @@ def load_tensorrt() -> ModuleType:
     try:
         import tensorrt as trt
     except ImportError:
-        raise StylizeError("TensorRT is not installed: pip install 'stylize-video[tensorrt]' (x86-64 + CUDA), "
+        raise StylizeError("TensorRT is not installed: pip install tensorrt (x86-64 + CUDA; in a checkout: "
+                           "pip install -e '.[tensorrt]'), "
                            "or on Jetson use JetPack's python3-libnvinfer") from None
     return trt
 
@@ -152,7 +154,7 @@ def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

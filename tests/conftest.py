@@ -55,3 +55,34 @@ def spandrel_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def spandrel_models() -> dict[str, torch.nn.Module]:
     """``spandrel_nets()``: the very modules ``spandrel_files`` holds the weights of (same seed)."""
     return spandrel_nets()
+
+
+@pytest.fixture
+def fifo(tmp_path: Path):
+    """A FIFO (named pipe) in ``tmp_path`` with a reader thread already waiting on it (a writer blocks until one
+    opens it, as a shell's ``>(cmd)`` has). Yields ``(path, read)``: ``read()`` joins the reader and returns the
+    bytes it got up to the writer's close."""
+    import os
+    import threading
+
+    path = tmp_path / "out.fifo"
+    os.mkfifo(path)
+    got: list[bytes] = []
+
+    def reader() -> None:
+        with open(path, "rb") as fh:
+            got.append(fh.read())
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+
+    def read() -> bytes:
+        thread.join(timeout=30)
+        assert got, "nothing opened the FIFO for writing"
+        return got[0]
+
+    yield path, read
+    if thread.is_alive():  # the test failed before writing: open the FIFO once so the reader ends
+        with open(path, "wb"):
+            pass
+        thread.join(timeout=5)

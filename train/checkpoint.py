@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.outfiles import partial_path
 from stylize_video.sizerules import SizeRules
 from stylize_video.train.networks import TASK_OF_ARCH, build_network
 from torch import nn
@@ -176,7 +177,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, info: ModelI
     payload = {"format": FORMAT, "arch": info.arch, "task": info.task, "scale": info.scale,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "config": info.config, "step": info.step, **training_state}
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     torch.save(payload, tmp)
     os.replace(tmp, path)
     return path

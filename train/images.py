@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageOps
 from stylize_video.cliargs import progress_bar
 from stylize_video.errors import StylizeError
+from stylize_video.outfiles import partial_path
 
 # What Pillow raises for missing, truncated or non-image files.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -91,7 +92,7 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     array = tensor.detach().float().clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     Image.fromarray(array, "RGB").save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     os.replace(tmp, path)
     return path

@@ -7,7 +7,8 @@ FFmpeg reads ``name:rest`` as protocol ``name`` whenever ``name`` is made of let
 real URLs never come through here (``stylize_video.pipeline.live.inputs`` / ``outputs`` route them).
 
 Outputs are written as ``.<name>.<pid>@<host>.inprogress`` next to the final name and renamed when
-complete. A run that is killed (SIGKILL, power loss) leaves its temporary file behind;
+complete (``<name>`` shortened, with a hash, where the whole would pass the file system's name limit:
+``stylize_video.cliargs.fit_name``). A run that is killed (SIGKILL, power loss) leaves its temporary file behind;
 ``remove_stale_temps`` deletes those of processes on this host that no longer exist, when the next run
 writes into the same folder.
 """
@@ -19,6 +20,8 @@ import os
 import re
 import socket
 from pathlib import Path
+
+from stylize_video.outfiles import fit_name
 
 _TEMP = re.compile(r"^\..+\.(\d+)@(.+)\.inprogress$")
 
@@ -34,7 +37,8 @@ def _host() -> str:
 
 def temp_name(path: Path) -> Path:
     """The hidden name ``path`` is written under until it is complete: ``.out.mp4.<pid>@<host>.inprogress``."""
-    return path.with_name(f".{path.name}.{os.getpid()}@{_host()}.inprogress")
+    return path.with_name(fit_name(path.name, before=".", after=f".{os.getpid()}@{_host()}.inprogress",
+                                   folder=path.parent))
 
 
 def _alive(pid: int) -> bool:

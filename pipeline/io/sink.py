@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import av
 from stylize_video.errors import StylizeError
+from stylize_video.outfiles import fit_name
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.containers import (
     FALLBACK_VIDEO_CODEC,
@@ -101,8 +102,8 @@ def parse_bitrate(text: str) -> int:
 
 
 def partial_name(path: Path) -> Path:
-    """``out.mp4`` -> ``out.partial.mp4``."""
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
+    """``out.mp4`` -> ``out.partial.mp4`` (the stem shortened, with a hash, where that would pass NAME_MAX)."""
+    return path.with_name(fit_name(path.stem, after=f".partial{path.suffix}", folder=path.parent))
 
 
 def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:

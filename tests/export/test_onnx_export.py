@@ -80,6 +80,8 @@ def test_save_atomic_leaves_no_partial(fp32_proto, tmp_path):
     out = save_atomic(fp32_proto, tmp_path / "sub" / "m.onnx")
     assert out.is_file() and not list(tmp_path.rglob("*.partial"))
     assert read_metadata(out).task == "style"
+    long = save_atomic(fp32_proto, tmp_path / ("m" * 245 + ".onnx"))  # fits; "NAME.partial" would not, unshortened
+    assert read_metadata(long).task == "style" and not list(tmp_path.rglob("*.partial"))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxscript") is None,

@@ -91,7 +91,7 @@ def test_pin_normalisation_layers_weak_typing():
 
 def test_exception_tensorrt_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(StylizeError, match="TensorRT is not installed"):
+    with pytest.raises(StylizeError, match="^TensorRT is not installed: pip install tensorrt "):
         trt_mod.load_tensorrt()
 
 
