@@ -25,7 +25,9 @@ OUT_NAMES = {"json": "bench.json", "markdown": "bench.md", "plot": "bench.png"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.strip().strip("`"),
+    p = argparse.ArgumentParser(prog=PROG, description="What each optimisation buys, measured on one machine in "
+                                "one run: model-only and end-to-end FPS per backend and size, against the PyTorch "
+                                "eager FP32 baseline.",
                 epilog="Backends: " + ", ".join(f"{k} ({v.description})" for k, v in VARIANTS.items()))
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", type=Path, help="checkpoint (.pth), ONNX (.onnx) or TensorRT engine (.plan)")
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile-mode", choices=COMPILE_MODE_CHOICES, default=None,
                    help="torch.compile mode of torch-compile-fp16 (default max-autotune; reduce-overhead skips "
                    "autotuning, so it compiles sooner, and still captures CUDA graphs)")
-    p.add_argument("--budget-s", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--budget-s", type=cliargs.number(gt=0), default=None, metavar="SECONDS",
                    help="time allowance of the whole run: model measurements not begun by 60%% of it, end-to-end "
                    "stages not begun by 90%%, throughput points not begun by then are reported as skipped (the "
                    "baseline always runs; a measurement in progress, e.g. compiling, is not interrupted)")
@@ -87,8 +89,6 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         raise StylizeError(f"--warmup must be >= 0, got {args.warmup}")
     if args.batch < 1:
         raise StylizeError(f"--batch must be >= 1, got {args.batch}")
-    if args.budget_s is not None and not args.budget_s > 0:
-        raise StylizeError(f"--budget-s must be > 0, got {args.budget_s}")
     if args.clip_frames < 1:
         raise StylizeError(f"--clip-frames must be >= 1, got {args.clip_frames}")
     if args.e2e_repeats < 1:
@@ -108,6 +108,9 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         if unknown:
             raise StylizeError(f"unknown backend {unknown[0]!r}; known: {', '.join(VARIANTS)}")
     cliargs.resolve_device(args.device)  # a GPU this machine lacks: refused now
+    for flag, path in (("--markdown", args.markdown), ("--plot", args.plot)):
+        if path is not None and str(path) == cliargs.STDOUT:
+            raise StylizeError(f"{flag} writes a file: give a path (only --json writes to stdout, with -)")
     outs = {"json": Path(args.json) if args.json else None, "markdown": args.markdown, "plot": args.plot}
     if args.out_dir is not None:
         outs = {k: v or args.out_dir / OUT_NAMES[k] for k, v in outs.items()}
@@ -119,6 +122,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         raise StylizeError(f"--plot writes PNG; give a .png name, got {outs['plot']}")
     for key, path in outs.items():  # now, not after a benchmark that may take an hour
         cliargs.check_output(path, overwrite=args.overwrite, flag=f"--{key}")
+    cliargs.check_distinct(inputs=[("--model", args.model), ("--video", args.video), ("--from-json", args.from_json)],
+                           outputs=[(f"--{key}", path) for key, path in outs.items()])
     return BenchConfig(
         model=args.model, random_weights=args.random_weights, backends=backends,
         sizes=parse_sizes(args.sizes) if args.sizes else [], batch=args.batch, iters=args.iters,

@@ -7,10 +7,12 @@ the benchmark never carries model runners of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stylize_video.benchmarks.machine import Capabilities
 from stylize_video.errors import StylizeError
+
+if TYPE_CHECKING:  # machine.py imports torch; stylize-bench --help stays free of it
+    from stylize_video.benchmarks.machine import Capabilities
 
 BASELINE = "torch-fp32"
 
@@ -96,7 +98,7 @@ def skip_reason(variant: Variant, caps: Capabilities, model_format: str) -> str 
     if variant.needs_cuda and not caps.cuda:
         return caps.no_gpu_reason
     if variant.needs_tensorrt and not caps.tensorrt:
-        return "TensorRT is not installed (pip install 'stylize-video[tensorrt]')"
+        return "TensorRT is not installed (pip install tensorrt)"
     if variant.ort_provider is not None:
         if not caps.ort_providers:
             return "onnxruntime is not installed"

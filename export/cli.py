@@ -20,30 +20,30 @@ import argparse
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
 from stylize_video.export.engine_cache import cache_root
-from stylize_video.export.engine_meta import BuildOptions, check_build_fits
-from stylize_video.export.metadata import (
-    ModelMetadata,
-    load_onnx,
-    metadata_for,
-    read_metadata,
-    weights_sha256,
-    write_metadata,
-)
-from stylize_video.export.onnx_export import DEFAULT_OPSET, EXPORTERS, export_model, save_atomic
 from stylize_video.export.registry import SOURCES, styles
-from stylize_video.export.shapes import build_profile, fit_profile
-from torch import nn
+
+if TYPE_CHECKING:
+    from stylize_video.export.engine_meta import BuildOptions
+    from stylize_video.export.metadata import ModelMetadata
+    from torch import nn
 
 PROG = "stylize-export"
+# = stylize_video.export.onnx_export.DEFAULT_OPSET / sorted(EXPORTERS); not imported here: that module loads torch
+# and onnx, and --help and `list` stay free of both (the heavy imports run inside run_cli: Ctrl-C exits 130)
+DEFAULT_OPSET = 17
+EXPORTER_CHOICES = ("dynamo", "torchscript")
 
 
 def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: argparse.Namespace) -> Path:
     """Export, run every check (FP32 parity; FP16 PSNR + no FP16 norms), print the figures, write atomically."""
     from stylize_video.export.fp16 import to_mixed_fp16
+    from stylize_video.export.metadata import write_metadata
+    from stylize_video.export.onnx_export import export_model, save_atomic
     from stylize_video.export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
 
     say = _printer(args.quiet)
@@ -71,11 +71,13 @@ def _printer(quiet: bool):
 
 
 def _cmd_onnx(args: argparse.Namespace) -> int:
+    from stylize_video.export.metadata import metadata_for
     from stylize_video.train.checkpoint import load_model
 
     if args.fp16_io and not args.fp16:
         raise StylizeError("--fp16-io needs --fp16")
     cliargs.check_output(args.output, overwrite=args.overwrite)
+    cliargs.check_distinct(inputs=[("checkpoint", args.checkpoint)], outputs=[("output", args.output)])
     model, info = load_model(args.checkpoint, "cpu")
     if args.fp16 and not info.supports_half:
         raise StylizeError(f"{info.label} does not support FP16 (spandrel: supports_half=False); export without --fp16")
@@ -103,6 +105,7 @@ def _reason(exc: StylizeError, out: Path) -> str:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from stylize_video.export.metadata import load_onnx, read_metadata, weights_sha256
     from stylize_video.export.verify import VerifyReport, check_fp16_model, check_fp32_model, torch_runner
 
     path = Path(args.model)
@@ -131,6 +134,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _build_options(args: argparse.Namespace) -> BuildOptions:
+    from stylize_video.export.engine_meta import BuildOptions
+
     if args.fp16_io and not args.fp16:
         raise StylizeError("--fp16-io needs --fp16")
     if args.workspace is not None and args.workspace <= 0:
@@ -145,6 +150,10 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
 
 
 def _cmd_engine(args: argparse.Namespace) -> int:
+    from stylize_video.export.engine_meta import check_build_fits
+    from stylize_video.export.metadata import read_metadata
+    from stylize_video.export.shapes import build_profile, fit_profile
+
     src = Path(args.model)
     if not src.is_file():
         raise StylizeError(f"ONNX model not found: {src}")
@@ -156,6 +165,8 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     check_build_fits(meta, profile, build)
     for path in (args.output, f"{args.output}.json"):
         cliargs.check_output(path, overwrite=args.overwrite)
+    cliargs.check_distinct(inputs=[("model", src)],
+                           outputs=[("output", args.output), ("output", f"{args.output}.json")])
     gpu = _engine_device(args.device)
     from stylize_video.export.tensorrt import build_engine  # only now: everything above works without TensorRT
 
@@ -179,6 +190,7 @@ def _engine_device(device: str):  # -> torch.cuda.device | None
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    from stylize_video.export.metadata import ModelMetadata, weights_sha256
     from stylize_video.export.zoo_import import fetch_style
 
     if args.out:  # the cache itself is ours to refresh; a file the user names is not
@@ -212,7 +224,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp16", action="store_true", help="write a mixed-precision graph (norms stay FP32)")
     p.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 input/output (default float32)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= 17, default {DEFAULT_OPSET})")
-    p.add_argument("--exporter", choices=sorted(EXPORTERS), default="torchscript",
+    p.add_argument("--exporter", choices=EXPORTER_CHOICES, default="torchscript",
                    help="torch.onnx path (default torchscript; dynamo needs onnxscript)")
     cliargs.add_overwrite_option(p)
     cliargs.add_quiet_option(p, help="print nothing on success (the checks still run; failures are errors)")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from stylize_video.errors import StylizeError
 from stylize_video.export.engine_meta import BuildOptions, EngineMeta, RuntimeEnv, check_compatible, read_meta
-from stylize_video.export.metadata import file_sha256
 from stylize_video.export.shapes import ShapeProfile
 
 Builder = Callable[[Path, Path, ShapeProfile, BuildOptions], EngineMeta]
@@ -57,6 +56,8 @@ def engine_key(onnx_sha256: str, profile: ShapeProfile, build: BuildOptions, env
 
 def engine_path(onnx_path: str | os.PathLike[str], profile: ShapeProfile, build: BuildOptions, env: RuntimeEnv,
                 root: Path | None = None) -> Path:
+    from stylize_video.export.metadata import file_sha256  # onnx + torch: not for cache_root's callers
+
     onnx_path = Path(onnx_path)
     key = engine_key(file_sha256(onnx_path), profile, build, env)
     return (root or engine_dir()) / f"{_slug(onnx_path.stem)}_{key}.plan"
@@ -82,6 +83,8 @@ def get_or_build(onnx_path: str | os.PathLike[str], profile: ShapeProfile, preci
     A cached plan whose sidecar is missing, unreadable or does not match this machine is rebuilt.
     ``env``/``builder`` default to probing TensorRT + CUDA and :func:`stylize_video.export.tensorrt.build_engine`.
     """
+    from stylize_video.export.metadata import file_sha256
+
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise StylizeError(f"ONNX model not found: {onnx_path}")

@@ -89,8 +89,8 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     """--start, --duration, --max-frames, --video-stream; --deinterlace, --deinterlace-rate."""
     s = p.add_argument_group("selection")
-    s.add_argument("--start", type=float, help="start at this time (seconds)")
-    s.add_argument("--duration", type=float, help="process this many seconds")
+    s.add_argument("--start", type=cliargs.number(ge=0), help="start at this time (seconds)")
+    s.add_argument("--duration", type=cliargs.number(gt=0), help="process this many seconds")
     s.add_argument("--max-frames", type=int, help="stop after this many frames")
     s.add_argument("--video-stream", type=int, metavar="N", help="process input stream N (the index ffprobe "
                    "prints as Stream #0:N); default: the stream FFmpeg picks (attached pictures never)")
@@ -112,7 +112,9 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--no-audio", action="store_true", help="do not copy audio streams")
     o.add_argument("--no-subtitles", action="store_true", help="do not copy subtitle streams")
     cliargs.add_json_option(o, positional_free=False, aliases=("--stats-json",),
-                            help="write the run summary as JSON to PATH (- for stdout, unless the video goes there)")
+                            help="write the run summary as JSON to PATH (- for stdout, unless the video goes there); "
+                            "PATH is checked before the run; should writing it still fail after the run (disk "
+                            "full), the finished video is kept and the exit status is 1")
     o.add_argument("--match-histogram", action="store_true", help="super-resolution models only: match each "
                    "output frame's per-channel histogram to its input frame (the paper's SR post-process)")
     cliargs.add_quiet_option(o)
@@ -154,17 +156,12 @@ _ARTICLE = {"engine": "a TensorRT engine", "onnx": "an ONNX model", "checkpoint"
 
 def _check_numbers(args: argparse.Namespace) -> None:
     checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--max-frames": (args.max_frames, 1),
-              "--queue-size": (args.queue_size, 1), "--open-timeout": (args.open_timeout, 0),
-              "--read-timeout": (args.read_timeout, 0)}
+              "--queue-size": (args.queue_size, 1)}
     for flag, (value, low) in checks.items():
         if value is not None and value < low:
             raise StylizeError(f"{flag} must be >= {low}, got {value}")
     if args.video_stream is not None and args.video_stream < 0:
         raise StylizeError(f"--video-stream must be >= 0, got {args.video_stream}")
-    if args.start is not None and args.start < 0:
-        raise StylizeError(f"--start must be >= 0, got {args.start}")
-    if args.duration is not None and args.duration <= 0:
-        raise StylizeError(f"--duration must be > 0, got {args.duration}")
     if cliargs.json_to_stdout(args.json) and args.output == "-":
         raise StylizeError("--json - and the video both go to stdout: give --json a file")
     cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")  # now: a bad path must not cost a run
@@ -213,9 +210,13 @@ def _main(argv: Sequence[str] | None) -> int:
             finally:
                 source.close()
     if args.json:
-        save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
-                                            "vcam": args.vcam, "match_histogram": args.match_histogram,
-                                            "model": model_facts})
+        try:
+            save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
+                                                "vcam": args.vcam, "match_histogram": args.match_histogram,
+                                                "model": model_facts})
+        except StylizeError as exc:  # checked before the run; still possible (disk full): the video is kept
+            kept = f"; the video is complete: {stats.output}" if stats.output and not stats.interrupted else ""
+            raise StylizeError(f"{exc}{kept}") from None
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
         print(f"{PROG}: {model_line}", file=sys.stderr)  # the I/O convention and size rules the run used

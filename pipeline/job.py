@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 from stylize_video.cliargs import write_json
 from stylize_video.errors import StylizeError
+from stylize_video.outfiles import check_distinct
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.planes import FORMATS, PlaneLayout
@@ -122,8 +123,7 @@ def stylize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], backe
     opts = options or JobOptions()
     dst = Path(dst)
     check_output(dst, opts.overwrite)  # before decoding anything
-    if Path(src).resolve() == dst.resolve():
-        raise StylizeError("output would overwrite the input")
+    check_distinct(inputs=[("", src)], outputs=[("output", dst)])
     source = FileSource(src, opts.source)
     try:
         return stylize(source, FileSink(dst, opts.encoder, overwrite=opts.overwrite), backend, opts)

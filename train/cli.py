@@ -19,13 +19,11 @@ from pathlib import Path
 
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
-from stylize_video.train import options
-from stylize_video.train.checkpoint import load_model, read_checkpoint
-from stylize_video.train.images import DECODE_ERRORS, list_images, load_rgb, readable_images, to_tensor
-from stylize_video.train.losses import PRESETS
-from stylize_video.train.trainer import RunConfig, train
 
 PROG = "stylize-train"
+# = sorted(stylize_video.train.losses.PRESETS); not imported here: --help stays free of torch (and Ctrl-C during
+# the heavy imports, which now run inside run_cli, exits 130 like any other)
+LOSS_NETS = ("vgg16", "vgg19")
 
 
 def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
@@ -34,7 +32,7 @@ def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
     g.add_argument("--out", required=True, help="output folder: model.pth, checkpoints/, samples/, log.jsonl")
     g.add_argument("--iterations", type=int, help=f"optimiser steps (default {iterations})")
     g.add_argument("--batch-size", type=int, help="images per step (default 4)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr", type=cliargs.number(gt=0), help="Adam learning rate (default 1e-3)")
     g.add_argument("--seed", type=int, help="seed for weights, data order and crops (default 42)")
     g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 2000; 0: only at the end)")
     g.add_argument("--sample-every", type=int, help="steps between sample images (default 1000; 0: only at the end)")
@@ -60,21 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--style-image", help="the style to learn (any format Pillow reads)")
     st.add_argument("--image-size", type=int, help="training crops: shorter side resized, centre crop (default 256)")
     st.add_argument("--style-size", type=int, help="longer side of the style image (default 256; 0 = as is)")
-    st.add_argument("--loss-net", choices=sorted(PRESETS), help="layer preset: vgg16 (paper, default) or vgg19")
+    st.add_argument("--loss-net", choices=LOSS_NETS, help="layer preset: vgg16 (paper, default) or vgg19")
     st.add_argument("--content-layers", help="NAME[:WEIGHT],... (default relu2_2)")
     st.add_argument("--style-layers", help="NAME[:WEIGHT],... (default relu1_2,relu2_2,relu3_3,relu4_3; "
                                            "a missing weight is 1/C^2)")
-    st.add_argument("--content-weight", type=float, help="default 1.0")
-    st.add_argument("--style-weight", type=float, help="default 1e5")
-    st.add_argument("--tv-weight", type=float, help="default 1e-4")
+    st.add_argument("--content-weight", type=cliargs.number(ge=0), help="default 1.0")
+    st.add_argument("--style-weight", type=cliargs.number(ge=0), help="default 1e5")
+    st.add_argument("--tv-weight", type=cliargs.number(ge=0), help="default 1e-4")
     _run_options(st, 40_000)
 
     sr = sub.add_parser("sr", help="train a super-resolution SRNet")
     sr.add_argument("--scale", type=int, help="2, 4 (default) or 8")
     sr.add_argument("--loss", choices=["feature", "pixel"], help="relu2_2 feature loss (default) or pixel MSE")
     sr.add_argument("--patch-size", type=int, help="HR training patch (default 288)")
-    sr.add_argument("--blur-sigma", type=float, help="Gaussian blur before downsampling (default 1.0)")
-    sr.add_argument("--tv-weight", type=float, help="default 0")
+    sr.add_argument("--blur-sigma", type=cliargs.number(ge=0), help="Gaussian blur before downsampling (default 1.0)")
+    sr.add_argument("--tv-weight", type=cliargs.number(ge=0), help="default 0")
     _run_options(sr, 200_000)
 
     ev = sub.add_parser("eval-sr", help="PSNR/SSIM (Y channel) of an SR checkpoint or bicubic")
@@ -95,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _training_files(data: str, quiet: bool) -> list[Path]:
+    from stylize_video.train.images import list_images, readable_images
+
     files = list_images(data)
     good, bad = readable_images(files, quiet=quiet)
     if bad:
@@ -107,6 +107,7 @@ def _training_files(data: str, quiet: bool) -> list[Path]:
 
 def _sample_images(files: list[Path], size: int, count: int = 4) -> list:
     from stylize_video.train.data import resize_center_crop
+    from stylize_video.train.images import DECODE_ERRORS, load_rgb, to_tensor
 
     crop, out = resize_center_crop(size), []
     for path in files:
@@ -120,6 +121,10 @@ def _sample_images(files: list[Path], size: int, count: int = 4) -> list:
 
 
 def _train(args: argparse.Namespace, kind: str) -> int:
+    from stylize_video.train import options
+    from stylize_video.train.checkpoint import read_checkpoint
+    from stylize_video.train.trainer import RunConfig, train
+
     task_cls, make_cfg, from_dict, iterations = {
         "style": (_style_task, options.style_config, options.style_from_dict, 40_000),
         "sr": (_sr_task, options.sr_config, options.sr_from_dict, 200_000),
@@ -137,20 +142,30 @@ def _train(args: argparse.Namespace, kind: str) -> int:
         options.refuse_changes(base_task, cfg, options.RESUMABLE_TASK)
         options.refuse_changes(base_run, run, options.RESUMABLE_RUN)
     cliargs.resolve_device(run.device)  # a GPU this machine lacks is refused before the images are read
-    previous = _previous_run(Path(args.out), args.resume)
+    out = Path(args.out)
+    previous = _previous_run(out, args.resume)
     if previous and not args.overwrite:
         raise StylizeError(f"{args.out} holds an earlier run ({previous[0].name}); pass --overwrite to start afresh "
                            "there, or --resume one of its checkpoints")
+    # What --overwrite removes and what the run writes may hold no input (e.g. --vgg-weights OUT/model.pth).
+    vgg = cfg.vgg_weights if cfg.vgg_weights not in ("imagenet", "random") else None
+    written = dict.fromkeys([*previous, out / "model.pth", out / "log.jsonl"])
+    cliargs.check_distinct(inputs=[("--style-image", getattr(cfg, "style_image", None)), ("--data", args.data),
+                                   ("--resume", args.resume), ("--vgg-weights", vgg)],
+                           outputs=[("--out", path) for path in written])
     task = task_cls(cfg)
     files = _training_files(args.data, args.quiet)
     size = cfg.image_size if kind == "style" else cfg.patch_size
     samples = _sample_images(files, size)
-    for path in previous:  # --overwrite: only now, after every input check
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    result = train(task, run, files, resume, samples, quiet=args.quiet)
+
+    def clear_previous() -> None:  # --overwrite: only once every check passed, the loss network's weights loaded
+        for path in previous:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    result = train(task, run, files, resume, samples, quiet=args.quiet, before_writing=clear_previous)
     if result.skipped:
         print(f"{PROG}: {result.skipped} image(s) failed to decode during training and were replaced",
               file=sys.stderr)
@@ -164,10 +179,19 @@ RUN_OUTPUTS = ("model.pth", "log.jsonl", "checkpoints", "samples")
 
 
 def _previous_run(out: Path, resume: str | None) -> list[Path]:
-    """An earlier run's outputs in ``out``; none when ``resume`` continues a checkpoint of that run."""
-    if resume is not None and out.is_dir() and Path(resume).resolve().is_relative_to(out.resolve()):
-        return []
-    return [out / name for name in RUN_OUTPUTS if out.is_dir() and (out / name).exists()]
+    """An earlier run's outputs in ``out``; none when ``resume`` continues a checkpoint of that run.
+
+    Errors: ``StylizeError`` when ``out`` is a file or a name the file system refuses (too long).
+    """
+    try:
+        is_dir = out.is_dir()
+        if not is_dir and out.exists():
+            raise StylizeError(f"cannot create output folder {out}: a file of that name exists")
+        if resume is not None and is_dir and Path(resume).resolve().is_relative_to(out.resolve()):
+            return []
+        return [out / name for name in RUN_OUTPUTS if is_dir and (out / name).exists()]
+    except OSError as exc:
+        raise StylizeError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
 
 
 def _style_task(cfg):
@@ -184,6 +208,7 @@ def _sr_task(cfg):
 
 def _eval_sr(args: argparse.Namespace) -> int:
     from stylize_video.train import eval_sr
+    from stylize_video.train.checkpoint import load_model
     from stylize_video.train.runtime import pick_runtime
 
     method = args.method or ("model" if args.checkpoint else "bicubic")
@@ -192,8 +217,11 @@ def _eval_sr(args: argparse.Namespace) -> int:
     if method == "model" and not args.checkpoint:
         raise StylizeError("--checkpoint is required unless --method bicubic")
     cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")
+    cliargs.check_distinct(inputs=[("--data", args.data), ("--checkpoint", args.checkpoint)],
+                           outputs=[("--json", args.json)])
+    device = cliargs.resolve_device(args.device)  # bicubic too: --device cuda on a machine without one is an error
     if method == "model":
-        runtime = pick_runtime(args.device, amp=False)
+        runtime = pick_runtime(str(device), amp=False)
         model, info = load_model(args.checkpoint, runtime.device)
         if info.task != "sr":
             raise StylizeError(f"{args.checkpoint} is a {info.task} model, not a super-resolution one")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -37,6 +38,8 @@ def parse_layers(spec: str, vgg: str, style: bool) -> dict[str, float]:
                 mse_equivalent_weights(vgg, [name])[name] if style else 1.0)
         except ValueError:
             raise StylizeError(f"bad layer weight in {item!r} (expected NAME or NAME:WEIGHT)") from None
+        if not (math.isfinite(out[name]) and out[name] >= 0):
+            raise StylizeError(f"layer weight in {item!r} must be a finite number >= 0")
     return out
 
 
@@ -54,9 +57,6 @@ def perceptual_config(args: argparse.Namespace, base: PerceptualConfig) -> Perce
     cfg = copy.deepcopy(PRESETS[args.loss_net]) if getattr(args, "loss_net", None) else copy.deepcopy(base)
     cfg = _overlay(cfg, args, {"content_weight": "content_weight", "style_weight": "style_weight",
                                "tv_weight": "tv_weight"})
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        if getattr(cfg, name) < 0:
-            raise StylizeError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if getattr(args, "content_layers", None) is not None:
         cfg.content_layers = parse_layers(args.content_layers, cfg.vgg, style=False)
     if getattr(args, "style_layers", None) is not None:
@@ -72,8 +72,6 @@ def run_config(args: argparse.Namespace, base: RunConfig) -> RunConfig:
                         ("sample_every", 0), ("workers", 0)):
         if getattr(run, name) < least:
             raise StylizeError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(run, name)}")
-    if run.lr <= 0:
-        raise StylizeError(f"--lr must be positive, got {run.lr}")
     return run
 
 

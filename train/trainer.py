@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,17 +96,17 @@ class _Log:
 
 
 def train(task: Task, run: RunConfig, files: list[Path], resume: dict[str, Any] | None = None,
-          sample_images: list[torch.Tensor] | None = None, *, quiet: bool = False) -> TrainResult:
+          sample_images: list[torch.Tensor] | None = None, *, quiet: bool = False,
+          before_writing: Callable[[], None] | None = None) -> TrainResult:
     """Train ``task`` on ``files`` (readable images); resume from a checkpoint dict if given.
 
     ``quiet``: no progress bar (it is drawn only when stderr is a terminal anyway, ``cliargs.progress_bar``).
+    ``before_writing``: called once every check has passed (the loss network's weights are loaded, the resumed
+    state fits), just before ``run.out`` is created and written: the CLI's ``--overwrite`` clears an earlier run
+    there only then, so a failed check loses nothing.
     """
     runtime = pick_runtime(run.device, run.amp)
     out = Path(run.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file of that name, no permission, ...
-        raise StylizeError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     torch.manual_seed(run.seed)
     model = task.build(runtime)  # seeded: initial weights (and random VGG weights) are reproducible
     start = 0
@@ -115,6 +116,12 @@ def train(task: Task, run: RunConfig, files: list[Path], resume: dict[str, Any] 
         if start >= run.iterations:
             raise StylizeError(f"the checkpoint is at step {start}: pass --iterations above it to train further")
         _check_data(resume.get("data", {}), run, len(files))
+    if before_writing is not None:
+        before_writing()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission, ...
+        raise StylizeError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     model.to(runtime.device)
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)

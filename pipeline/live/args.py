@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stylize_video.cliargs import number
+
 
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
@@ -20,7 +22,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-realtime", dest="realtime", action="store_false",
                    help="never drop: a slow model slows the reader (default for files and stdin)")
     g.add_argument("--pace", action="store_true", help="release file frames at their timestamps, like a camera")
-    g.add_argument("--speed", type=float, default=1.0, help="pacing speed factor with --pace (default 1.0)")
+    g.add_argument("--speed", type=number(gt=0), default=1.0, help="pacing speed factor with --pace (default 1.0)")
     g.add_argument("--format", dest="output_format", help="output container (default from the extension or URL "
                    "scheme: mpegts for udp/tcp/srt and stdout, flv for rtmp)")
     g.add_argument("--input-format", help="force the input demuxer/device (e.g. mpegts, v4l2)")
@@ -29,5 +31,6 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--vcam", nargs="?", const="", default=None, metavar="DEVICE",
                    help="also (or only) send frames to a virtual camera; optional device, e.g. /dev/video2")
     g.add_argument("--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
-    g.add_argument("--open-timeout", type=float, default=30.0, help="seconds to wait for a stream/peer (default 30)")
-    g.add_argument("--read-timeout", type=float, default=10.0, help="seconds of silence that end a live input")
+    g.add_argument("--open-timeout", type=number(ge=0), default=30.0,
+                   help="seconds to wait for a stream/peer (default 30)")
+    g.add_argument("--read-timeout", type=number(ge=0), default=10.0, help="seconds of silence that end a live input")

@@ -11,10 +11,10 @@ import argparse
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.outfiles import check_distinct
 from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, Sink
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, Source
@@ -49,11 +49,11 @@ def plan_io(args: argparse.Namespace) -> IOPlan:
         raise StylizeError("--pace is for files; live inputs already arrive in real time")
     if spec.kind != "file" and args.start:
         raise StylizeError("--start needs a seekable file input")
-    if args.speed <= 0:
-        raise StylizeError(f"--speed must be > 0, got {args.speed}")
-    if spec.kind == "file" and out is not None and out.kind == "file" \
-            and Path(spec.target).resolve() == Path(out.target).resolve():
-        raise StylizeError("output would overwrite the input")
+    # an output that is an input (the video, a model file) or that another output names (--json): refused now
+    check_distinct(inputs=[("", spec.target if spec.kind == "file" else None),
+                           *((f"--{flag}", getattr(args, flag, None)) for flag in ("engine", "onnx", "checkpoint"))],
+                   outputs=[("output", out.target if out is not None and out.kind == "file" else None),
+                            ("--json", getattr(args, "json", None))])
     # A paced file stands in for a camera, so it gets a camera's default: keep the newest frame.
     realtime = (spec.live or bool(args.pace)) if args.realtime is None else args.realtime
     return IOPlan(spec, out, realtime)

@@ -61,3 +61,36 @@ def test_gpu_variants_run_on_the_chosen_gpu() -> None:
     assert resolve_device(VARIANTS["ort-cpu-fp32"], caps) == "cpu"
     off = Capabilities(cuda=False, ort_providers=(), tensorrt=False, no_gpu_reason="--device cpu given")
     assert skip_reason(VARIANTS["torch-fp16"], off, "ckpt") == "--device cpu given"
+
+
+def test_reports_may_not_share_a_file_or_replace_an_input(sample_record: dict, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    src, r2 = tmp_path / "old.json", tmp_path / "r2.json"
+    src.write_text(json.dumps(sample_record))
+    assert main(["--from-json", str(src), "--json", str(r2), "--markdown", str(r2)]) == 1
+    assert capsys.readouterr().err.strip() == (f"stylize-bench: error: two outputs share {r2} (--json {r2} and "
+                                               f"--markdown {r2})")
+    assert main(["--from-json", str(src), "--json", str(src), "--overwrite"]) == 1
+    assert "would overwrite the input --from-json" in capsys.readouterr().err
+    assert json.loads(src.read_text()) == sample_record and not r2.exists()
+
+
+@pytest.mark.parametrize("flag", ["--markdown", "--plot"])
+def test_only_json_writes_to_stdout(flag: str, sample_record: dict, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "old.json"
+    src.write_text(json.dumps(sample_record))
+    assert main(["--from-json", str(src), flag, "-"]) == 1
+    assert capsys.readouterr().err.strip() == (f"stylize-bench: error: {flag} writes a file: give a path (only "
+                                               "--json writes to stdout, with -)")
+    assert not (tmp_path / "-").exists()
+
+
+def test_reports_go_into_a_fifo_in_place(sample_record: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         fifo) -> None:
+    src = tmp_path / "old.json"
+    src.write_text(json.dumps(sample_record))
+    path, read = fifo
+    assert main(["--from-json", str(src), "--json", str(path), "-q"]) == 0  # no --overwrite needed: not replaced
+    assert json.loads(read()) == sample_record and path.is_fifo()

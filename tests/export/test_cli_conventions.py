@@ -83,6 +83,18 @@ def test_onnx_refuses_an_existing_output_before_any_work(style_ckpt, tmp_path, c
     assert main(["verify", str(out), "-q"]) == 0 and capsys.readouterr().out == ""
 
 
+def test_onnx_refuses_to_replace_its_checkpoint_and_names_too_long(tmp_path, capsys) -> None:
+    ckpt = tmp_path / "x.pth"
+    ckpt.write_bytes(b"the user's checkpoint")
+    assert main(["onnx", str(ckpt), str(ckpt), "--overwrite"]) == 1
+    assert _one_error_line(capsys) == (f"stylize-export: error: output {ckpt} would overwrite the input checkpoint "
+                                       f"{ckpt}")
+    assert ckpt.read_bytes() == b"the user's checkpoint"
+    out = tmp_path / ("o" * 300 + ".onnx")
+    assert main(["onnx", str(ckpt), str(out)]) == 1  # before the checkpoint is read
+    assert _one_error_line(capsys) == f"stylize-export: error: cannot write {out}: File name too long"
+
+
 def test_engine_refuses_an_existing_sidecar(fp32_onnx_file, tmp_path, capsys) -> None:
     (tmp_path / "o.plan.json").write_text("{}")
     assert main(["engine", str(fp32_onnx_file), str(tmp_path / "o.plan")]) == 1

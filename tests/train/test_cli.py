@@ -128,8 +128,7 @@ def test_random_vgg_warns_on_one_line(tmp_path, image_folder, style_image, capsy
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [("--iterations", "0", "--iterations must be at least 1"),
-                                                           ("--log-every", "0", "--log-every must be at least 1"),
-                                                           ("--lr", "-1", "--lr must be positive")])
+                                                           ("--log-every", "0", "--log-every must be at least 1")])
 def test_bad_run_options(tmp_path, image_folder, style_image, capsys, option, value, message) -> None:
     assert main(["style", "--style-image", str(style_image), "--data", str(image_folder), "--out",
                  str(tmp_path / "o"), option, value]) == 1
@@ -151,8 +150,9 @@ def test_style_image_too_small_for_vgg(tmp_path, image_folder, style_image, caps
 
 
 def test_sr_negative_blur(tmp_path, image_folder, capsys) -> None:
-    assert main(["sr", "--blur-sigma", "-1", "--data", str(image_folder), "--out", str(tmp_path / "o")]) == 1
-    assert "--blur-sigma must be >= 0" in _error_line(capsys)
+    with pytest.raises(SystemExit) as exc:  # argparse (cliargs.number): a usage error
+        main(["sr", "--blur-sigma", "-1", "--data", str(image_folder), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "argument --blur-sigma: must be >= 0, got '-1'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("workers", ["0", "1"])
@@ -169,18 +169,17 @@ def test_no_decodable_image(tmp_path, make_images, style_image, capsys, workers)
 
 
 @pytest.mark.parametrize("flag", ["--content-weight", "--style-weight", "--tv-weight"])
-def test_negative_loss_weight_is_one_line(tmp_path, capsys, flag):
-    from PIL import Image
+def test_negative_loss_weight_is_a_usage_error(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as exc:
+        main(["style", "--style-image", "s.png", "--data", "d", "--out", str(tmp_path / "o"), flag, "-1"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"argument {flag}: must be >= 0, got '-1'")
 
-    style = tmp_path / "style.png"
-    Image.new("RGB", (64, 64), (200, 40, 40)).save(style)
-    data = tmp_path / "data"
-    data.mkdir()
-    Image.new("RGB", (64, 64), (10, 200, 40)).save(data / "a.png")
-    rc = main(["style", "--style-image", str(style), "--data", str(data), "--out", str(tmp_path / "o"),
-               "--vgg-weights", "random", flag, "-1"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1 and len(err) == 1 and f"{flag} must be >= 0" in err[0]
+
+def test_layer_weights_must_be_finite(tmp_path, image_folder, style_image, capsys):
+    assert main(["style", "--style-image", str(style_image), "--data", str(image_folder), "--out",
+                 str(tmp_path / "o"), "--style-layers", "relu1_2:nan", "--iterations", "1", *TINY]) == 1
+    assert _error_line(capsys).endswith("layer weight in 'relu1_2:nan' must be a finite number >= 0")
 
 
 def test_bicubic_with_a_checkpoint_is_refused(tmp_path, capsys):

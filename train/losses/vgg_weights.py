@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from stylize_video.cliargs import progress_enabled
 from stylize_video.errors import StylizeError
 from stylize_video.train.losses.vgg import VGGFeatures, init_random_
 
@@ -36,7 +37,8 @@ def _hub_file(url: str) -> Path:
 def _load_imagenet(arch: str) -> dict[str, torch.Tensor]:
     weights = _imagenet_weights(arch)
     try:
-        return weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+        _download(weights.url)
+        return weights.get_state_dict(progress=False, check_hash=True, map_location="cpu", weights_only=True)
     except LOAD_ERRORS as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StylizeError(
@@ -44,6 +46,18 @@ def _load_imagenet(arch: str) -> dict[str, torch.Tensor]:
             f"{weights.url} to {_hub_file(weights.url)} (the torch hub cache, set by TORCH_HOME), "
             f"or pass --vgg-weights PATH to a torchvision {arch} state_dict"
         ) from None
+
+
+def _download(url: str) -> None:
+    """Fetch ``url`` into the torch hub cache unless it is there, as ``torch.hub.load_state_dict_from_url`` would,
+    minus its ``Downloading: ...`` line on stdout: a bar on a terminal, and offline only our one error line."""
+    cached = _hub_file(url)
+    if cached.exists():
+        return
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(cached.name)  # torchvision names carry a sha256 prefix: checked
+    torch.hub.download_url_to_file(url, str(cached), match.group(1) if match else None,
+                                   progress=progress_enabled(quiet=False))
 
 
 def _load_file(path: str) -> dict[str, torch.Tensor]:
