@@ -8,11 +8,13 @@ After Johnson, Alahi & Fei-Fei, *Perceptual Losses for Real-Time Style Transfer 
 - ``stylize_video.pipeline``: decode -> colour -> model -> encode, live I/O, the ``Stylizer`` API.
 - ``stylize_video.benchmarks``: FPS against the PyTorch eager FP32 baseline.
 
-``stylize_video.errors`` (``StylizeError``, ``run_cli``) and ``stylize_video.cliargs`` (the option
-conventions every console script shares) belong to no stage: every stage uses them.
+``stylize_video.errors`` (``StylizeError``, ``run_cli``), ``stylize_video.cliargs`` (the option
+conventions every console script shares), ``stylize_video.outfiles`` (how outputs are checked and written)
+and ``stylize_video.sizerules`` belong to no stage: every stage uses them.
 
-Nothing heavy is imported here: ``from stylize_video import Stylizer`` loads torch only when the
-name is first used (PEP 562).
+``import stylize_video`` and the four stage packages import nothing heavy (no torch, PyAV or ONNX): the
+``Stylizer`` name is resolved on first access (PEP 562), so ``from stylize_video import Stylizer`` is that
+access and loads torch then, while code that never asks for it does not pay for it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def __getattr__(name: str) -> Any:
 
         return Stylizer
     raise AttributeError(f"module 'stylize_video' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names plus the lazily loaded ``Stylizer`` (PEP 562), for ``dir()`` and completion."""
+    return sorted({*globals(), "Stylizer"})
 
 
 __all__ = ["Stylizer", "__version__"]

@@ -4,7 +4,7 @@ spandrel (MIT; the loader chaiNNer and ComfyUI use) recognises an architecture f
 and shapes (Real-ESRGAN RRDB and Compact, SwinIR, HAT, OmniSR, DAT, SPAN, ...) and describes it:
 scale, channels, size requirements, purpose, FP16/BF16 support. ``spandrel-extra-arches`` (architectures
 under non-commercial or otherwise restrictive licences) is used only where the user installed it
-(``pip install 'stylize-video[extra-arches]'``); it is never a dependency.
+(``pip install spandrel-extra-arches``); it is never a dependency.
 
 ``SpandrelNet`` wraps the detected module in our convention: (N, 3, H, W) float RGB 0..255 in and out,
 not clamped, no internal padding (size rules are applied outside, by every backend the same way).
@@ -80,7 +80,7 @@ def _hint_extra() -> str:
     try:
         import spandrel_extra_arches  # noqa: F401
     except ImportError:
-        return ("; architectures under non-commercial licences need pip install 'stylize-video[extra-arches]' "
+        return ("; architectures under non-commercial licences need pip install spandrel-extra-arches "
                 "(check the model's licence)")
     return ""
 

@@ -44,9 +44,10 @@ class VirtualCameraSink:
     def __init__(self, *, device: str | None = None, backend: str | None = None,
                  convert_device: str | torch.device = "cpu") -> None:
         try:
-            import pyvirtualcam  # optional extra [live]
+            import pyvirtualcam  # optional: the [live] extra of a checkout
         except ImportError:
-            raise StylizeError("--vcam needs pyvirtualcam: pip install 'stylize-video[live]'") from None
+            raise StylizeError("--vcam needs pyvirtualcam: pip install pyvirtualcam (in a checkout: "
+                               "pip install -e '.[live]')") from None
         self._pyvirtualcam = pyvirtualcam
         self.device, self.backend, self.convert_device = device, backend, torch.device(convert_device)
         self.frames_written = 0

@@ -102,5 +102,5 @@ def test_vcam_missing_device_is_one_clear_error():
 
 def test_vcam_without_pyvirtualcam(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import fails as if not installed
-    with pytest.raises(StylizeError, match=r"pip install 'stylize-video\[live\]'"):
+    with pytest.raises(StylizeError, match=r"^--vcam needs pyvirtualcam: pip install pyvirtualcam "):
         VirtualCameraSink()

@@ -62,9 +62,13 @@ def test_wheel_holds_only_the_namespace(built: tuple[Path, Path]) -> None:
     expected = {f"stylize_video/{p.relative_to(ROOT).as_posix()}"
                 for stage in STAGES for p in (ROOT / stage).rglob("*.py") if "__pycache__" not in p.parts}
     expected |= {"stylize_video/__init__.py", "stylize_video/errors.py", "stylize_video/cliargs.py",
-                 "stylize_video/benchmarks/schema.json"}
+                 "stylize_video/outfiles.py", "stylize_video/sizerules.py", "stylize_video/benchmarks/schema.json",
+                 "stylize_video-0.1.0.dist-info/licenses/LICENSE"}
     assert expected <= set(names), sorted(expected - set(names))
-    assert not any("/tests/" in n for n in names)
+    # The sdist's extras (tests, READMEs: MANIFEST.in) are not package data.
+    assert not any("/tests/" in n or n.endswith(".md") for n in names)
+    metadata = zipfile.ZipFile(built[1]).read("stylize_video-0.1.0.dist-info/METADATA").decode()
+    assert "License-Expression: BSD-3-Clause" in metadata and "License-File: LICENSE" in metadata
     entry_points = zipfile.ZipFile(built[1]).read("stylize_video-0.1.0.dist-info/entry_points.txt").decode()
     assert "stylize-video = stylize_video.pipeline.cli:main" in entry_points
 
@@ -74,6 +78,15 @@ def test_sdist_builds_the_same_layout(built: tuple[Path, Path]) -> None:
         names = sdist.getnames()
     assert "stylize_video-0.1.0/pyproject.toml" in names
     assert "stylize_video-0.1.0/pipeline/cli.py" in names  # the repository layout, mapped at build time
+    # What a user of the source needs to check it: the licence, every test, every stage's README.
+    tests = {f"stylize_video-0.1.0/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / "tests").rglob("*.py")
+             if "__pycache__" not in p.parts}
+    readmes = {f"stylize_video-0.1.0/{p.relative_to(ROOT).as_posix()}" for stage in STAGES
+               for p in (ROOT / stage).rglob("README.md") if "results" not in p.parts}  # not a results folder's
+    wanted = {"stylize_video-0.1.0/LICENSE", "stylize_video-0.1.0/README.md",
+              "stylize_video-0.1.0/pipeline/live/README.md"} | tests | readmes
+    assert wanted <= set(names), sorted(wanted - set(names))
+    assert not any("__pycache__" in n for n in names)
 
 
 def test_installed_wheel_imports_without_top_level_stage_modules(built: tuple[Path, Path], tmp_path: Path) -> None:
@@ -81,11 +94,13 @@ def test_installed_wheel_imports_without_top_level_stage_modules(built: tuple[Pa
     zipfile.ZipFile(built[1]).extractall(site)  # what pip install does for a pure-Python wheel, minus scripts
     assert not any((site / stage).exists() for stage in STAGES)
     code = ("import sys, stylize_video, stylize_video.pipeline, stylize_video.train, stylize_video.export, "
-            "stylize_video.benchmarks; print(stylize_video.pipeline.__file__); print('torch' in sys.modules)")
+            "stylize_video.benchmarks; print(stylize_video.pipeline.__file__); print('torch' in sys.modules); "
+            "print('Stylizer' in dir(stylize_video))")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(site)}
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
-    where, torch_loaded = proc.stdout.split()
+    where, torch_loaded, listed = proc.stdout.split()
     assert Path(where).is_relative_to(site)
     assert torch_loaded == "False"  # the namespace and the stage packages import nothing heavy
+    assert listed == "True"  # the lazily loaded Stylizer is in dir() (PEP 562 __dir__)
