@@ -16,7 +16,6 @@ from pathlib import Path
 
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
-from stylize_video.pipeline.batch.segments import DEFAULT_SEGMENT_SECONDS
 from stylize_video.pipeline.cli import (
     add_encoder_arguments,
     add_model_arguments,
@@ -27,6 +26,8 @@ from stylize_video.pipeline.cli import (
 
 PROG = "stylize-batch"
 LOCAL = "local"  # = ray_executor.LOCAL (not imported here: --help stays free of torch and av)
+# = segments.DEFAULT_SEGMENT_SECONDS (segments.py imports av; the heavy imports run inside run_cli: Ctrl-C exits 130)
+DEFAULT_SEGMENT_SECONDS = 30.0
 _ADDRESS = re.compile(r"auto|ray://\S+|[\w.\-\[\]:]+:\d+")
 
 EPILOG = f"""exit status: {cliargs.EXIT_OK} every input written (or already complete); {cliargs.EXIT_ERROR} an error before any
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("batch")
     b.add_argument("--ext", help="output container for every input: mp4, mkv, mov or webm (default: the input's "
                    "when it can hold the output codec, else mkv)")
-    b.add_argument("--segment-seconds", type=float, default=DEFAULT_SEGMENT_SECONDS, metavar="S",
+    b.add_argument("--segment-seconds", type=cliargs.number(gt=0), default=DEFAULT_SEGMENT_SECONDS, metavar="S",
                    help=f"cut inputs at keyframes into segments of about S seconds (default {DEFAULT_SEGMENT_SECONDS:g})")
     b.add_argument("--workers", type=int, metavar="N", help="local: worker processes (default: one per GPU, or 1 "
                    "on the CPU); --ray: actors (default: one per GPU of the cluster)")
@@ -87,14 +88,15 @@ def _check(args: argparse.Namespace) -> None:
     for flag, (value, low) in checks.items():
         if value is not None and value < low:
             raise StylizeError(f"{flag} must be >= {low}, got {value}")
-    if not args.segment_seconds > 0:
-        raise StylizeError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
     if args.ray and re.fullmatch(r"cuda:\d+", args.device):
         raise StylizeError("--device cuda:N picks one GPU; with --ray every worker gets its own: use --device cuda")
     if cliargs.json_to_stdout(args.json) and cliargs.json_to_stdout(args.markdown):
         raise StylizeError("--json - and --markdown - both go to stdout: give one of them a file")
     for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
         cliargs.check_output(path, overwrite=args.overwrite, flag=flag)  # now: a bad path must not cost a batch
+    cliargs.check_distinct(inputs=[*(("", p) for p in args.inputs),
+                                   *((f"--{f}", getattr(args, f)) for f in ("engine", "onnx", "checkpoint"))],
+                           outputs=[("--json", args.json), ("--markdown", args.markdown)])
 
 
 def local_devices(device: str, workers: int | None) -> list[str]:

@@ -96,7 +96,6 @@ def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path,
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--segment-seconds", "0"], "--segment-seconds must be > 0, got 0.0"),
     (["--workers", "0"], "--workers must be >= 1, got 0"),
     (["--ext", "avi"], "--ext avi: not a container we write"),
     (["--codec", "nope264"], "encoder 'nope264' is not available"),
@@ -111,6 +110,19 @@ def test_bad_options_are_one_line(clips, checkpoints, tmp_path, capsys, extra, m
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_reports_may_not_replace_an_input_or_share_a_file(clips, checkpoints, tmp_path, capsys):
+    ckpt = tmp_path / "model.pth"
+    ckpt.write_bytes(checkpoints["style"].read_bytes())  # a copy: a failing check would replace it
+    base = [str(clips / "a.mp4"), "--out-dir", str(tmp_path / "o"), "--checkpoint", str(ckpt), "--overwrite"]
+    assert main([*base, "--json", str(ckpt)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"stylize-batch: error: --json {ckpt} would overwrite the input --checkpoint {ckpt}\n"
+    report = tmp_path / "r.txt"
+    assert main([*base, "--json", str(report), "--markdown", str(report)]) == 1
+    assert "two outputs share" in capsys.readouterr().err
+    assert ckpt.read_bytes() == checkpoints["style"].read_bytes() and not (tmp_path / "o").exists()
 
 
 def test_local_workers_one_per_gpu(monkeypatch):
