@@ -28,9 +28,6 @@ from typing import IO
 from stylize_video.errors import StylizeError
 
 STDOUT = "-"  # "--json -": standard output, not a file
-# Files reached through these are streams or views of other files (/dev/stdout, /dev/fd/N, /proc/<pid>/fd/N): a
-# temporary file and a rename there would replace the link itself, so they are written in place.
-_PSEUDO_FILE_SYSTEMS = ("/dev", "/proc")
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -108,15 +105,16 @@ def create_temp(path: Path, tag: str) -> tuple[Path, IO[bytes]]:
 
 def writes_in_place(path: str | os.PathLike[str]) -> bool:
     """True for an output that is written in place, never replaced: an existing FIFO, device or socket
-    (``/dev/null``, a shell's ``>(cmd)``), or an existing file reached through ``/dev`` or ``/proc``
-    (``/dev/stdout`` or ``/dev/fd/N`` redirected to a file). Symlinks are followed."""
+    (``/dev/null``, a shell's ``>(cmd)``), or an existing file reached through a link in ``/dev`` or a
+    process's ``fd`` folder (``/dev/stdout``, ``/dev/fd/N`` redirected to a file): a temporary file and a rename
+    there would replace the link itself. Symlinks are followed."""
     mode = _mode(Path(path))
     if mode is None or stat.S_ISDIR(mode):
         return False
     if not stat.S_ISREG(mode):
         return True
     parent = os.path.realpath(Path(path).parent)  # /dev/fd -> /proc/self/fd -> /proc/<pid>/fd
-    return any(parent == root or parent.startswith(root + os.sep) for root in _PSEUDO_FILE_SYSTEMS)
+    return parent == "/dev" or (parent.startswith("/proc/") and parent.endswith("/fd"))
 
 
 def check_output(path: str | os.PathLike[str] | None, *, overwrite: bool, flag: str | None = None) -> None:

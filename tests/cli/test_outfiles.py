@@ -95,3 +95,15 @@ def test_check_distinct(tmp_path: Path) -> None:
     with pytest.raises(StylizeError, match=r"^the input --style-image .*s\.png is inside the output folder --out "):
         check_distinct(inputs=[("--style-image", runs / "s.png")], outputs=[("--out", runs)])
     check_distinct(inputs=[], outputs=[("--json", "/dev/null"), ("--markdown", "/dev/null")])  # in place, shared
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc/self/fd")
+def test_a_file_behind_dev_stdout_is_written_in_place(tmp_path: Path) -> None:
+    """``--json /dev/stdout > log``: the link in /dev (or /proc/PID/fd) is kept, the file behind it written."""
+    log = tmp_path / "log.txt"
+    with open(log, "wb") as fh:
+        fd_link = f"/proc/self/fd/{fh.fileno()}"
+        assert writes_in_place(fd_link) and not writes_in_place(log)
+        check_output(fd_link, overwrite=False, flag="--json")
+        write_atomic(fd_link, b"{}\n")
+    assert log.read_bytes() == b"{}\n" and os.listdir(tmp_path) == ["log.txt"]
