@@ -22,8 +22,9 @@ NAMED_SIZES: dict[str, tuple[int, int]] = {
     "2160p": (3840, 2160),
 }
 _WXH = re.compile(r"^(\d+)x(\d+)$")
-# TransformerNet's 9x9 reflection pad needs sides >= 5; below 16 px nothing is worth timing.
-MIN_SIDE = 16
+# Any size: every backend pads frames to its model's size rules (``stylize_video.pipeline.sizing``), as the
+# frame path does, so a 3x3 run times what a 3x3 video costs.
+MIN_SIDE = 1
 
 # Sizes name the network INPUT. For x4 super-resolution the defaults are the inputs whose
 # outputs are 720p / 1080p / 2160p, the sizes a user upscales to.

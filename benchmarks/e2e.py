@@ -76,9 +76,13 @@ class StageResult:
 
 
 def ensure_clip(cache_dir: Path, width: int, height: int, frames: int, fps: int = 30) -> Path:
-    """The synthetic benchmark clip, written once with ``stylize_video.pipeline.synth.make_test_clip`` and cached."""
+    """The synthetic benchmark clip, written once with ``stylize_video.pipeline.synth.make_test_clip`` and cached.
+
+    Odd sides are rounded up to even: H.264 4:2:0 (the clip, and the plain transcode's output) needs even ones.
+    """
     from stylize_video.pipeline.synth import make_test_clip
 
+    width, height = width + width % 2, height + height % 2
     path = cache_dir / f"bench-clip_{width}x{height}_{frames}f_{fps}fps.mp4"
     if path.is_file():
         return path

@@ -13,6 +13,8 @@ def test_named_and_explicit_sizes() -> None:
     assert parse_size("720p") == FrameSize("720p", 1280, 720)
     assert parse_size(" 2160P ") == FrameSize("2160p", 3840, 2160)
     assert parse_size("800x600") == FrameSize("800x600", 800, 600)
+    # every backend pads to its model's size rules, so tiny sizes are timed as they are
+    assert parse_size("3x3") == FrameSize("3x3", 3, 3) and parse_size("1x7") == FrameSize("1x7", 1, 7)
 
 
 def test_sizes_keep_order_and_drop_duplicates() -> None:
@@ -20,7 +22,7 @@ def test_sizes_keep_order_and_drop_duplicates() -> None:
     assert [s.label for s in sizes] == ["360p", "180p", "64x48"]
 
 
-@pytest.mark.parametrize("text", ["", "720", "720i", "12x12", "axb", "1280x"])
+@pytest.mark.parametrize("text", ["", "720", "720i", "0x12", "12x0", "axb", "1280x"])
 def test_bad_sizes_are_one_line_errors(text: str) -> None:
     with pytest.raises(StylizeError) as err:
         parse_sizes(text)

@@ -23,6 +23,12 @@ def test_clip_is_cached(clip: Path) -> None:
     assert (info["width"], info["height"], info["frames"], info["audio"]) == (64, 48, 6, True)
 
 
+def test_odd_clip_sizes_rounded_up_to_even(tmp_path: Path) -> None:
+    # `--sizes 3x3`: the synthetic clip is H.264 4:2:0, which needs even sides
+    info = e2e.probe_clip(e2e.ensure_clip(tmp_path, 3, 5, 2, fps=25))
+    assert (info["width"], info["height"], info["frames"]) == (4, 6, 2)
+
+
 def test_decode_ceiling_counts_frames(clip: Path) -> None:
     assert e2e.decode_ceiling(clip, 100).frames == 6
     res = e2e.decode_ceiling(clip, 4)
