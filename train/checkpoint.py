@@ -96,15 +96,29 @@ def _load_object(path: Path) -> Any:
         from stylize_video.train.spandrel_models import read_safetensors
 
         return read_safetensors(path)
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch.save: a zip, or (torch < 1.6) a pickle
+        hint = "; it looks like safetensors: rename it to .safetensors" if head[8:9] == b"{" else ""
+        raise StylizeError(f"{path} is not a PyTorch checkpoint (not a zip or pickle file{hint})")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for non-checkpoint files
         pickled = _pickled_object_message(path) if isinstance(exc, pickle.UnpicklingError) else None
         if pickled:
             raise StylizeError(pickled) from None
-        text = _ANSI.sub("", str(exc)).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        raise StylizeError(f"{path} is not a PyTorch checkpoint ({first[:200]})") from None
+        raise StylizeError(f"{path} is not a readable PyTorch checkpoint ({_torch_reason(exc)})") from None
+
+
+def _torch_reason(exc: Exception) -> str:
+    """The part of ``torch.load``'s message that says what is wrong with the file: not its advice to retry with
+    ``weights_only=False`` (which would run code from the file) or to file an issue."""
+    text = _ANSI.sub("", str(exc)).strip()
+    if "WeightsUnpickler error:" in text:  # a pickle that is damaged or not one torch.save writes
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].strip()
+        return f"damaged or not written by torch.save: {detail or 'unreadable pickle'}"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(". ")[0][:200]
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
