@@ -157,6 +157,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     src = Path(args.model)
     if not src.is_file():
         raise StylizeError(f"ONNX model not found: {src}")
+    _check_engine_source(src)
     meta = read_metadata(src)
     profile = build_profile(meta.task, meta.scale, min_shape=args.min_shape, opt_shape=args.opt_shape,
                             max_shape=args.max_shape, static=args.static, max_batch=args.max_batch)
@@ -175,6 +176,23 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     _printer(args.quiet)(f"wrote {args.output} (+ {args.output}.json): TensorRT {engine.tensorrt_version}, {engine.gpu_name}, "
           f"{engine.typing} typing, {engine.precision}, profile {profile.describe()}")
     return 0
+
+
+def _check_engine_source(src: Path) -> None:
+    """Engines are built from our ONNX export (it carries the size rules and I/O convention the sidecar needs):
+    a checkpoint or an engine given instead gets the command to run first, not a protobuf parse error."""
+    from stylize_video.pipeline.backends import model_kind
+
+    try:
+        kind = model_kind(src)
+    except StylizeError:
+        return  # an unknown kind: read_metadata says what is wrong with it as an ONNX file
+    if kind == "checkpoint":
+        raise StylizeError(f"{src} is a PyTorch checkpoint; engines are built from ONNX: export it with "
+                           f"`stylize-export onnx {src} {src.with_suffix('.onnx')}` first")
+    if kind == "engine":
+        raise StylizeError(f"{src} is a TensorRT engine already; `stylize-export engine` takes the ONNX it was built "
+                           "from")
 
 
 def _engine_device(device: str):  # -> torch.cuda.device | None

@@ -69,6 +69,15 @@ def test_exception_unreadable_onnx_is_one_line(command, fp32_onnx_file, tmp_path
     assert "not an ONNX model" in err or "ONNX model not found" in err
 
 
+def test_engine_from_a_checkpoint_names_the_export_step(style_ckpt, tmp_path, capsys):
+    ckpt = tmp_path / "net.pth"
+    ckpt.write_bytes(style_ckpt.read_bytes())
+    assert main(["engine", str(ckpt), str(tmp_path / "o.plan")]) == 1
+    assert capsys.readouterr().err == (f"stylize-export: error: {ckpt} is a PyTorch checkpoint; engines are built from "
+                                       f"ONNX: export it with `stylize-export onnx {ckpt} {tmp_path / 'net.onnx'}` first\n")
+    assert not (tmp_path / "o.plan").exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--min-shape", "512x512", "--opt-shape", "256x256"], "min <= opt <= max"),
     (["--static", "64x64", "--max-shape", "128x128"], "cannot be combined"),
