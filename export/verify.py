@@ -93,7 +93,9 @@ def torch_runner(model: nn.Module) -> Runner:
 def ort_runner(model: onnx.ModelProto) -> Runner:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4  # fatal only: a run that fails becomes our one line (``_run_at``), not ORT's log too
+    session = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
     dtype = np.float16 if model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 else np.float32
     return lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.astype(dtype)})[0].astype(np.float32)
 
@@ -134,30 +136,52 @@ def check_structure(model: onnx.ModelProto, report: VerifyReport) -> None:
                          f"precision={meta.precision} io={meta.io_dtype} weights sha256 {meta.weights_sha256[:12]}…")
 
 
+class RunFailed(StylizeError):
+    """onnxruntime raised at one input size; ``reason``: its first line."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _run_at(run: Runner, x: np.ndarray, report: VerifyReport) -> np.ndarray:
     """``run(x)`` with a runtime's own exception turned into one line naming the input size."""
     try:
         return run(x)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidArgument types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StylizeError(f"{report.path}: onnxruntime cannot run the graph at {_shape(x.shape)}: {first[:240]}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
+        raise RunFailed(f"{report.path}: onnxruntime cannot run the graph at {_shape(x.shape)}: {first}", first) from None
 
 
 def sizes_for(model: onnx.ModelProto, sizes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``sizes`` padded up to the graph's size rules (``stylize.size_*`` metadata), duplicates dropped."""
+    """``sizes`` padded up to the graph's size rules (``stylize.size_*`` metadata), duplicates dropped, and always
+    at least two distinct sizes: where every size pads to the same one (square multiples of 128: 128x128, the size
+    the exporter traced at), the next accepted size is added, so a graph that only runs at the traced size fails."""
     rules = read_metadata(model).size_rules
-    return list(dict.fromkeys(rules.padded(h, w) for h, w in sizes))
+    out = list(dict.fromkeys(rules.padded(h, w) for h, w in sizes))
+    if len(out) < 2:
+        h, w = out[-1]
+        out.append(rules.padded(h + 1, w + 1))
+    return out
 
 
 def check_shapes(model: onnx.ModelProto, scale: int, report: VerifyReport,
                  sizes: Sequence[tuple[int, int]] = PARITY_SIZES) -> None:
     """Run onnxruntime at each size (batch 2) and check the output shape is (2, 3, H*scale, W*scale)."""
     run = ort_runner(model)
+    ran: list[str] = []
     for h, w in sizes:
-        out = _run_at(run, sample_input((2, 3, h, w)), report)
+        try:
+            out = _run_at(run, sample_input((2, 3, h, w)), report)
+        except RunFailed as exc:
+            if not ran:
+                raise
+            raise StylizeError(f"{report.path}: the graph is not size-dynamic: it runs at {ran[0]} but not at "
+                               f"2x3x{h}x{w} (onnxruntime: {exc.reason})") from None
         if out.shape != (2, 3, h * scale, w * scale):
             raise StylizeError(f"{report.path}: input 2x3x{h}x{w} gave output {out.shape}, expected "
                                f"(2, 3, {h * scale}, {w * scale}): the graph is not size-dynamic")
+        ran.append(f"2x3x{h}x{w}")
     report.checks.append("onnxruntime output shapes at " + ", ".join(f"2x3x{h}x{w}" for h, w in sizes))
 
 

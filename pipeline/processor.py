@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.colour import downsample_chroma, quantise, rgb_to_yuv, upsample_chroma, yuv_to_rgb
 from stylize_video.pipeline.colour_fused import FusedConverter
 from stylize_video.pipeline.io.planes import PlaneLayout
+from stylize_video.pipeline.model_failure import ModelFailure
 from stylize_video.pipeline.nonfinite import NonFiniteFlags
 from stylize_video.train.histogram import match_histogram
 
@@ -159,10 +161,16 @@ class FrameProcessor:
 
     def run_planes(self, planes: list[torch.Tensor], out: torch.Tensor) -> None:
         """Device planes -> packed output planes written into ``out`` (device buffer, or the pinned/host
-        buffer: queued on the current stream). Sets ``last_nonfinite``."""
+        buffer: queued on the current stream). Sets ``last_nonfinite``. A runtime's own exception from the model
+        call is raised as ``ModelFailure`` (one line; the caller adds which frame)."""
         c = self.config
         rgb = self.convert_in_any_size(planes)
-        y = self.backend(rgb)
+        try:
+            y = self.backend(rgb)
+        except StylizeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ORT/torch/TensorRT raise their own types: one line, not a traceback
+            raise ModelFailure(self.backend, exc) from None
         expect = (c.out_layout.height, c.out_layout.width)
         if tuple(y.shape[-2:]) != expect:
             raise RuntimeError(f"model output {tuple(y.shape[-2:])} does not match the expected frame size {expect}")

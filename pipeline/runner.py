@@ -33,6 +33,7 @@ from stylize_video.pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from stylize_video.pipeline.io.sink import Sink, VideoSpec
 from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes, wait_for_decoder
 from stylize_video.pipeline.latency import LatencyStats
+from stylize_video.pipeline.model_failure import ModelFailure
 from stylize_video.pipeline.nonfinite import NonFiniteOutput, is_nonfinite
 from stylize_video.pipeline.processor import FrameProcessor
 from stylize_video.pipeline.slot import LatestSlot
@@ -232,7 +233,11 @@ class Runner:
         # (pytorch#123177); Numba / TensorRT set-up costs land here too.
         if self.processor.device.type == "cuda":
             torch.cuda.set_device(self.processor.device)
-        self.stats.warmup_s = self.processor.warmup()
+        try:
+            self.stats.warmup_s = self.processor.warmup()
+        except ModelFailure as failure:
+            lay = self.processor.config.in_layout
+            raise failure.at(f"the warm-up frame (mid-grey, {lay.width}x{lay.height})") from None
         self._warm.set()
         busy = 0.0
         while True:
@@ -247,18 +252,10 @@ class Runner:
                 if out is None:
                     return
                 t0 = time.perf_counter()
-                if kind == "frame":
-                    event = self.processor(payload, out)
-                else:
-                    self._size_changed(payload)  # the processor scales it on the device
-                    try:
-                        planes = dlpack_planes(payload)
-                    except ValueError as exc:  # checked on the first frame; a later one can change (odd size)
-                        raise StylizeError(f"--hwdec: frame {meta[3]} cannot be imported from NVDEC ({exc}); "
-                                           "run without --hwdec") from None
-                    # FFmpeg wrote the frame on its own CUDA stream: our stream waits for it (the GPU, not the host).
-                    wait_for_decoder(self.processor.stream, self.processor.device)
-                    event = self.processor.process_device_planes(planes, out)
+                try:
+                    event = self._run_frame(kind, payload, out, meta)
+                except ModelFailure as failure:
+                    raise failure.at(_frame_name(meta)) from None
                 busy += time.perf_counter() - t0
                 # A device frame stays alive (as the payload) until the event completes.
                 item = ("frame", payload, out, meta, event, self.processor.last_nonfinite)
@@ -266,6 +263,20 @@ class Runner:
                 return
         self.stats.stage_s["process"] = busy
         self._put(self.q_out, _END)
+
+    def _run_frame(self, kind: str, payload: object, out: torch.Tensor, meta: tuple) -> object:
+        """One decoded frame (host buffer or NVDEC frame) through the processor; its event (None on the CPU)."""
+        if kind == "frame":
+            return self.processor(payload, out)
+        self._size_changed(payload)  # the processor scales it on the device
+        try:
+            planes = dlpack_planes(payload)
+        except ValueError as exc:  # checked on the first frame; a later one can change (odd size)
+            raise StylizeError(f"--hwdec: frame {meta[3]} cannot be imported from NVDEC ({exc}); "
+                               "run without --hwdec") from None
+        # FFmpeg wrote the frame on its own CUDA stream: our stream waits for it (the GPU, not the host).
+        wait_for_decoder(self.processor.stream, self.processor.device)
+        return self.processor.process_device_planes(planes, out)
 
     def _encode(self) -> None:
         layout = self.processor.config.out_layout
@@ -385,6 +396,14 @@ class Runner:
         st.output = str(out) if out is not None else None
         _report_input(st, info, self.source, self.sink)  # after close: the sink's last packets are counted
         return st
+
+
+def _frame_name(meta: tuple) -> str:
+    """``frame 12 (0.480 s)`` from a frame's (pts, time_base, duration, index, t) record: index counts from 0 in
+    decode order, the time is its PTS."""
+    pts, time_base, _, index, _ = meta
+    at = f" ({float(pts * time_base):.3f} s)" if pts is not None and time_base else ""
+    return f"frame {index}{at}"
 
 
 def _report_input(st: RunStats, info: object, source: Source, sink: Sink) -> None:

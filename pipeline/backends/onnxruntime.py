@@ -112,7 +112,9 @@ class OnnxRuntimeBackend(Backend):
         providers = providers_for(self.device, precision, available, cache, only=provider, stream=stream,
                                   trt_profile=profile)
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        # Fatal only: ORT's own (ANSI-coloured) error log would repeat, unasked, what its exception says, and every
+        # exception of a run becomes our one-line error (stylize_video.pipeline.model_failure).
+        opts.log_severity_level = 4
         # No busy-waiting between runs: ORT's intra-op threads otherwise spin after each Run and take the
         # cores that decode and x264 need meanwhile (ONNX Runtime "session.intra_op.allow_spinning").
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -151,11 +153,11 @@ class OnnxRuntimeBackend(Backend):
             self.scale, self.size_rules = probe_onnx_session(self.session, self.scale, self.size_rules)
 
     def check_input(self, shape: tuple[int, ...]) -> None:
-        """Raise ``StylizeError`` if NCHW inputs of ``shape`` do not fit a fixed-size model."""
+        """Raise ``StylizeError`` if NCHW inputs of ``shape`` do not fit a fixed-size model (``SizedBackend`` pads
+        frames up to its size first: its ``size_rules.fixed``)."""
         for got, want, what in zip(shape[-2:], self._static_hw, ("height", "width")):
             if want is not None and got != want:
-                raise StylizeError(f"this ONNX model has a fixed input {what} of {want}, the frames have {got}; "
-                                   f"re-export with dynamic axes")
+                raise StylizeError(f"this ONNX model has a fixed input {what} of {want}, got {got}")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(tuple(x.shape))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import onnx
 import pytest
+import torch
 from stylize_video.errors import StylizeError
 from stylize_video.export.verify import (
     VerifyReport,
@@ -18,6 +19,7 @@ from stylize_video.export.verify import (
     sample_input,
     torch_runner,
 )
+from stylize_video.sizerules import SizeRules
 
 
 def test_psnr_values():
@@ -72,3 +74,33 @@ def test_exception_renamed_io_refused(fp32_proto):
         node.input[:] = ["input1" if i == old else i for i in node.input]
     with pytest.raises(StylizeError, match="expected one input 'input'"):
         check_structure(bad, VerifyReport("renamed.onnx"))
+
+
+class _TracedSizeOnly(torch.nn.Module):
+    """Square multiples of 128 by its size rules (as spandrel's Uformer), but its window reshape is baked in at
+    the traced 128x128: the exported graph claims dynamic H/W and runs at that size only."""
+
+    size_rules = SizeRules(minimum=128, multiple_of=128, square=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        windows = x.reshape(n, 3, 128 * 128)  # shape from constants: fixed at export
+        return (windows * 0.5).reshape(n, 3, 128, 128) * 2.0
+
+
+def test_exception_graph_running_only_at_the_traced_size_refused(capfd):
+    from stylize_video.export.metadata import ModelMetadata
+    from stylize_video.export.onnx_export import export_model
+    from stylize_video.export.verify import sizes_for
+
+    net = _TracedSizeOnly().eval()
+    meta = ModelMetadata(task="restoration", scale=1, arch="test:traced-size-only", weights_sha256="0" * 64)
+    meta.size_rules = net.size_rules
+    proto = export_model(net, meta)
+    # Both parity sizes pad to 128x128, the traced size: a second, distinct size is always checked.
+    assert sizes_for(proto, ((64, 112), (45, 67))) == [(128, 128), (256, 256)]
+    with pytest.raises(StylizeError) as exc:
+        check_fp32_model(proto, torch_runner(net), 1, VerifyReport("w.onnx"))
+    assert str(exc.value).startswith("w.onnx: the graph is not size-dynamic: it runs at 2x3x128x128 but not at "
+                                     "2x3x256x256 (onnxruntime: ")
+    assert capfd.readouterr().err == ""  # ONNX Runtime's own error log (written by its C++ side) is silenced
