@@ -75,8 +75,11 @@ class EngineMeta:
 
     def input_size_rules(self) -> SizeRules:
         """The network's size rules plus the profile's minimum side, when one square minimum fits the profile
-        (frames smaller than the profile are then padded up to it instead of refused)."""
+        (frames smaller than the profile are then padded up to it instead of refused); a static profile is a fixed
+        input size."""
         rules = SizeRules.from_dict(self.size_rules) if self.size_rules else SizeRules()
+        if self.profile.is_static:  # --static HxW: smaller frames padded to it, larger ones need --tile
+            return rules.merged(SizeRules(fixed=self.profile.opt))
         low, high = max(self.profile.min), min(self.profile.max)
         return rules.merged(SizeRules(minimum=low)) if low <= high else rules
 

@@ -69,8 +69,8 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
     r.add_argument("--tile", type=int, metavar="SIZE", help="run the model on SIZE x SIZE tiles of each frame "
                    "(frames too large for GPU memory or for a fixed-size engine); seams are feathered")
-    r.add_argument("--tile-overlap", type=int, default=32, metavar="PX", help="input pixels shared by neighbouring "
-                   "tiles (default 32); output equals the untiled one where PX/4 covers the receptive field")
+    r.add_argument("--tile-overlap", type=int, metavar="PX", help="input pixels shared by neighbouring tiles (default "
+                   "32, at most SIZE/4); output equals the untiled one where PX/4 covers the receptive field")
     r.add_argument("--tile-batch", type=int, default=4, metavar="N", help="tiles per backend call (default 4)")
 
 
@@ -143,7 +143,7 @@ def model_options(args: argparse.Namespace) -> dict:
     from stylize_video.export.conventions import ConventionFlags
     from stylize_video.pipeline.tiling import TileOptions
 
-    if args.tile is None and (args.tile_overlap != 32 or args.tile_batch != 4):
+    if args.tile is None and (args.tile_overlap is not None or args.tile_batch != 4):
         raise StylizeError("--tile-overlap and --tile-batch need --tile SIZE")
     tile = TileOptions(args.tile, args.tile_overlap, args.tile_batch) if args.tile is not None else None
     return {"convention": ConventionFlags(args.value_range, args.layout, args.channel_order), "tile": tile}

@@ -66,7 +66,8 @@ class WrappedBackend(Backend):
 
 
 class SizedBackend(WrappedBackend):
-    """``inner`` behind its size rules: any (N, 3, H, W) with H, W >= 1 in, (N, 3, H*s, W*s) out."""
+    """``inner`` behind its size rules: any (N, 3, H, W) with H, W >= 1 in, (N, 3, H*s, W*s) out (batches larger than
+    ``inner.max_batch`` in chunks)."""
 
     def __init__(self, inner: Backend) -> None:
         super().__init__(inner)
@@ -83,9 +84,13 @@ class SizedBackend(WrappedBackend):
             raise StylizeError(f"empty frames ({shape[-2]}x{shape[-1]})")
         check = getattr(self.inner, "check_input", None)
         if check is not None:
-            check(self.padded_shape(tuple(shape)))
+            n = min(int(shape[0]), self.max_batch or int(shape[0]))  # larger batches go in chunks
+            check(self.padded_shape((n, *shape[1:])))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        limit = self.max_batch
+        if limit and x.shape[0] > limit:  # a fixed-batch graph or engine profile: in chunks it takes
+            return torch.cat([self(chunk) for chunk in x.split(limit)])
         h, w = int(x.shape[-2]), int(x.shape[-1])
         ph, pw = self.size_rules.padded(h, w)
         y = self.inner(pad_bottom_right(x, ph, pw))
@@ -106,31 +111,51 @@ def with_size_rules(backend: Backend) -> Backend:
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _output_hw(run: Runner, h: int, w: int, device: torch.device) -> tuple[int, int] | None:
-    """Output (H, W) of one probe run at (h, w), or None when the model refuses that size."""
+class ProbeFailed(StylizeError):
+    """``probe_size_rules`` found no size the model runs at."""
+
+
+def _output_hw(run: Runner, h: int, w: int, device: torch.device) -> tuple[int, int] | str:
+    """Output (H, W) of one probe run at (h, w), or the runtime's first line of error when the model refuses it."""
     try:
         y = run(torch.full((1, 3, h, w), 128.0, device=device))
     except StylizeError:
         raise
-    except Exception:  # noqa: BLE001 - runtimes raise their own types for sizes a graph cannot take
-        return None
-    return (int(y.shape[-2]), int(y.shape[-1])) if y.dim() == 4 and y.shape[1] == 3 else None
+    except Exception as exc:  # noqa: BLE001 - runtimes raise their own types for sizes a graph cannot take
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if y.dim() == 4 and y.shape[1] == 3:
+        return int(y.shape[-2]), int(y.shape[-1])
+    return f"output shape {tuple(y.shape)} is not (N, 3, H, W)"
+
+
+def probe_bases(base: int = PROBE_BASE) -> list[int]:
+    """Sides tried in turn until the model runs: ``base``, then for each m in ``PROBE_MULTIPLES`` the smallest
+    multiple of m >= ``base`` (a pixel-unshuffle by 3 refuses 64 and takes 66), smallest first."""
+    return [base, *sorted({-(-base // m) * m for m in PROBE_MULTIPLES} - {base})]
 
 
 def probe_size_rules(run: Runner, device: torch.device, scale: int | None = None,
                      base: int = PROBE_BASE) -> tuple[int, SizeRules]:
     """(scale, size rules) of a dynamic-size model found by running it, for ONNX files without our metadata.
 
-    Scale: output / input at ``base`` x ``base`` (or ``scale`` when known). Multiple m: the smallest m in
-    ``PROBE_MULTIPLES`` for which a (base + m) x (base + 2m) input gives exactly scale times that size
-    (e.g. a pytorch/examples TransformerNet exported without internal padding gives 68x68 for 65x65: m = 4).
-    Minimum: the smallest k * m that runs and keeps the size (reflection pads refuse sides <= their width).
-    Raises ``StylizeError`` (one line) when the output is not a fixed integer multiple of the input.
+    Base: the first of ``probe_bases(base)`` the model runs at. Scale: output / input at base x base (or
+    ``scale`` when known). Multiple m: the smallest m in ``PROBE_MULTIPLES`` for which a (base + m) x (base + 2m)
+    input gives exactly scale times that size (e.g. a pytorch/examples TransformerNet exported without internal
+    padding gives 68x68 for 65x65: m = 4). Minimum: the smallest k * m that runs and keeps the size (reflection
+    pads refuse sides <= their width). Square-only models are not found this way (their rules need our metadata).
+    Raises ``StylizeError`` (one line) when no base runs or the output is not a fixed integer multiple of the input.
     """
-    first = _output_hw(run, base, base, device)
-    if first is None:
-        raise StylizeError(f"the model does not run on a {base}x{base} input, so its size rules cannot be found; "
-                           f"export it with stylize-export onnx (which records them) or use --tile")
+    errors: dict[int, str] = {}
+    for side in probe_bases(base):
+        first = _output_hw(run, side, side, device)
+        if not isinstance(first, str):
+            base = side
+            break
+        errors[side] = first
+    else:
+        raise ProbeFailed(f"the model does not run on a 1x3xHxW input for H = W in {', '.join(map(str, errors))} "
+                          f"(at {base}x{base}: {errors[base][:160]}), so its size rules cannot be found; export it "
+                          "with stylize-export onnx, which records them")
     if scale is None:
         if first[0] % base or first[0] != first[1]:
             raise StylizeError(f"model output {first} for a ({base}, {base}) input is not the input size times an "
@@ -157,8 +182,9 @@ def probe_size_rules(run: Runner, device: torch.device, scale: int | None = None
 def probe_onnx_session(session: object, scale: int | None, rules: SizeRules | None) -> tuple[int, SizeRules]:
     """(scale, size rules) of an ``onnxruntime.InferenceSession`` image model, keeping what is already known.
 
-    A fixed-size graph is run once at its size (its rules: none beyond that size, which ``check_input``
-    enforces); a dynamic one goes through ``probe_size_rules``. Runs happen on the host with ONNX Runtime's own
+    A fixed-size graph is run once at its size (its rules: ``fixed`` at that size, so smaller frames are padded
+    to it); a dynamic one goes through ``probe_size_rules``, and where that finds no size, an NHWC input is
+    tried for a ``--layout nhwc`` hint. Runs happen on the host with ONNX Runtime's own
     error log silenced, since probes expect some sizes to fail.
     """
     import numpy as np
@@ -181,6 +207,17 @@ def probe_onnx_session(session: object, scale: int | None, rules: SizeRules | No
         if oh % h or ow % w or oh // h != ow // w or y.shape[1] != 3:
             raise StylizeError(f"model output {tuple(y.shape)} for input (1, 3, {h}, {w}) is not an image x "
                                f"integer scale")
-        return scale or oh // h, rules or SizeRules()
-    found_scale, found = probe_size_rules(run, torch.device("cpu"), scale)
+        fixed = SizeRules(fixed=(h, w))  # frames up to h x w are padded to it, larger ones need --tile
+        return scale or oh // h, rules.merged(fixed) if rules else fixed
+    try:
+        found_scale, found = probe_size_rules(run, torch.device("cpu"), scale)
+    except ProbeFailed as exc:
+        try:  # an NHWC graph whose every dimension is dynamic takes NCHW input without complaint, then fails inside
+            nhwc = session.run([out.name], {inp.name: np.full((1, PROBE_BASE, PROBE_BASE, 3), 128, dtype)}, quiet)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - not NHWC either: the probe's own message stands
+            raise exc from None
+        if np.asarray(nhwc[0]).shape[-1] == 3:
+            raise StylizeError(f"the model does not run on NCHW input but does on NHWC (1x{PROBE_BASE}x{PROBE_BASE}x3): "
+                               "pass --layout nhwc (and --channel-order/--value-range if they differ too)") from None
+        raise
     return found_scale, rules or found

@@ -90,7 +90,7 @@ class Stylizer:
     def load(cls, path: str | os.PathLike[str], *, backend: str = "auto", device: str | torch.device = "auto",
              precision: str | None = None, match_histogram: bool = False, value_range: str | None = None,
              layout: str | None = None, channel_order: str | None = None, tile: int | None = None,
-             tile_overlap: int = 32, tile_batch: int = 4, **kwargs: Any) -> Stylizer:
+             tile_overlap: int | None = None, tile_batch: int = 4, **kwargs: Any) -> Stylizer:
         """Load a TensorRT engine (.plan/.engine), ONNX model (.onnx) or checkpoint (.pth/.model/.safetensors:
         ours, pytorch/examples, or any architecture spandrel detects).
 
@@ -98,7 +98,8 @@ class Stylizer:
         ``stylize_video.pipeline.backends.load_backend``. ``precision=None``: fp16 on CUDA, fp32 on the CPU.
         ``value_range`` ("0-255"/"0-1"), ``layout`` ("nchw"/"nhwc"), ``channel_order`` ("rgb"/"bgr"): the I/O
         convention of an ONNX file without our metadata. ``tile``: run frames in ``tile`` x ``tile`` tiles sharing
-        ``tile_overlap`` pixels, ``tile_batch`` per call (``stylize_video.pipeline.tiling``).
+        ``tile_overlap`` pixels (default min(32, tile // 4)), ``tile_batch`` per call
+        (``stylize_video.pipeline.tiling``).
         """
         from stylize_video.export.conventions import ConventionFlags
         from stylize_video.pipeline.backends import load_backend  # heavy: onnxruntime/tensorrt imports live there

@@ -27,27 +27,50 @@ from stylize_video.pipeline.backends.base import Backend
 from stylize_video.pipeline.sizing import WrappedBackend, with_size_rules
 from stylize_video.sizerules import SizeRules
 
-DEFAULT_OVERLAP = 32
+DEFAULT_OVERLAP = 32  # at most; a quarter of the tile below 128 px (``default_overlap``)
 DEFAULT_BATCH = 4
+
+
+def default_overlap(size: int) -> int:
+    """The overlap used when none is given: 32 px, but at most a quarter of a ``size`` px tile, so small tiles
+    keep three quarters of their side as stride (half would need about twice as many tiles)."""
+    return min(DEFAULT_OVERLAP, size // 4)
 
 
 @dataclass(frozen=True)
 class TileOptions:
-    """``--tile SIZE --tile-overlap PX`` (input pixels) and how many tiles go to the backend per call."""
+    """``--tile SIZE --tile-overlap PX`` (input pixels) and how many tiles go to the backend per call.
+
+    ``overlap`` None: ``default_overlap(size)``, resolved by ``TiledBackend``; one given explicitly must be less
+    than half of ``size``.
+    """
 
     size: int
-    overlap: int = DEFAULT_OVERLAP
+    overlap: int | None = None
     batch: int = DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         if self.size < 1:
             raise StylizeError(f"--tile must be >= 1 pixel, got {self.size}")
-        if self.overlap < 0:
+        if self.overlap is not None and self.overlap < 0:
             raise StylizeError(f"--tile-overlap must be >= 0, got {self.overlap}")
-        if 2 * self.overlap >= self.size:
+        if self.overlap is not None and 2 * self.overlap >= self.size:
             raise StylizeError(f"--tile-overlap {self.overlap} must be less than half of --tile {self.size}")
         if self.batch < 1:
             raise StylizeError(f"--tile-batch must be >= 1, got {self.batch}")
+
+
+def check_fixed_tile(size: int, rules: SizeRules) -> None:
+    """A model with a fixed input size takes tiles of exactly that size (smaller tiles of small frames are padded
+    up to it); any other ``--tile`` is refused at load, naming the one to use."""
+    if rules.fixed is None:
+        return
+    fh, fw = rules.fixed
+    if fh != fw:
+        raise StylizeError(f"this model's input size is fixed at {fw}x{fh}, not square, and tiles are square: "
+                           "re-export it with dynamic height/width")
+    if size != fh:
+        raise StylizeError(f"--tile {size} does not fit this model's fixed input size {fw}x{fh}: use --tile {fh}")
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -83,6 +106,7 @@ class TiledBackend(WrappedBackend):
         super().__init__(with_size_rules(inner))
         rules = getattr(self.inner, "size_rules", None) or SizeRules()
         size = options.size
+        check_fixed_tile(size, rules)
         if size < rules.minimum:
             raise StylizeError(f"--tile {size} is smaller than this model's minimum input side of {rules.minimum} "
                                f"({rules.describe()})")
@@ -91,7 +115,8 @@ class TiledBackend(WrappedBackend):
             warnings.warn(f"--tile {options.size} rounded down to {size}, a multiple of {rules.multiple_of} "
                           f"as this model needs", stacklevel=2)
         batch = min(options.batch, self.inner.max_batch or options.batch)
-        self.options = TileOptions(size, min(options.overlap, (size - 1) // 2), max(1, batch))
+        overlap = default_overlap(size) if options.overlap is None else options.overlap
+        self.options = TileOptions(size, min(overlap, (size - 1) // 2), max(1, batch))
         tiling = getattr(getattr(self.inner, "info", None), "tiling", "supported")
         if tiling != "supported":
             warnings.warn(f"spandrel marks this architecture's tiling as {tiling}: it uses whole-image context, "

@@ -78,6 +78,14 @@ def _onnxruntime(path: Path, device: str, precision: str, compile: bool | str, o
         precision = "fp32"
     backend = OnnxRuntimeBackend(path, device, precision, provider=ort_provider, model_bytes=graph)
     backend.convention = used  # type: ignore[attr-defined] - printed in the summary
+    if used.source != "stylize.* metadata" and (convention is None or convention.value_range is None):
+        from stylize_video.pipeline.value_range_check import check_assumed_value_range
+
+        try:  # 0..255 is only assumed: a 0..1 model would write a black video
+            check_assumed_value_range(backend, path.name)
+        except BaseException:
+            backend.close()
+            raise
     return backend
 
 

@@ -130,3 +130,16 @@ def test_sidecar_carries_size_rules_and_convention(plan):
         data.pop(key)
     sidecar_path(plan).write_text(json.dumps(data))
     assert read_meta(plan).input_size_rules() == SizeRules(minimum=64)
+
+
+def test_static_engine_is_a_fixed_input_size():
+    # --static 720x1280: smaller frames are padded to it, larger ones need --tile (square static engines)
+    from dataclasses import replace
+
+    from stylize_video.sizerules import SizeRules
+
+    meta = replace(make_meta(), profile=ShapeProfile((720, 1280), (720, 1280), (720, 1280)))
+    meta.size_rules = SizeRules(multiple_of=4).to_dict()
+    rules = meta.input_size_rules()
+    assert rules.fixed == (720, 1280) and rules.padded(480, 640) == (720, 1280)
+    assert SizeRules.from_dict(rules.to_dict()) == rules

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from stylize_video.errors import StylizeError
+from stylize_video.export.conventions import ConventionFlags
 from stylize_video.pipeline.backends import load_backend
 from stylize_video.pipeline.sizing import pad_bottom_right
 from stylize_video.pipeline.stylizer import Stylizer
@@ -51,6 +52,9 @@ def tn_models(tmp_path_factory, checkpoints):
     save_atomic(export_model(tn, metadata_for(tn, info)), ours)
     net = ExamplesTransformerNet()
     net.load_state_dict(tn.state_dict())
+    with torch.no_grad():  # outputs over ~0..255 like a trained net's (fresh weights give +-1: a 0..1-looking model)
+        net.deconv3.conv2d.weight.mul_(60.0)
+        net.deconv3.conv2d.bias.fill_(127.5)
     _export_by_hand(net, root / "by_hand.onnx")
     return {"ckpt": checkpoints["style"], "onnx": ours, "by_hand": root / "by_hand.onnx", "net": net.eval()}
 
@@ -64,6 +68,12 @@ def test_size_rules_arithmetic():
     assert r.describe() == "sides >= 8, multiples of 4"
     with pytest.raises(StylizeError):
         SizeRules(multiple_of=0)
+    fixed = SizeRules(fixed=(4, 6))  # a graph without dynamic axes: smaller frames padded to it
+    assert fixed.padded(1, 1) == (4, 6) and fixed.accepts(4, 6) and not fixed.accepts(4, 4) and not fixed.none
+    assert not fixed.fits(5, 6) and fixed.describe() == "fixed 6x4" and r.merged(fixed).fixed == (4, 6)
+    with pytest.raises(StylizeError, match=r"^6x5 frames are larger than this model's fixed input size 6x4: "
+                                           r"re-export it with dynamic height/width \(tiles are square"):
+        fixed.padded(5, 6)
 
 
 def test_pad_reflects_then_replicates():
@@ -124,3 +134,58 @@ def test_cli_tiny_clip(tn_models, tmp_path, capsys, flag, key, hw):
     with av.open(str(src)) as a, av.open(str(out)) as b:
         ins, outs = list(a.decode(video=0)), list(b.decode(video=0))
     assert len(outs) == len(ins) == 3 and (outs[0].height, outs[0].width) == (h, w)
+
+
+class Unshuffle3(torch.nn.Module):
+    """Pixel-unshuffle by 3, a 1x1 convolution, pixel-shuffle back: sides must be multiples of 3 (none of the
+    probe's power-of-two sizes runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = torch.nn.Conv2d(27, 27, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.conv(F.pixel_unshuffle(x, 3)), 3)
+
+
+def test_probe_finds_a_multiple_of_3(tmp_path):
+    from stylize_video.pipeline.sizing import probe_bases
+
+    # 64 first, then the smallest multiple >= 64 of each m in PROBE_MULTIPLES that 64 is not a multiple of
+    assert probe_bases() == [64, 65, 66, 70, 72, 75, 96]
+    net = Unshuffle3().eval()
+    path = tmp_path / "mult3.onnx"
+    _export_by_hand(net, path, sample=(1, 3, 63, 63))
+    with load_backend(path, device="cpu", precision="fp32", convention=ConventionFlags("0-255")) as b:
+        assert b.size_rules == SizeRules(minimum=3, multiple_of=3) and b.scale == 1
+        x = torch.rand(1, 3, 50, 65) * 255
+        with torch.no_grad():
+            want = net(pad_bottom_right(x, 51, 66))[..., :50, :65]
+        assert float((b(x) - want).abs().max()) < 0.05
+
+
+def test_an_all_dynamic_nhwc_graph_gets_the_layout_hint(tmp_path):
+    class Nhwc(torch.nn.Module):  # (N, H, W, 3) -> same, channels reversed by a 1x1 convolution
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 1, bias=False)
+            with torch.no_grad():
+                self.conv.weight.copy_(torch.eye(3).flip(0).view(3, 3, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+    path = tmp_path / "nhwc.onnx"
+    axes = {0: "n", 1: "h", 2: "w", 3: "c"}  # even the channel dimension is dynamic: nothing to read the layout from
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Nhwc(), (torch.rand(1, 8, 8, 3),), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": axes, "y": axes})
+    with pytest.raises(StylizeError) as exc:
+        load_backend(path, device="cpu", precision="fp32")
+    assert str(exc.value) == ("the model does not run on NCHW input but does on NHWC (1x64x64x3): pass --layout nhwc "
+                              "(and --channel-order/--value-range if they differ too)")
+    with load_backend(path, device="cpu", precision="fp32", convention=ConventionFlags(layout="nhwc")) as b:
+        x = torch.rand(1, 3, 5, 7) * 255
+        assert torch.allclose(b(x), x.flip(1))

@@ -78,23 +78,57 @@ def test_tile_options_checked():
             TileOptions(**kw)
 
 
-def test_fixed_size_onnx_runs_in_tiles_of_its_size(compact, tmp_path):
-    # A graph exported for 32x32 only (a fixed-size engine's situation) runs 50x70 frames as 32x32 tiles.
+def test_default_overlap_fits_small_tiles(spandrel_files, tmp_path, capsys):
+    # --tile 32 alone: the default overlap (32 px) is cut to a quarter of the tile; only a given one is refused.
+    from stylize_video.pipeline.cli import main
+    from stylize_video.pipeline.synth import make_test_clip
+
+    assert TileOptions(32).overlap is None and TileOptions(32, 15).overlap == 15
+    src = make_test_clip(tmp_path / "in.mp4", width=64, height=48, frames=2, audio=False)
+    args = [str(src), str(tmp_path / "out.mp4"), "--checkpoint", str(spandrel_files["compact"]), "--device", "cpu",
+            "--tile", "32"]
+    assert main(args) == 0
+    assert "tiles 32 px, overlap 8 px, 4 per call" in capsys.readouterr().err
+    assert main([*args, "--tile-overlap", "16", "--overwrite"]) == 1
+    assert capsys.readouterr().err.strip() == ("stylize-video: error: --tile-overlap 16 must be less than half of "
+                                               "--tile 32")
+
+
+@pytest.fixture(scope="module")
+def fixed32(compact, tmp_path_factory):
+    """``compact`` exported for 32x32 only (no dynamic axes; a fixed-size engine's situation)."""
     import warnings
 
-    path = tmp_path / "fixed.onnx"
+    path = tmp_path_factory.mktemp("fixed") / "fixed.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(compact, (torch.rand(1, 3, 32, 32) * 255,), str(path), dynamo=False, opset_version=17,
                           input_names=["input"], output_names=["output"])
-    x = torch.rand(1, 3, 50, 70) * 255.0
-    with load_backend(path, device="cpu", precision="fp32") as plain, \
-            pytest.raises(StylizeError, match="fixed input height of 32"):
-        plain.check_input(tuple(x.shape))
-    with load_backend(path, device="cpu", precision="fp32", tile=TileOptions(32, 12, batch=1)) as tiled:
-        tiled.check_input(tuple(x.shape))
-        y = tiled(x)
-    assert _psnr(y, TorchBackend(compact, "cpu", "fp32")(x)) >= 45.0
+    return path
+
+
+def test_fixed_size_onnx_pads_smaller_frames_and_tiles_larger_ones(compact, fixed32):
+    from stylize_video.pipeline.sizing import pad_bottom_right
+    from stylize_video.sizerules import SizeRules
+
+    ref = TorchBackend(compact, "cpu", "fp32")
+    small, large = torch.rand(2, 3, 20, 27) * 255.0, torch.rand(1, 3, 50, 70) * 255.0
+    with load_backend(fixed32, device="cpu", precision="fp32") as plain:
+        assert plain.size_rules == SizeRules(fixed=(32, 32)) and plain.size_rules.describe() == "fixed 32x32"
+        # a frame up to 32x32 is padded to it and the output cropped back: the same pixels as torch on that input
+        want = ref(pad_bottom_right(small, 32, 32))[..., :40, :54]
+        assert float((plain(small) - want).abs().max()) < 1e-2
+        with pytest.raises(StylizeError) as exc:  # one larger needs tiles, refused before any work
+            plain.check_input(tuple(large.shape))
+        assert str(exc.value) == "70x50 frames are larger than this model's fixed input size 32x32: run it in tiles " \
+                                 "with --tile 32"
+    with load_backend(fixed32, device="cpu", precision="fp32", tile=TileOptions(32, 12, batch=1)) as tiled:
+        tiled.check_input(tuple(large.shape))
+        assert _psnr(tiled(large), ref(large)) >= 45.0
+        assert float((tiled(small) - want).abs().max()) < 1e-2  # a frame smaller than the tile: one padded tile
+    with pytest.raises(StylizeError) as exc:
+        load_backend(fixed32, device="cpu", precision="fp32", tile=TileOptions(16))
+    assert str(exc.value) == "--tile 16 does not fit this model's fixed input size 32x32: use --tile 32"
 
 
 def test_cli_tile_below_minimum_fails_before_decoding(spandrel_files, tmp_path, capsys):
