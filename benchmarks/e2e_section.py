@@ -4,9 +4,12 @@ Order: decode ceiling, encode ceiling, model ceiling, then ``--e2e-repeats`` pai
 decode -> encode, full pipeline) alternating, so both see the same machine load. Every stage checks the
 time budget before it begins (``Budget.E2E_SHARE``); what has not begun is reported as skipped.
 
-``pipeline_vs_plain`` (the median over the pairs) is the pipeline's frame-loop rate (after warm-up, as
-``stylize-video`` reports it) over the plain transcode's rate; each pair also records the ratio with the
-pipeline's set-up (opening, warm-up: Numba kernel load, ORT session warm-up) included.
+``pipeline_vs_plain`` (the median over the pairs) is the pipeline's frame-loop rate over the plain transcode's
+rate. Both spans end when the output file is closed, the encoder's drain (x264's lookahead and frame threads)
+included: the frame loop runs from opening the output to closing it (``RunStats.wall_s``, what ``stylize-video``
+reports as fps; warm-up excluded), the plain transcode from opening the clip to closing its output. Each pair
+also records the ratio with the pipeline's set-up (opening the input, warm-up: Numba kernel load, ORT session
+warm-up) included: the whole ``stylize_file`` call.
 """
 
 from __future__ import annotations

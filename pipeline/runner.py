@@ -353,9 +353,9 @@ class Runner:
                 pass
             if self._error is not None:
                 raise self._error
+            start = time.perf_counter()  # from opening the output (encoder set-up included) to its close
             self.sink.open(self.spec, [] if self.realtime else list(self.source.passthrough))
             bar = _progress_bar(info.frames, self.progress)
-            start = time.perf_counter()
             for t in (threads[0], threads[2]):
                 t.start()
             shown = 0
@@ -383,6 +383,11 @@ class Runner:
         if self._error is not None:
             self.sink.abort()
             raise self._error
+        # The encoder's drain (x264's lookahead and frame threads flush here) and the trailer belong to the run:
+        # the clock stops when the output is complete, as a plain decode -> encode's does.
+        t_close = time.perf_counter()
+        out = self.sink.close(interrupted=interrupted and not self.interrupt_is_end)
+        st.stage_s["encode"] = st.stage_s.get("encode", 0.0) + time.perf_counter() - t_close
         st.wall_s = time.perf_counter() - start
         st.frames = self._done
         st.fps = st.frames / st.wall_s if st.wall_s > 0 else 0.0
@@ -392,7 +397,6 @@ class Runner:
         st.frames_in, st.realtime, st.paced = self._decoded, self.realtime, bool(getattr(self.source, "paced", False))
         st.dropped = self.q_in.dropped if self.realtime else 0
         st.latency_ms = self.latency.summary()
-        out = self.sink.close(interrupted=interrupted and not self.interrupt_is_end)
         st.output = str(out) if out is not None else None
         _report_input(st, info, self.source, self.sink)  # after close: the sink's last packets are counted
         return st

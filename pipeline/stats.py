@@ -14,7 +14,7 @@ class RunStats:
     frames: int = 0
     corrupt_packets: int = 0
     passthrough_packets: int = 0
-    wall_s: float = 0.0  # from the first decoded frame to the closed output, warm-up excluded
+    wall_s: float = 0.0  # from opening the output to closing it (encoder drain included), warm-up excluded
     warmup_s: float = 0.0  # one frame through the model before timing (compilation, graph capture)
     fps: float = 0.0
     # busy seconds per stage; they overlap, so their sum exceeds wall_s when the overlap works.

@@ -273,3 +273,30 @@ def test_size_change_mid_stream_is_scaled_to_the_first_size(tmp_path, vid, ident
     # flat frames stay flat and keep their level: the whole frame was scaled, not a corner cut out
     last = out[-1].to_ndarray(format="rgb24").astype(int)
     assert last.max() - last.min() <= 2 and abs(last.mean() - 150) <= 3
+
+
+def test_wall_time_includes_the_encoder_drain(tmp_path, identity_backend):
+    # x264 finishes its lookahead and frame threads in close(): the run's clock (and fps) must include it, as a
+    # plain decode -> encode's does, or the pipeline looks faster than the encoder alone.
+    import time
+
+    from stylize_video.pipeline.io.sink import FileSink
+    from stylize_video.pipeline.io.source import FileSource
+    from stylize_video.pipeline.job import stylize
+
+    drain_s = 0.5
+
+    class SlowDrain(FileSink):
+        def close(self, interrupted=False):
+            time.sleep(drain_s)
+            return super().close(interrupted)
+
+    src = make_test_clip(tmp_path / "x.mp4", frames=3, audio=False)
+    source = FileSource(src)
+    try:
+        stats = stylize(source, SlowDrain(tmp_path / "y.mp4", EncoderOptions(preset="ultrafast")), identity_backend,
+                        _opts())
+    finally:
+        source.close()
+    assert stats.frames == 3 and stats.wall_s >= drain_s and stats.fps <= 3 / drain_s
+    assert stats.stage_s["encode"] >= drain_s  # the drain is encoder work
