@@ -129,7 +129,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from stylize_video.pipeline.batch.driver import BatchOptions, run_batch
     from stylize_video.pipeline.batch.inputs import parse_ext
     from stylize_video.pipeline.batch.worker import WorkerConfig
-    from stylize_video.pipeline.cli import _resolve_model
+    from stylize_video.pipeline.cli import _resolve_model, model_options
     from stylize_video.pipeline.io.containers import check_pix_fmt_name
     from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
     from stylize_video.pipeline.io.sink import choose_pix_fmt
@@ -157,7 +157,7 @@ def _main(argv: Sequence[str] | None) -> int:
     config = WorkerConfig(_resolve_model(args, precision), args.backend, dev_type, args.precision,
                           args.compile_mode or args.compile, encoder, args.apply_rotation, args.match_histogram,
                           args.hwdec, args.queue_size, threads, args.video_stream,
-                          DeinterlaceOptions(args.deinterlace, args.deinterlace_rate))
+                          DeinterlaceOptions(args.deinterlace, args.deinterlace_rate), **model_options(args))
     options = BatchOptions(args.out_dir, args.work_dir, ext, args.segment_seconds, args.overwrite,
                            args.keep_segments, not args.no_audio, not args.no_subtitles,
                            progress=cliargs.progress_enabled(args.quiet))

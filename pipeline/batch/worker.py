@@ -17,12 +17,17 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions
+
+if TYPE_CHECKING:  # annotations only: the worker's config stays importable without onnx/torch
+    from stylize_video.export.conventions import ConventionFlags
+    from stylize_video.pipeline.tiling import TileOptions
 
 SEGMENT_FORMAT = "nut"
 SEGMENT_SUFFIX = ".nut"
@@ -36,7 +41,7 @@ class WorkerConfig:
     ``device``: "cpu" or "cuda" (the executor gives each worker its GPU); ``precision`` None = fp16 on CUDA,
     fp32 on the CPU; ``threads``: torch CPU threads per worker (None: torch's default); ``encoder``: the
     user's options (each segment task carries them with its output's codec resolved); ``video_stream`` and
-    ``deinterlace`` as ``FileSourceOptions``.
+    ``deinterlace`` as ``FileSourceOptions``; ``convention`` and ``tile`` as ``load_backend`` takes them.
     """
 
     model: str
@@ -52,6 +57,8 @@ class WorkerConfig:
     threads: int | None = None
     video_stream: int | None = None
     deinterlace: DeinterlaceOptions = field(default_factory=DeinterlaceOptions)
+    convention: ConventionFlags | None = None  # --value-range/--layout/--channel-order of a foreign ONNX file
+    tile: TileOptions | None = None  # --tile/--tile-overlap/--tile-batch
 
     def resolved_precision(self) -> str:
         return self.precision or ("fp16" if self.device.startswith("cuda") else "fp32")
@@ -158,7 +165,8 @@ class SegmentWorker:
             from stylize_video.pipeline.backends import load_backend
 
             c = self.config
-            self.backend = load_backend(c.model, c.backend, self.device, c.resolved_precision(), c.compile)
+            self.backend = load_backend(c.model, c.backend, self.device, c.resolved_precision(), c.compile,
+                                        convention=c.convention, tile=c.tile)
         return self.backend
 
     def run(self, task: SegmentTask) -> SegmentResult:

@@ -81,3 +81,32 @@ def test_a_nearly_black_output_is_a_warning_that_quiet_does_not_hide(models, tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an explicit range: no probe, no warning
         load_backend(models["dim"], device="cpu", precision="fp32", convention=ConventionFlags("0-255")).close()
+
+
+def test_stylize_batch_passes_the_convention_and_tiles_to_its_workers(models, tmp_path, monkeypatch):
+    # stylize-batch shares stylize-video's model flags: without them reaching the workers, the refusal above
+    # would name a flag that does nothing there.
+    from stylize_video.pipeline.batch import driver
+    from stylize_video.pipeline.batch.cli import main
+    from stylize_video.pipeline.batch.worker import SegmentWorker
+    from stylize_video.pipeline.synth import make_test_clip
+    from stylize_video.pipeline.tiling import TileOptions
+
+    seen = {}
+
+    def capture(inputs, config, *args, **kwargs):
+        seen["config"] = config
+        raise KeyboardInterrupt  # stop before any worker starts
+
+    monkeypatch.setattr(driver, "run_batch", capture)
+    src = make_test_clip(tmp_path / "in.mp4", width=32, height=24, frames=2, audio=False)
+    assert main([str(src), "--out-dir", str(tmp_path / "out"), "--onnx", str(models["unit"]), "--value-range", "0-1",
+                 "--tile", "16", "--device", "cpu", "-q"]) == 130
+    config = seen["config"]
+    assert config.convention == ConventionFlags("0-1") and config.tile == TileOptions(16)
+    worker = SegmentWorker(config, "cpu")
+    backend = worker._load()
+    try:
+        assert backend.convention.value_range == "0-1" and backend.options.overlap == 4  # tiled, default overlap
+    finally:
+        backend.close()
