@@ -1,7 +1,8 @@
 """The end-to-end section of a run: stage ceilings, then plain transcode vs the full pipeline, repeated.
 
 Order: decode ceiling, encode ceiling, model ceiling, then ``--e2e-repeats`` pairs of (plain PyAV
-decode -> encode, full pipeline) alternating, so both see the same machine load. Every stage checks the
+decode -> encode, full pipeline) back to back, so both see the same machine load; which of the two runs first
+alternates from pair to pair (plain first in pairs 1, 3, ...). Every stage checks the
 time budget before it begins (``Budget.E2E_SHARE``); what has not begun is reported as skipped.
 
 ``pipeline_vs_plain`` (the median over the pairs) is the pipeline's frame-loop rate over the plain transcode's
@@ -131,17 +132,15 @@ def _pairs(result: EndToEnd, cfg: BenchConfig, clip: Path, frames: int, scale: i
             if not pairs:
                 result.stages += [e2e.StageResult("plain", "skipped", spent), e2e.StageResult("full", "skipped", spent)]
             break
-        log(f"e2e  plain decode -> encode, then the full pipeline with {label} ({i + 1}/{cfg.e2e_repeats})")
+        # Which side runs first alternates: on a shared machine neither gets the colder (or quieter) slot every time.
+        full_first = i % 2 == 1
+        order = "the full pipeline, then plain" if full_first else "plain decode -> encode, then the full pipeline"
+        log(f"e2e  {order} with {label} ({i + 1}/{cfg.e2e_repeats})")
+        whole = _full_stage(full, clip, work_dir, label) if full_first else None
         plain = e2e.plain_transcode(clip, scale, frames, work_dir, settings)
-        try:
-            whole = e2e.run_full(full, clip, work_dir)
-            whole.detail["variant"] = label
-            wall = whole.detail.get("pipeline_wall_s")
-            whole.detail["loop_fps"] = whole.frames / wall if wall else None
-        except Exception as exc:  # noqa: BLE001 - the pipeline failing is a result; the rest still reports
-            whole = e2e.StageResult("full", "failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+        whole = whole or _full_stage(full, clip, work_dir, label)
         pairs.append((plain, whole))
-        result.runs.append(_ratio(plain, whole))
+        result.runs.append({**_ratio(plain, whole), "first": "full" if full_first else "plain"})
         tell(result)
         if whole.status != "ok":
             break
@@ -156,6 +155,18 @@ def _pairs(result: EndToEnd, cfg: BenchConfig, clip: Path, frames: int, scale: i
         median_pair = len(pairs) - 1
     result.stages += list(pairs[median_pair])
     tell(result)
+
+
+def _full_stage(full: Callable[[Path, Path], dict[str, Any]], clip: Path, work_dir: Path, label: str) -> e2e.StageResult:
+    """One full-pipeline run with its frame-loop fps; a failure is a result (the section still reports)."""
+    try:
+        whole = e2e.run_full(full, clip, work_dir)
+    except Exception as exc:  # noqa: BLE001 - the pipeline failing is a result; the rest still reports
+        return e2e.StageResult("full", "failed", f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+    whole.detail["variant"] = label
+    wall = whole.detail.get("pipeline_wall_s")
+    whole.detail["loop_fps"] = whole.frames / wall if wall else None
+    return whole
 
 
 def _ratio(plain: e2e.StageResult, full: e2e.StageResult) -> dict[str, Any]:

@@ -41,11 +41,23 @@ def test_end_to_end_honours_the_budget(tmp_path, fake_loader, cpu_caps):
     assert record["throughput"]["status"] == "skipped" and validate(record) == []
 
 
-def test_pipeline_vs_plain_is_the_median_of_the_pairs(tmp_path, fake_loader, cpu_caps):
+def test_pipeline_vs_plain_is_the_median_of_the_pairs(tmp_path, fake_loader, cpu_caps, monkeypatch):
+    from stylize_video.benchmarks import e2e as stages
+
     walls = iter([3.0, 1.0, 2.0])  # frame-loop seconds of three full runs (3 frames each)
-    record = run_benchmark(_cfg(tmp_path, e2e_repeats=3), [], _hooks(
-        fake_loader, cpu_caps, full_runner=lambda s, d, b, n: {"frames": n, "pipeline_wall_s": next(walls)}))
+    order: list[str] = []
+    plain = stages.plain_transcode
+    monkeypatch.setattr(stages, "plain_transcode", lambda *a, **k: order.append("plain") or plain(*a, **k))
+
+    def full(s, d, b, n):
+        order.append("full")
+        return {"frames": n, "pipeline_wall_s": next(walls)}
+
+    record = run_benchmark(_cfg(tmp_path, e2e_repeats=3), [], _hooks(fake_loader, cpu_caps, full_runner=full))
     e2e = record["end_to_end"]
+    # which side runs first alternates, so neither always gets the colder slot
+    assert order == ["plain", "full", "full", "plain", "plain", "full"]
+    assert [r["first"] for r in e2e["runs"]] == ["plain", "full", "plain"]
     assert len(e2e["runs"]) == 3 and len(e2e["load_average"]) == 4
     ratios = [r["ratio"] for r in e2e["runs"]]
     for run, wall in zip(e2e["runs"], (3.0, 1.0, 2.0)):
