@@ -42,3 +42,9 @@ class ModelFailure(StylizeError):
     def at(self, where: str) -> StylizeError:
         """The error for the user: ``where`` is e.g. ``frame 12 (0.480 s)`` or ``the warm-up frame``."""
         return StylizeError(f"the model ({self.model}) failed on {where}: {self.reason}")
+
+
+def frame_name(pts: int | None, time_base: object, index: int) -> str:
+    """``frame 12 (0.480 s)``: ``index`` counts decoded frames from 0, the time is the frame's PTS."""
+    at = f" ({float(pts * time_base):.3f} s)" if pts is not None and time_base else ""
+    return f"frame {index}{at}"

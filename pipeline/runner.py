@@ -28,12 +28,13 @@ from collections.abc import Callable
 import av
 import torch
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.buffer_pool import BufferPool
 from stylize_video.pipeline.io.damage import merge
 from stylize_video.pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from stylize_video.pipeline.io.sink import Sink, VideoSpec
 from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes, wait_for_decoder
 from stylize_video.pipeline.latency import LatencyStats
-from stylize_video.pipeline.model_failure import ModelFailure
+from stylize_video.pipeline.model_failure import ModelFailure, frame_name
 from stylize_video.pipeline.nonfinite import NonFiniteOutput, is_nonfinite
 from stylize_video.pipeline.processor import FrameProcessor
 from stylize_video.pipeline.slot import LatestSlot
@@ -41,26 +42,6 @@ from stylize_video.pipeline.stats import RunStats
 
 _END = object()
 _POLL_S = 0.05
-
-
-class BufferPool:
-    """``count`` flat uint8 host tensors of ``nbytes`` (pinned when CUDA is used), recycled."""
-
-    def __init__(self, count: int, nbytes: int, pin: bool) -> None:
-        self.free: queue.Queue[torch.Tensor] = queue.Queue()
-        for _ in range(count):
-            self.free.put(torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin))
-
-    def get(self, alive: Callable[[], bool]) -> torch.Tensor | None:
-        while alive():
-            try:
-                return self.free.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-        return None
-
-    def put(self, buf: torch.Tensor) -> None:
-        self.free.put(buf)
 
 
 class Runner:
@@ -255,7 +236,7 @@ class Runner:
                 try:
                     event = self._run_frame(kind, payload, out, meta)
                 except ModelFailure as failure:
-                    raise failure.at(_frame_name(meta)) from None
+                    raise failure.at(frame_name(*meta[:2], meta[3])) from None
                 busy += time.perf_counter() - t0
                 # A device frame stays alive (as the payload) until the event completes.
                 item = ("frame", payload, out, meta, event, self.processor.last_nonfinite)
@@ -400,14 +381,6 @@ class Runner:
         st.output = str(out) if out is not None else None
         _report_input(st, info, self.source, self.sink)  # after close: the sink's last packets are counted
         return st
-
-
-def _frame_name(meta: tuple) -> str:
-    """``frame 12 (0.480 s)`` from a frame's (pts, time_base, duration, index, t) record: index counts from 0 in
-    decode order, the time is its PTS."""
-    pts, time_base, _, index, _ = meta
-    at = f" ({float(pts * time_base):.3f} s)" if pts is not None and time_base else ""
-    return f"frame {index}{at}"
 
 
 def _report_input(st: RunStats, info: object, source: Source, sink: Sink) -> None:
