@@ -37,10 +37,11 @@ from stylize_video.pipeline.io.paths import ffmpeg_path
 from stylize_video.pipeline.io.streams import OtherVideo, attached_pictures, choose_video_stream, describe_video
 
 # the protocol and its items live in stylize_video.pipeline.io.items; importable from here as before
-__all__ = ["FileSource", "FileSourceOptions", "PacketItem", "Source", "SourceStats", "StreamInfo", "VideoItem"]
+__all__ = ["FileSource", "FileSourceOptions", "PacketItem", "Source", "SourceStats", "StreamInfo", "Unseekable",
+           "VideoItem"]
 
 
-class _Unseekable(Exception):
+class Unseekable(Exception):
     """The input refused a seek: it is opened again and read from the start."""
 
 
@@ -86,12 +87,13 @@ class FileSource:
     subtitle streams and attached pictures. Damage is counted in ``stats.damage`` (see
     ``stylize_video.pipeline.io.damage``) and never ends the run by itself."""
 
+    _seekable = True  # False once the input refused a seek (then read from its start)
+
     def __init__(self, path: str | os.PathLike[str], options: FileSourceOptions | None = None) -> None:
         self.path = Path(path)
         self.options = options or FileSourceOptions()
         self.stats = SourceStats()
         self._stop = False
-        self._seekable = True
         if not self.options.hwdec:
             self._open("cpu", None)
             return
@@ -145,7 +147,7 @@ class FileSource:
         self.container = _open_input(self.path, hwaccel)
         try:
             self._setup(decode_path)
-        except _Unseekable:  # (the failed seek left the demuxer at its end) read it again from the start
+        except Unseekable:  # (the failed seek left the demuxer at its end) read it again from the start
             self.container.close()
             self._seekable = False
             self._open(decode_path, hwaccel)
@@ -210,7 +212,7 @@ class FileSource:
 
     def _seek(self, pts: int, what: str) -> None:
         """Seek to the keyframe at or before ``pts`` (video time base). An input that cannot seek (a raw H.264
-        stream) is decoded from its start instead (``_Unseekable``: opened again without seeking): the frames
+        stream) is decoded from its start instead (``Unseekable``: opened again without seeking): the frames
         before ``pts`` are dropped all the same."""
         if not self._seekable:
             return
@@ -219,7 +221,7 @@ class FileSource:
         except av.error.FFmpegError as exc:
             warnings.warn(f"{self.path} cannot seek ({exc.strerror or exc}): decoding from its start up to {what}",
                           stacklevel=4)
-            raise _Unseekable from None
+            raise Unseekable from None
 
     def _start_time(self, first: av.VideoFrame) -> Fraction | None:
         """The earliest timestamp handed over, seconds: the first frame's or a pass-through stream's start

@@ -1,7 +1,7 @@
 """Fuzz: damaged copies of small H.264 + AAC clips (MP4, Matroska, MPEG-TS) through stylize-video, in-process.
 
 Fixed seed, a bounded number of inputs (each mutation on each container, 4 times, with and without --no-audio,
-into .mkv and .mp4). For every run: no traceback, no hang (SIGALRM), exit 0 with every frame FFmpeg's default
+into .mkv and .mp4; for MPEG-TS also a damaged PES timestamp and a join with a timestamp jump). For every run: no traceback, no hang (SIGALRM), exit 0 with every frame FFmpeg's default
 decoder returns for the processed stream (those in time order) whenever it returns at least one, otherwise one
 `error:` line and nothing under the output name; no temporary file left. A failure names the seed, the case and
 the mutation, so it can be replayed with ``mutate``.
