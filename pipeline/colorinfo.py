@@ -13,6 +13,9 @@ from dataclasses import dataclass
 MATRIX_OF_SPACE: dict[int, str] = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 # matrix name -> AVColorSpace code point we tag when the input had none
 SPACE_OF_MATRIX: dict[str, int] = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}
+# matrix name -> swscale's colourspace name (PyAV ``reformat(src_colorspace=...)``): coefficients stated, never its default
+SWS_SPACE: dict[str, str] = {"bt601": "smpte170m", "bt709": "itu709", "bt2020": "bt2020", "fcc": "fcc",
+                             "smpte240m": "smpte240m"}
 UNSPECIFIED = 2  # same code point for colorspace, primaries and trc
 RANGE_TV, RANGE_PC = 1, 2
 # Guess threshold (VideoJaNai, nunif, mpv): SD is BT.601, HD and above BT.709.
@@ -34,6 +37,11 @@ class ColourInfo:
     @property
     def range_code(self) -> int:
         return RANGE_PC if self.full_range else RANGE_TV
+
+    @property
+    def sws(self) -> tuple[str, str]:
+        """(colourspace, range) as swscale names: e.g. ``("itu709", "MPEG")``."""
+        return SWS_SPACE.get(self.matrix, "itu709"), "JPEG" if self.full_range else "MPEG"
 
     def describe(self) -> str:
         """e.g. ``bt709 tv`` or ``bt601 (guessed) tv``."""

@@ -55,11 +55,17 @@ def input_plan(pix_fmt: str, colour: ColourInfo) -> tuple[str, ColourInfo, dict 
     target = "yuv444p10le" if deep else "yuv444p"
     kwargs = {"format": target, "dst_colorspace": "itu709", "dst_color_range": "JPEG"}
     if not desc.is_rgb:
-        kwargs |= {"src_colorspace": {"bt601": "smpte170m", "bt709": "itu709", "bt2020": "bt2020"}.get(colour.matrix,
-                                                                                                       "itu709"),
-                   "src_color_range": "JPEG" if colour.full_range else "MPEG"}
+        space, rng = colour.sws
+        kwargs |= {"src_colorspace": space, "src_color_range": rng}
     warnings.warn(f"input pixel format {pix_fmt} is converted to {target} by swscale first", stacklevel=2)
     return target, ColourInfo("bt709", True, 1, colour.primaries, colour.trc), kwargs
+
+
+def _kept_field_order(info: object) -> int | None:
+    """The input's field order when its interlaced frames reach the encoder as they are (not deinterlaced)."""
+    if getattr(info, "interlaced", False) and not getattr(info, "deinterlace", None):
+        return getattr(info, "field_order", None)
+    return None
 
 
 def check_match_histogram(enabled: bool, scale: int | None) -> None:
@@ -110,7 +116,8 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
     colour_out = colour_in
     config = ProcessorConfig(PlaneLayout(in_fmt, info.width, info.height), out_layout, colour_in, colour_out,
                              rotate_ccw=rotate, match_histogram=opts.match_histogram)
-    spec = VideoSpec(out_w, out_h, out_fmt, info.time_base, info.rate, colour_out, rotation=tag)
+    spec = VideoSpec(out_w, out_h, out_fmt, info.time_base, info.rate, colour_out, rotation=tag,
+                     start=getattr(info, "start", None), field_order=_kept_field_order(info))
     runner = Runner(source, FrameProcessor(backend, config), sink, spec, reformat=reformat,
                     queue_size=opts.queue_size, progress=opts.progress, realtime=opts.realtime,
                     interrupt_is_end=opts.interrupt_is_end)

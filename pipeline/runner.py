@@ -30,9 +30,10 @@ import torch
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.buffer_pool import BufferPool
 from stylize_video.pipeline.io.damage import merge
+from stylize_video.pipeline.io.nvdec import dlpack_planes, wait_for_decoder
 from stylize_video.pipeline.io.planes import buffer_to_frame, frame_to_buffer
 from stylize_video.pipeline.io.sink import Sink, VideoSpec
-from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem, dlpack_planes, wait_for_decoder
+from stylize_video.pipeline.io.source import PacketItem, Source, VideoItem
 from stylize_video.pipeline.latency import LatencyStats
 from stylize_video.pipeline.model_failure import ModelFailure, frame_name
 from stylize_video.pipeline.nonfinite import NonFiniteOutput, is_nonfinite

@@ -28,7 +28,8 @@ from pathlib import Path
 import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.batch.worker import timing_path
-from stylize_video.pipeline.io.decode import Discontinuities, demux_packets
+from stylize_video.pipeline.io.decode import demux_packets
+from stylize_video.pipeline.io.discontinuity import Discontinuities
 from stylize_video.pipeline.io.paths import ffmpeg_path
 from stylize_video.pipeline.io.sink import EncoderOptions, FileSink, VideoSpec
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, SourceStats, StreamInfo
@@ -146,8 +147,8 @@ def _passthrough_packets(container: av.container.InputContainer, video: av.strea
     if not streams:
         return
     jumps = Discontinuities(container, name)
-    for p in demux_packets(container, [video, *streams] if jumps.enabled else streams, SourceStats(), name):
-        jumps.apply(p)
+    for p in jumps.shifted(demux_packets(container, [video, *streams] if jumps.enabled else streams, SourceStats(),
+                                         name)):
         if p.stream.index == video.index:
             continue
         if p.stream.disposition & av.stream.Disposition.attached_pic:

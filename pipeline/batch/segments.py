@@ -25,7 +25,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from stylize_video.pipeline.io.decode import Discontinuities, demux_packets
+from stylize_video.pipeline.io.decode import demux_packets
+from stylize_video.pipeline.io.discontinuity import Discontinuities
 from stylize_video.pipeline.io.paths import ffmpeg_path
 from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, SourceStats
 
@@ -93,8 +94,8 @@ def _scan(path: Path, index: int, passthrough: list[int]) -> _Scan:
     with av.open(ffmpeg_path(path), metadata_errors="replace") as c:
         jumps = Discontinuities(c, str(path))
         streams = [c.streams[index], *(c.streams[i] for i in passthrough)] if jumps.enabled else [c.streams[index]]
-        for p in demux_packets(c, streams, SourceStats(), str(path)):  # (a read error ends the input, as there)
-            jumps.apply(p)
+        # (a read error ends the input, as there)
+        for p in jumps.shifted(demux_packets(c, streams, SourceStats(), str(path))):
             if p.stream.index != index:
                 continue
             if p.pts is None:

@@ -18,13 +18,25 @@ from stylize_video.pipeline.io.containers import AUDIO_TARGETS
 from stylize_video.pipeline.io.damage import StreamDamage
 
 _RATES = {"libopus": (48000, 24000, 16000, 12000, 8000), "opus": (48000,)}
+# av_channel_layout_default (libavutil/channel_layout.c): the layout FFmpeg assumes for a channel count
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def named_layout(layout: av.AudioLayout | None, channels: int) -> av.AudioLayout | None:
+    """``layout``, or FFmpeg's default layout for ``channels`` where it names no channels (PCM from Matroska,
+    WAV without a channel mask: "2 channels"). Muxers that store a layout refuse an unnamed one (MP4 PCM: "unsupported
+    channel layout" at the trailer), and ``ffmpeg`` assumes the default one the same way when it decodes."""
+    named = layout is not None and layout.channels and all(ch.name != "NONE" for ch in layout.channels)
+    if named or channels not in _DEFAULT_LAYOUTS:
+        return layout
+    return av.AudioLayout(_DEFAULT_LAYOUTS[channels])
 
 
 def _decoder(template: av.stream.Stream) -> av.codec.context.CodecContext:
     """A decoder of its own for ``template`` (several sinks may re-encode the same input stream)."""
     src = template.codec_context
     dec = av.CodecContext.create(src.codec.name, "r")
-    dec.sample_rate, dec.layout, dec.format = src.sample_rate, src.layout, src.format
+    dec.sample_rate, dec.layout, dec.format = src.sample_rate, named_layout(src.layout, src.channels), src.format
     if src.extradata:  # AudioSpecificConfig (AAC in MP4), FLAC STREAMINFO, Opus header
         dec.extradata = src.extradata
     dec.open(strict=False)
@@ -88,14 +100,14 @@ def recode_audio(container: av.container.OutputContainer, template: av.stream.St
         if accepted and codec.canonical_name not in accepted:
             continue
         rate = _rate(codec.name, src.sample_rate)
-        channels = max(1, src.channels)
+        channels, layout = max(1, src.channels), named_layout(src.layout, src.channels)
         bitrate = min(512_000, 64_000 * channels)
         try:  # a throwaway encoder first: a stream, once added, cannot be taken back
             probe = av.CodecContext.create(codec.name, "w")
-            probe.sample_rate, probe.layout, probe.bit_rate = rate, src.layout, bitrate
+            probe.sample_rate, probe.layout, probe.bit_rate = rate, layout, bitrate
             probe.format = codec.audio_formats[0] if codec.audio_formats else "fltp"
             probe.open(strict=False)
-            out = container.add_stream(codec.name, rate=rate, layout=src.layout)
+            out = container.add_stream(codec.name, rate=rate, layout=layout)
         except (ValueError, av.error.FFmpegError):
             continue
         out.bit_rate = bitrate

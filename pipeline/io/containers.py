@@ -21,6 +21,7 @@ import io
 
 import av
 from stylize_video.errors import StylizeError
+from stylize_video.pipeline.io.fflog import ffmpeg_errors
 
 # muxer -> video encoder used when --codec is not given
 DEFAULT_VIDEO_CODEC: dict[str, str] = {"webm": "libvpx-vp9"}
@@ -32,6 +33,14 @@ AUDIO_TARGETS: dict[str, tuple[str, ...]] = {
 }
 # muxers that list what they hold (others, e.g. MPEG-TS, take any codec id and are not checked here)
 _LISTING_MUXERS = ("mp4", "mov", "matroska", "webm")
+# x264_preset_names (x264.h); x265 has the same list
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+_X26X = ("libx264", "libx264rgb", "libx265")
+# what to suggest instead of a codec the container refuses
+_SUGGESTED = {"webm": "libvpx-vp9 or libsvtav1", "mov": "libx264 or libx265"}
+# encoders whose libraries print to stderr by themselves when opened (not silenced by FFmpeg's log level)
+_LOUD_ENCODERS = ("libx265", "libsvtav1", "librav1e", "libkvazaar")
 
 
 def default_video_codec(muxer: str) -> str:
@@ -60,15 +69,58 @@ def supported_codecs(muxer: str) -> set[str] | None:
 
 
 def check_codec_fits(codec: str, muxer: str, label: str) -> None:
-    """Refuse an encoder whose codec the output container cannot hold (e.g. H.264 in WebM)."""
+    """Refuse, before any work, a ``--codec`` that is no video encoder (``aac``) and one whose codec the output
+    container cannot hold: not listed by the muxer (H.264 in WebM), or refused when it writes its header
+    (VP9 in MOV: tried on a header of its own in memory, FFmpeg's reason in the message)."""
     try:
-        name = av.Codec(codec, "w").canonical_name
+        found = av.Codec(codec, "w")
     except (ValueError, av.error.FFmpegError):
         raise StylizeError(f"encoder {codec!r} is not available in this FFmpeg") from None
+    if found.type != "video":
+        kind = {"subtitle": "subtitles"}.get(found.type, found.type)
+        raise StylizeError(f"--codec {codec}: {codec} is not a video encoder (it encodes {kind}); "
+                           "use e.g. --codec libx264, libx265 or libvpx-vp9")
+    name = found.canonical_name
+    options = _SUGGESTED.get(muxer, "libx264, libx265 or libvpx-vp9")
     held = supported_codecs(muxer)
     if held is not None and name not in held:
-        options = {"webm": "libvpx-vp9 or libsvtav1"}.get(muxer, "libx264, libx265 or libvpx-vp9")
         raise StylizeError(f"{label}: {muxer} cannot hold {name} (from --codec {codec}); use --codec {options}")
+    refused = _header_refuses(found, muxer)
+    if refused:
+        raise StylizeError(f"{label}: {muxer} cannot hold {name} (from --codec {codec}; FFmpeg: {refused}); "
+                           f"use --codec {options}")
+
+
+def _header_refuses(codec: av.Codec, muxer: str) -> str | None:
+    """FFmpeg's reason when ``muxer`` refuses a small ``codec`` stream at its header, else None.
+
+    Only where the muxer lists its codecs (others take any), and not for encoders that print to the
+    terminal when opened (x265, SVT-AV1): the output's own header, written before the first frame,
+    checks those. An encoder that cannot open here (NVENC without a GPU) is left to the output's open."""
+    if muxer not in _LISTING_MUXERS or codec.name in _LOUD_ENCODERS:
+        return None
+    formats = [f.name for f in codec.video_formats or []]
+    with ffmpeg_errors() as log, av.open(io.BytesIO(), "w", format=muxer) as probe:
+        stream = probe.add_stream(codec.name, rate=25)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+        try:
+            stream.codec_context.open()
+        except (av.error.FFmpegError, ValueError):
+            return None
+        try:
+            probe.start_encoding()
+        except av.error.FFmpegError as exc:
+            return log.reason(exc)
+    return None
+
+
+def check_preset(codec: str, preset: str | None) -> None:
+    """Refuse an unknown ``--preset`` of libx264/libx265 before any work (x264 prints its own error line to the
+    terminal when it opens with one, which FFmpeg's log level does not silence)."""
+    if preset is None or codec not in _X26X or preset in X26X_PRESETS:
+        return
+    raise StylizeError(f"--preset {preset!r} is not a {codec} preset; use one of {', '.join(X26X_PRESETS)}")
 
 
 def subsampling(pix_fmt: str) -> tuple[int, int]:

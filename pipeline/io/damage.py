@@ -34,6 +34,8 @@ class StreamDamage:
     frames_dropped: int = 0  # decoded frames whose timestamp went backwards or repeated
     frames_retimed: int = 0  # decoded frames without a timestamp, given one
     packets_dropped: int = 0  # pass-through packets the muxer would refuse
+    bad_timestamps: int = 0  # packets with a PTS/DTS far off their stream's, repaired (discontinuity)
+    frames_missing: int = 0  # the input ended this many frames before its header's end (truncated: ending)
 
     def any(self) -> bool:
         return any(asdict(self).values())
@@ -44,7 +46,9 @@ class StreamDamage:
                  "corrupt_frames": "frame{s} decoded with errors (kept)",
                  "frames_dropped": "frame{s} dropped (timestamp out of order)",
                  "frames_retimed": "frame{s} without timestamp (retimed)",
-                 "packets_dropped": "packet{s} dropped (refused by the muxer)"}
+                 "packets_dropped": "packet{s} dropped (refused by the muxer)",
+                 "bad_timestamps": "packet{s} with a damaged timestamp (ignored)",
+                 "frames_missing": "frame{s} missing at the end (truncated input)"}
         return ", ".join(f"{n} {words[k].format(s='' if n == 1 else 's')}" for k, n in asdict(self).items() if n)
 
 

@@ -4,23 +4,21 @@
 corrupt-flagged packets decoded, corrupt-flagged frames kept, refused packets skipped — each counted in
 ``stats.damage``), deinterlaced where flagged (``stylize_video.pipeline.io.deinterlace``), and in strictly
 increasing time (``stylize_video.pipeline.io.damage.FrameTimeline``). ``demux_packets`` reads the
-packets of the chosen streams and survives what damaged MPEG-TS does to PyAV's demuxer;
-``Discontinuities`` shifts the timestamps after a jump in formats that allow them (joined MPEG-TS).
+packets of the chosen streams and survives what damaged MPEG-TS does to PyAV's demuxer
+(``stylize_video.pipeline.io.discontinuity`` makes their timestamps continuous after a jump).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import Protocol
 
 import av
+import av.logging
 from stylize_video.pipeline.io.damage import DamageLog, FrameTimeline
 from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions, Deinterlacer
-
-_TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT (libavformat/avformat.h): MPEG-TS, FLV, ... allow timestamp jumps
-DISCONTINUITY_S = 10  # ffmpeg's -dts_delta_threshold default
 
 
 class _Stats(Protocol):  # stylize_video.pipeline.io.source.SourceStats
@@ -89,62 +87,39 @@ def demux_packets(container: av.container.InputContainer, streams: list[av.strea
                   name: str) -> Iterator[av.Packet]:
     """Packets of ``streams`` with data, in file order; a read error past the header ends the input (warned).
 
-    A stream that appears after the header (MPEG-TS: a new PID or PMT, real or from damage) is ignored:
-    PyAV 18 raises IndexError for it while yielding its end-of-demux dummies, after every packet was
-    delivered, so that ends the demux like the end of the file (warned once).
+    A stream that appears after the header (MPEG-TS: a new PID or PMT, real or from damage) is ignored,
+    with one warning at the end (``streams_added``). PyAV 18 may raise IndexError for it while yielding its
+    end-of-demux dummies, after every packet was delivered — or not: whether it does depends on memory
+    it reads past an array (``InputContainer.demux``'s ``include_stream``), so that IndexError is taken as
+    the end of the demux and the warning does not depend on it.
     """
     it = container.demux(streams)
     while True:
         try:
             packet = next(it)
-        except StopIteration:
-            return
-        except IndexError:
-            warnings.warn(f"{name}: a stream appeared after the start of the file; it is ignored", stacklevel=2)
-            return
+        except (StopIteration, IndexError):
+            break
         except av.error.FFmpegError as exc:
             stats.corrupt += 1
             warnings.warn(f"{name}: read error, stopping early ({exc.strerror or exc})", stacklevel=2)
             return
         if packet.size:
             yield packet
+    if streams_added(container):
+        warnings.warn(f"{name}: a stream appeared after the start of the file; it is ignored", stacklevel=2)
 
 
-class Discontinuities:
-    """Timestamp jumps where the format allows them (concatenated MPEG-TS recordings, a restarted broadcast):
-    a packet more than ``DISCONTINUITY_S`` away from the end of what was read so far (all streams) and everything
-    after it are shifted to continue from that end, as ``ffmpeg`` does (fftools ``ts_discontinuity_detect``,
-    which continues from the previous packet). Without it every frame after a jump back would come before the
-    frames already written and be dropped.
+_STREAM_LINE = re.compile(r"^\s*Stream #\d+:(\d+)", re.MULTILINE)
 
-    ``apply(packet)`` changes the packet's PTS/DTS in place; ``jumps`` counts the corrections (warned once).
-    """
 
-    def __init__(self, container: av.container.InputContainer, name: str) -> None:
-        self.enabled = bool(container.format.flags & _TS_DISCONT)
-        self.name = name
-        self.offset = Fraction(0)  # seconds added to every timestamp from here on
-        self.last: Fraction | None = None  # end of the previous packet, seconds (after the offset)
-        self.jumps = 0
-
-    def apply(self, packet: av.Packet) -> None:
-        tb = packet.time_base
-        ts = packet.dts if packet.dts is not None else packet.pts
-        if not self.enabled or ts is None or tb is None:
-            return
-        t = ts * tb + self.offset
-        shown = packet.pts * tb + self.offset if packet.pts is not None else t
-        if self.last is not None and abs(t - self.last) > DISCONTINUITY_S:
-            if not self.jumps:
-                warnings.warn(f"{self.name}: timestamps jump by {float(t - self.last):+.1f} s (a discontinuity, e.g. "
-                              "joined recordings); what follows is shifted to continue", stacklevel=3)
-            self.jumps += 1
-            self.offset -= t - self.last
-            shown, t = shown - (t - self.last), self.last
-        shift = round(self.offset / tb)
-        if shift and abs(ts) + abs(shift) < 1 << 62:  # (a shift past int64 would only come from garbage)
-            packet.pts = packet.pts + shift if packet.pts is not None else None
-            packet.dts = packet.dts + shift if packet.dts is not None else None
-        # the end of everything read so far: after a jump, each stream continues after all it had
-        end = max(t, shown) + (packet.duration or 0) * tb
-        self.last = end if self.last is None else max(self.last, end)
+def streams_added(container: av.container.InputContainer) -> int:
+    """How many streams the demuxer added after the header (PyAV's ``streams`` is fixed at open; FFmpeg's own
+    list, as ``av_dump_format`` prints it, has them all). Logged at info level, collected, not printed."""
+    previous = av.logging.get_level()
+    with av.logging.Capture(local=True):
+        av.logging.set_level(av.logging.INFO)
+        try:
+            dump = container.dumps_format()
+        finally:
+            av.logging.set_level(previous)
+    return max(0, len(set(_STREAM_LINE.findall(dump))) - len(container.streams))

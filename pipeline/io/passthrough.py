@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
-from stylize_video.pipeline.io.audio import recode_audio
+from stylize_video.pipeline.io.audio import named_layout, recode_audio
 from stylize_video.pipeline.io.damage import DamageLog
 from stylize_video.pipeline.io.streams import is_attached_picture
 
@@ -150,6 +150,11 @@ class Route:
 def _carry(template: av.stream.Stream, out: av.stream.Stream) -> None:
     out.metadata.update(stream_metadata(template))
     out.disposition = template.disposition
+    if out.type == "audio":  # a copy with an unnamed layout ("2 channels") gets FFmpeg's default one
+        cc = out.codec_context
+        layout = named_layout(cc.layout, cc.channels)
+        if layout is not None and layout.name != cc.layout.name:
+            cc.layout = layout
 
 
 def _text_targets(container: av.container.OutputContainer) -> list[str]:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -28,33 +27,25 @@ from stylize_video.pipeline.io.containers import (
     FALLBACK_VIDEO_CODEC,
     check_codec_fits,
     check_pix_fmt_name,
-    check_size_fits,
+    check_preset,
     codec_defaults,
     default_video_codec,
 )
 from stylize_video.pipeline.io.damage import DamageLog
+from stylize_video.pipeline.io.encoder import EncoderOptions, choose_pix_fmt, parse_bitrate
+from stylize_video.pipeline.io.fflog import ffmpeg_errors
+from stylize_video.pipeline.io.fields import INTERLACED_ORDERS, FieldFlags
 from stylize_video.pipeline.io.muxguard import PacketGuard
 from stylize_video.pipeline.io.oddsize import pad_frame, padded_size
 from stylize_video.pipeline.io.passthrough import Route, route_stream
 from stylize_video.pipeline.io.paths import ffmpeg_path, remove_stale_temps, temp_name
 
+_TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE (libavformat/avformat.h): the muxer writes negative timestamps
+# the encoder settings live in stylize_video.pipeline.io.encoder; importable from here as before
+__all__ = ["CONTAINERS", "EncoderOptions", "EncodingSink", "FileSink", "Sink", "VideoSpec", "check_output",
+           "choose_pix_fmt", "parse_bitrate", "partial_name", "start_shift"]
 # output extension -> FFmpeg muxer
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
-# codec families that can store 10-bit in the formats we produce
-TEN_BIT: dict[str, str] = {"libx264": "yuv420p10le", "libx265": "yuv420p10le", "libsvtav1": "yuv420p10le",
-                           "libaom-av1": "yuv420p10le", "libvpx-vp9": "yuv420p10le", "hevc_nvenc": "p010le",
-                           "av1_nvenc": "p010le", "ffv1": "yuv420p10le"}
-
-
-@dataclass
-class EncoderOptions:
-    codec: str | None = None  # None: the output container's default (containers.DEFAULT_VIDEO_CODEC)
-    crf: int | None = None
-    preset: str | None = None
-    bitrate: str | None = None  # e.g. "8M"
-    pix_fmt: str | None = None  # None: follow the input (chroma format, 10-bit where possible)
-    gop: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +59,8 @@ class VideoSpec:
     rate: Fraction | None
     colour: ColourInfo
     rotation: int = 0  # display-matrix rotation to write (0: none)
+    start: Fraction | None = None  # earliest input timestamp of the frames and packets to come, seconds (None: unknown)
+    field_order: int | None = None  # AVFieldOrder to keep (interlaced input not deinterlaced); None: progressive
 
 
 @runtime_checkable
@@ -86,19 +79,6 @@ class Sink(Protocol):
 
     def abort(self) -> None:
         """Drop everything written (error path). Idempotent."""
-
-
-def parse_bitrate(text: str) -> int:
-    """``"8M"`` -> 8_000_000, ``"2500k"`` -> 2_500_000; plain numbers are bits/s."""
-    units = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
-    t = text.strip().lower()
-    try:
-        value = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(float(t))
-    except ValueError:
-        raise StylizeError(f"--bitrate {text!r} is not a bit rate like 8M or 2500k") from None
-    if value <= 0:
-        raise StylizeError(f"--bitrate must be > 0, got {text!r}")
-    return value
 
 
 def partial_name(path: Path) -> Path:
@@ -127,52 +107,6 @@ def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:
     return fmt
 
 
-def choose_pix_fmt(codec: str, in_fmt: str, width: int, height: int, asked: str | None) -> str:
-    """Encoder pixel format: the asked one, else the input's chroma format and depth when the codec has it.
-
-    10-bit input -> 10-bit output where the codec stores it (warned otherwise); odd sizes can't be
-    4:2:0 / 4:2:2 in any encoder: they stay 4:2:0 / 4:2:2 and the sink pads them to even
-    (``stylize_video.pipeline.io.oddsize``, warned), while an *asked* subsampled format at an odd size is
-    refused here, before any work. ``--pix-fmt yuv444p`` keeps an odd size exactly.
-    """
-    try:
-        supported = [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
-    except (ValueError, av.error.FFmpegError):
-        raise StylizeError(f"encoder {codec!r} is not available in this FFmpeg") from None
-    if asked:
-        check_pix_fmt_name(asked)
-        if supported and asked not in supported:
-            raise StylizeError(f"encoder {codec} does not take --pix-fmt {asked}; it takes {', '.join(supported)}")
-        check_size_fits(asked, width, height)
-        return asked
-    from stylize_video.pipeline.io.planes import FORMATS
-
-    depth, sx, sy = FORMATS.get(in_fmt, (8, 1, 1, False, False))[:3]
-    base = {(1, 1): "yuv420p", (1, 0): "yuv422p", (0, 0): "yuv444p", (0, 1): "yuv444p"}[(sx, sy)]
-    if (width % 2 and sx) or (height % 2 and sy):
-        w2, h2 = width + (width % 2 and sx), height + (height % 2 and sy)
-        warnings.warn(f"odd frame size {width}x{height}: {base} (what players expect) needs even sizes, so the "
-                      f"output is {w2}x{h2}, the last column/row repeated; --pix-fmt yuv444p keeps {width}x{height} "
-                      "exactly (4:4:4, which browsers and phones do not play)", stacklevel=2)
-    candidates = []
-    if depth > 8:
-        candidates.append(f"{base}10le")
-        if base == "yuv420p":
-            candidates.append(TEN_BIT.get(codec, "yuv420p10le"))
-    candidates.append(base)
-    if base != "yuv420p":
-        candidates.append("yuv420p")
-    for cand in candidates:
-        if not supported or cand in supported:
-            if depth > 8 and not cand.endswith(("10le", "p010le")):
-                warnings.warn(f"encoder {codec} cannot write 10-bit; writing 8-bit {cand}", stacklevel=2)
-            return cand
-    if "nv12" in supported:
-        return "nv12"
-    raise StylizeError(f"encoder {codec} takes none of {', '.join(candidates)} for a {width}x{height} {in_fmt} input; "
-                       f"pass --pix-fmt")
-
-
 class EncodingSink:
     """Encoder + muxer with PyAV over a container that a subclass opens (file, URL, pipe, socket).
 
@@ -199,6 +133,8 @@ class EncodingSink:
         self.damage = DamageLog()  # pass-through packets left out, per input stream (muxguard)
         self._guard: PacketGuard | None = None
         self._pad: tuple[int, int] | None = None  # odd size in a subsampled format: encoded padded to this
+        self._shift = Fraction(0)  # seconds added to every timestamp (negative starts in MP4/MOV)
+        self._fields: FieldFlags | None = None  # interlaced output: frames flagged with the field order
 
     def _open_container(self) -> av.container.OutputContainer:
         raise NotImplementedError
@@ -210,6 +146,7 @@ class EncodingSink:
     def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
         self.container = self._open_container()
         self._guard = PacketGuard(self.container, self.damage, self.label)
+        self._shift = start_shift(self.container, spec.start)
         try:
             self._add_video(spec)
             for s in passthrough:  # copied, re-encoded (text subtitles, audio) or dropped with a warning
@@ -217,9 +154,20 @@ class EncodingSink:
                 self._sources[s.index] = s
                 if route is not None:
                     self._map[s.index] = route
+            self._write_header()
         except BaseException:
             self.abort()
             raise
+
+    def _write_header(self) -> None:
+        """Write the header now, before any frame: a stream the muxer refuses there (a codec it holds only in
+        another mode, a parameter it cannot store) fails here with FFmpeg's reason, not at the first packet
+        (where a copied audio packet took the blame)."""
+        with ffmpeg_errors() as log:
+            try:
+                self.container.start_encoding()
+            except (OSError, av.error.FFmpegError) as exc:
+                raise StylizeError(f"cannot write {self.label}: {log.reason(exc)}") from None
 
     def _add_video(self, spec: VideoSpec) -> None:
         enc = self.encoder
@@ -250,24 +198,36 @@ class EncodingSink:
         if spec.rotation:
             stream.set_display_rotation(float(spec.rotation))
         cc.thread_type = self.thread_type
-        try:  # open now: a missing GPU encoder is reported as such, not as a muxing error later
-            cc.open()
-        except av.error.FFmpegError as exc:
-            hint = ("; NVENC needs an NVIDIA GPU with a video encoder (data-centre H100/H200 have none): "
-                    "use --codec libx264/libx265") if "nvenc" in enc.codec else ""
-            raise StylizeError(f"cannot open encoder {enc.codec} ({exc.strerror or exc}){hint}") from None
+        if spec.field_order in INTERLACED_ORDERS:
+            self._fields = FieldFlags(spec.field_order)
+            self._fields.setup(cc, enc.codec)
+        with ffmpeg_errors() as log:
+            try:  # open now: a missing GPU encoder is reported as such, not as a muxing error later
+                cc.open()
+            except av.error.FFmpegError as exc:
+                hint = ("; NVENC needs an NVIDIA GPU with a video encoder (data-centre H100/H200 have none): "
+                        "use --codec libx264/libx265") if "nvenc" in enc.codec else ""
+                raise StylizeError(f"cannot open encoder {enc.codec} for {width}x{height} {spec.pix_fmt} "
+                                   f"({log.reason(exc)}){hint}") from None
         self.video = stream
         self.spec = spec
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         if self._pad is not None:
             frame = pad_frame(frame, *self._pad)
+        if self._fields is not None:
+            frame = self._fields(frame)
         c = self.spec.colour
         frame.colorspace, frame.color_range = c.colorspace, c.range_code
+        pts = frame.pts
+        if self._shift and pts is not None and frame.time_base is not None:
+            frame.pts = pts + _ticks(self._shift, frame.time_base)
         try:
             packets = self.video.encode(frame)
         except av.error.FFmpegError as exc:
             raise StylizeError(f"encoder {self.encoder.codec} failed: {exc}") from None
+        finally:
+            frame.pts = pts  # (the frame may go to other sinks too)
         self._mux(packets)
         self.frames_written += 1
 
@@ -276,6 +236,10 @@ class EncodingSink:
         if route is None:
             return
         source = packet.stream
+        if self._shift and packet.time_base is not None:
+            ticks = _ticks(self._shift, packet.time_base)
+            packet.pts = packet.pts + ticks if packet.pts is not None else None
+            packet.dts = packet.dts + ticks if packet.dts is not None else None
         for out in route.packets(packet):
             self._mux_passthrough(out, source)
 
@@ -306,7 +270,11 @@ class EncodingSink:
             for index, route in self._map.items():  # and the audio re-encoders'
                 for packet in route.flush():
                     self._mux_passthrough(packet, self._sources[index])
-            self.container.close()
+            with ffmpeg_errors() as log:
+                try:  # the trailer: the muxer's last checks (MP4: the sample tables, channel layouts, ...)
+                    self.container.close()
+                except (OSError, av.error.FFmpegError) as exc:
+                    raise StylizeError(f"finishing {self.label} failed: {log.reason(exc)}") from None
         except BaseException:
             self.abort()
             raise
@@ -345,6 +313,7 @@ class FileSink(EncodingSink):
         self.label = str(self.path)
         self.overwrite = overwrite
         check_codec_fits(self.encoder.codec, self.format, self.label)
+        check_preset(self.encoder.codec, self.encoder.preset)
         if self.encoder.pix_fmt:
             check_pix_fmt_name(self.encoder.pix_fmt)
         folder = self.path.parent if str(self.path.parent) else Path(".")
@@ -371,6 +340,21 @@ class FileSink(EncodingSink):
     def abort(self) -> None:
         super().abort()
         self.tmp.unlink(missing_ok=True)
+
+
+def start_shift(container: av.container.OutputContainer, start: Fraction | None) -> Fraction:
+    """Seconds to add to every timestamp so that the output starts at 0, for muxers that write negative
+    timestamps as they are (MP4/MOV: ``AVFMT_TS_NEGATIVE``, where an edit list then hides every frame before 0);
+    0 for a start >= 0 (timestamps are kept) and for the others (libavformat's ``avoid_negative_ts``
+    default shifts them itself). ``ffmpeg`` starts its outputs at 0 the same way."""
+    if start is None or start >= 0 or not container.format.flags & _TS_NEGATIVE:
+        return Fraction(0)
+    return -start
+
+
+def _ticks(seconds: Fraction, time_base: Fraction) -> int:
+    """``seconds`` in ``time_base`` ticks, rounded up (a shifted start never stays below 0)."""
+    return -(-seconds // time_base)
 
 
 def _try_create(tmp: Path, path: Path) -> None:

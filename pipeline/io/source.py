@@ -14,99 +14,35 @@ import os
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import av
 from stylize_video.errors import StylizeError
-from stylize_video.pipeline.colorinfo import ColourInfo, colour_info_of
-from stylize_video.pipeline.io.damage import DamageLog
-from stylize_video.pipeline.io.decode import Discontinuities, VideoDecoder, demux_packets
-from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
+from stylize_video.pipeline.colorinfo import colour_info_of
+from stylize_video.pipeline.io.decode import VideoDecoder, demux_packets
+from stylize_video.pipeline.io.discontinuity import Discontinuities
+from stylize_video.pipeline.io.ending import ended_early, header_end
+from stylize_video.pipeline.io.formatchange import FormatKeeper
+from stylize_video.pipeline.io.items import (
+    FileSourceOptions,
+    PacketItem,
+    Source,
+    SourceStats,
+    StreamInfo,
+    VideoItem,
+)
+from stylize_video.pipeline.io.nvdec import dlpack_planes, make_hwaccel, nvdec_available, use_torch_context
 from stylize_video.pipeline.io.paths import ffmpeg_path
-from stylize_video.pipeline.io.streams import attached_pictures, choose_video_stream, describe_video
+from stylize_video.pipeline.io.streams import OtherVideo, attached_pictures, choose_video_stream, describe_video
+
+# the protocol and its items live in stylize_video.pipeline.io.items; importable from here as before
+__all__ = ["FileSource", "FileSourceOptions", "PacketItem", "Source", "SourceStats", "StreamInfo", "Unseekable",
+           "VideoItem"]
 
 
-@dataclass
-class StreamInfo:
-    """What is known about the video stream once its first frame is decoded."""
-
-    width: int
-    height: int
-    pix_fmt: str  # software format of decoded frames (NV12 for NVDEC downloads)
-    time_base: Fraction
-    rate: Fraction | None  # nominal (average) frame rate; None for live sources that don't know
-    colour: ColourInfo
-    rotation: int = 0  # display-matrix rotation, degrees counter-clockwise
-    interlaced: bool = False
-    frames: int | None = None  # expected count, for progress bars (None: unknown)
-    start_pts: int | None = None
-    codec: str = ""
-    decode_path: str = "cpu"  # "cpu" | "nvdec-download" | "nvdec-dlpack"
-    stream: str = ""  # which input stream is processed, e.g. "#0 (h264 1920x1080, default)"
-    deinterlace: str | None = None  # "bwdif (frame rate)" when frames are deinterlaced, None when not
-
-
-@dataclass
-class VideoItem:
-    """A decoded frame. ``frame.pts`` / ``frame.time_base`` are the input timestamps, kept on output."""
-
-    frame: av.VideoFrame
-    index: int
-
-
-@dataclass
-class PacketItem:
-    """A packet of a pass-through stream (``packet.stream`` is the input stream)."""
-
-    packet: av.Packet
-
-
-@dataclass
-class SourceStats:
-    decoded: int = 0
-    corrupt: int = 0  # packets flagged corrupt (still decoded / copied) plus packets the decoder refused
-    passthrough_packets: int = 0
-    damage: DamageLog = field(default_factory=DamageLog)  # per input stream (stylize_video.pipeline.io.damage)
-
-
-@runtime_checkable
-class Source(Protocol):
-    """Opened video input. Iterating yields ``VideoItem | PacketItem`` until the end or ``stop()``."""
-
-    info: StreamInfo
-    #: input streams whose packets are copied (templates for the sink's output streams)
-    passthrough: list[av.stream.Stream]
-    stats: SourceStats
-
-    def __iter__(self) -> Iterator[VideoItem | PacketItem]: ...
-
-    def stop(self) -> None:
-        """Ask the iterator to end early (thread-safe); called on Ctrl-C or when a sink is full."""
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class FileSourceOptions:
-    start: float | None = None  # seconds
-    duration: float | None = None  # seconds
-    max_frames: int | None = None
-    hwdec: bool = False  # NVDEC through PyAV's HWAccel
-    hwdec_device: int = 0  # CUDA device index NVDEC decodes on: the model's (--device cuda:N)
-    copy_audio: bool = True
-    copy_subtitles: bool = True
-    # "AUTO" (frame + slice threads) for throughput; live sources use "SLICE": frame threads add frames of delay
-    thread_type: str = "AUTO"
-    extra_warnings: list[str] = field(default_factory=list)
-    video_stream: int | None = None  # input stream index (ffprobe's #0:N); None: FFmpeg's choice
-    deinterlace: DeinterlaceOptions = field(default_factory=DeinterlaceOptions)
-    # A part of the stream by exact timestamps (``stylize_video.pipeline.batch`` segments): seek to the keyframe at or
-    # before ``seek_pts``, then keep the frames with ``lo <= pts < hi`` (video stream time base; None: open end).
-    seek_pts: int | None = None
-    pts_window: tuple[int | None, int | None] | None = None
+class Unseekable(Exception):
+    """The input refused a seek: it is opened again and read from the start."""
 
 
 def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContainer:
@@ -128,6 +64,13 @@ def _open_input(path: Path, hwaccel: object | None) -> av.container.InputContain
         raise StylizeError(f"{path} is not a readable video ({exc.strerror or type(exc).__name__})") from None
 
 
+def _field_order(interlaced: bool, coded: int) -> int:
+    """AVFieldOrder of the stream: the decoder's, top field first for interlaced frames it gives none."""
+    if not interlaced:
+        return 1
+    return coded if coded in (2, 3, 4, 5) else 2
+
+
 def _end_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float | None:
     """When ``frame`` stops being shown, in seconds: its duration, else one nominal frame; None if unknown."""
     if frame.time is None:
@@ -138,89 +81,13 @@ def _end_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> floa
     return frame.time + (1.0 / float(rate) if rate else 0.0)
 
 
-def nvdec_available() -> bool:
-    """FFmpeg built with CUDA hwaccel and a CUDA device visible to torch."""
-    import torch
-    from av.codec.hwaccel import hwdevices_available
-
-    return "cuda" in hwdevices_available() and torch.cuda.is_available()
-
-
-def _make_hwaccel(keep_on_gpu: bool, device_index: int = 0) -> object:
-    """NVDEC decoder settings: frames kept in device memory (for DLPack) or downloaded as NV12/P010.
-
-    FFmpeg's CUDA device uses torch's context: ``current_ctx=1`` (FFmpeg's hwcontext_cuda.c, PyAV >= 18.1
-    passes ``options`` to ``av_hwdevice_ctx_create``), so the caller opens from a thread where torch's
-    context for ``device_index`` is current (``_use_torch_context``). Not ``primary_ctx=1``, which PyAV
-    sets by default for ``is_hw_owned``: FFmpeg then asks the primary context for
-    CU_CTX_SCHED_BLOCKING_SYNC and, since torch made it active with other flags first (the model loads
-    before the source opens), refuses with ENOTSUP ("Primary context already active with incompatible
-    flags"). The two options are exclusive (EINVAL), so primary_ctx is turned off explicitly.
-    """
-    from av.codec.hwaccel import HWAccel
-
-    # ``device`` is the CUDA ordinal as a string (PyAV's HWAccel docstring): the model's GPU, so that
-    # DLPack frames are on the device the processor runs on.
-    return HWAccel(device_type="cuda", device=str(device_index), allow_software_fallback=True,
-                   options=dict(NVDEC_CONTEXT_OPTIONS), is_hw_owned=keep_on_gpu)
-
-
-# av_hwdevice_ctx_create options for CUDA: share the CUDA context current on the opening thread (torch's).
-NVDEC_CONTEXT_OPTIONS = {"primary_ctx": "0", "current_ctx": "1"}
-
-
-def _use_torch_context(device_index: int) -> None:
-    """Make torch's (primary) CUDA context for ``device_index`` current on this thread, for ``current_ctx``."""
-    import torch
-
-    torch.cuda.set_device(device_index)
-    torch.cuda.synchronize(device_index)  # a runtime call on this thread: the context is now current here
-
-
-def wait_for_decoder(stream: object | None, device: object) -> None:
-    """Make ``stream`` (the processor's CUDA stream) wait for FFmpeg's work on its decoded frames.
-
-    FFmpeg's CUDA device has no stream of its own (``hwctx->stream = NULL``, hwcontext_cuda.c), so NVDEC's
-    copies run on the legacy default stream, torch's ``default_stream``. An event wait orders our kernels
-    after them on the GPU; the host does not block (no device-wide ``synchronize`` per frame). No-op
-    without a stream (CPU processors).
-    """
-    if stream is None:
-        return
-    import torch
-
-    stream.wait_stream(torch.cuda.default_stream(device))  # type: ignore[attr-defined]
-
-
-# CUDA sw formats PyAV exports through DLPack that also have a packed layout (stylize_video.pipeline.io.planes).
-DLPACK_FORMATS = ("nv12", "p010le")
-
-
-def dlpack_planes(frame: av.VideoFrame) -> list:
-    """CUDA frame planes as torch tensors (zero-copy): [(H, W), (H/2, W/2, 2)], uint8 or uint16 (P010).
-
-    Raises where PyAV/FFmpeg cannot export them, or where they would not match the frame's packed
-    layout (other sw formats, odd sizes: PyAV gives H//2 chroma rows where the layout has ceil(H/2)).
-    The capsule is taken with ``__dlpack__()`` and no stream: ``torch.from_dlpack(plane)`` passes the
-    current stream, which PyAV refuses for CUDA frames. FFmpeg wrote the frame on its own stream, so
-    the caller orders its work after FFmpeg's (``wait_for_decoder``) before the planes are used.
-    """
-    import torch
-
-    if frame.format.name == "cuda":
-        sw = frame.sw_format.name if frame.sw_format is not None else None
-        if sw not in DLPACK_FORMATS:
-            raise ValueError(f"CUDA frames in {sw} are not imported via DLPack (only {', '.join(DLPACK_FORMATS)})")
-        if frame.width % 2 or frame.height % 2:
-            raise ValueError(f"odd frame size {frame.width}x{frame.height}: DLPack chroma planes would be cropped")
-    return [torch.from_dlpack(p.__dlpack__()) for p in frame.planes]
-
-
 class FileSource:
     """Decode one file's video stream with PyAV (``choose_video_stream``: FFmpeg's choice or
     ``options.video_stream``), deinterlaced where flagged (``options.deinterlace``); copy its audio and
     subtitle streams and attached pictures. Damage is counted in ``stats.damage`` (see
     ``stylize_video.pipeline.io.damage``) and never ends the run by itself."""
+
+    _seekable = True  # False once the input refused a seek (then read from its start)
 
     def __init__(self, path: str | os.PathLike[str], options: FileSourceOptions | None = None) -> None:
         self.path = Path(path)
@@ -247,8 +114,8 @@ class FileSource:
 
     def _open_nvdec(self) -> None:
         index = self.options.hwdec_device
-        _use_torch_context(index)
-        self._open("nvdec-dlpack", _make_hwaccel(True, index))
+        use_torch_context(index)
+        self._open("nvdec-dlpack", make_hwaccel(True, index))
         if self._interlaced_to_cpu():
             return
         first = next(i.frame for i in self._pending if isinstance(i, VideoItem))
@@ -263,7 +130,7 @@ class FileSource:
         self.container.close()
         self.stats = SourceStats()
         warnings.warn(f"--hwdec: {reason}; NVDEC frames are downloaded instead", stacklevel=3)
-        self._open("nvdec-download", _make_hwaccel(False, index))
+        self._open("nvdec-download", make_hwaccel(False, index))
 
     def _interlaced_to_cpu(self) -> bool:
         """Interlaced input to deinterlace: reopened for CPU decoding (bwdif/yadif take CPU frames)."""
@@ -280,6 +147,10 @@ class FileSource:
         self.container = _open_input(self.path, hwaccel)
         try:
             self._setup(decode_path)
+        except Unseekable:  # (the failed seek left the demuxer at its end) read it again from the start
+            self.container.close()
+            self._seekable = False
+            self._open(decode_path, hwaccel)
         except BaseException:
             self.container.close()
             raise
@@ -292,12 +163,14 @@ class FileSource:
         # cover art is copied where the output holds it (the sink drops it with a note elsewhere)
         self.passthrough = [s for s in c.streams if s.type in keep or s in attached_pictures(c)]
         self._decoder = VideoDecoder(self.video, self.stats, self.options.deinterlace, str(self.path))
-        self._discontinuities = Discontinuities(c, str(self.path))
+        self._discontinuities = Discontinuities(c, str(self.path), self.stats.damage)
+        self._format = FormatKeeper(str(self.path), self.video.codec_context)  # a format change mid-stream
+        self._others = OtherVideo(self.video, str(self.path))
         if self.options.start:
             # Seek to the keyframe before start; frames before start are decoded and dropped.
-            c.seek(int(self.options.start / self.video.time_base), stream=self.video, backward=True)
+            self._seek(int(self.options.start / self.video.time_base), f"--start {self.options.start:g}")
         elif self.options.seek_pts is not None:
-            c.seek(self.options.seek_pts, stream=self.video, backward=True)
+            self._seek(self.options.seek_pts, "the segment start")
         self._it = self._items()
         self._pending: list[VideoItem | PacketItem] = []
         first = None
@@ -330,11 +203,37 @@ class FileSource:
         self.info = StreamInfo(
             width=first.width, height=first.height, pix_fmt=fmt, time_base=time_base,
             rate=rate, colour=colour_info_of(first, cc), rotation=round(first.rotation or 0),
-            interlaced=interlaced, frames=frames, start_pts=first.pts, codec=cc.name, decode_path=decode_path,
-            stream=describe_video(self.video),
+            interlaced=interlaced, frames=frames, start_pts=first.pts, start=self._start_time(first),
+            codec=cc.name, decode_path=decode_path,
+            stream=describe_video(self.video), field_order=_field_order(interlaced, cc.field_order),
             deinterlace=f"{deint.filter} ({deint.rate} rate)" if deint.filter and (interlaced or self._decoder.deinterlacer.used)
             else None,
         )
+
+    def _seek(self, pts: int, what: str) -> None:
+        """Seek to the keyframe at or before ``pts`` (video time base). An input that cannot seek (a raw H.264
+        stream) is decoded from its start instead (``Unseekable``: opened again without seeking): the frames
+        before ``pts`` are dropped all the same."""
+        if not self._seekable:
+            return
+        try:
+            self.container.seek(pts, stream=self.video, backward=True)
+        except av.error.FFmpegError as exc:
+            warnings.warn(f"{self.path} cannot seek ({exc.strerror or exc}): decoding from its start up to {what}",
+                          stacklevel=4)
+            raise Unseekable from None
+
+    def _start_time(self, first: av.VideoFrame) -> Fraction | None:
+        """The earliest timestamp handed over, seconds: the first frame's or a pass-through stream's start
+        (from ``--start`` on, where packets before it are left out)."""
+        if first.pts is None or first.time_base is None:
+            return None
+        times = [first.pts * first.time_base]
+        for s in self.passthrough:
+            if s.start_time is not None and s.time_base is not None and not s.disposition & av.stream.Disposition.attached_pic:
+                times.append(max(s.start_time * s.time_base, Fraction(self.options.start or 0)) if self.options.start
+                             else s.start_time * s.time_base)
+        return min(times)
 
     def _no_frames(self) -> str:
         """Why no frame came out: --start past the end (with the duration), or nothing decodable."""
@@ -381,10 +280,9 @@ class FileSource:
 
     def _events(self) -> Iterator[av.Packet | av.VideoFrame]:
         """Pass-through packets and decoded video frames, in demux order, the decoder flushed at the end."""
-        for packet in self._demux():
+        for packet in self._discontinuities.shifted(self._demux()):
             if self._stop:
                 return
-            self._discontinuities.apply(packet)
             if packet.stream.index == self.video.index:
                 yield from self._decoder.frames(packet)
             else:
@@ -398,6 +296,7 @@ class FileSource:
         # so none past the last frame's end gets through. (--duration's end is known upfront.)
         held: deque[tuple[float, av.Packet]] = deque()
         hold = bool(self.options.max_frames)
+        ended, last_end = True, None  # the input ran out (not the end of --duration / a segment)
         for event in self._events():
             if self._stop:
                 return
@@ -422,24 +321,39 @@ class FileSource:
                         yield from self._release(held, None)
                 continue
             frame = event  # (with a PTS: the decoder's timeline gives one to a frame without)
+            last_end = _end_time(frame, self.video)
             keep, past_end = self._in_window(frame.time) if self.options.pts_window is None \
                 else self._in_pts_window(frame.pts)
             if past_end:
+                ended = False
                 break
             if not keep:
                 continue
             self.stats.decoded += 1
             yield from self._release(held, frame.time)
-            yield VideoItem(frame, index)
+            yield VideoItem(self._format(frame), index)
             index += 1
             if self.options.max_frames and index >= self.options.max_frames:
                 yield from self._release(held, _end_time(frame, self.video))
                 return
+        if ended and not self._stop:
+            info = getattr(self, "info", None)  # (None while _setup looks for the first frame)
+            rate = info.rate if info is not None else self.video.average_rate or self.video.guessed_rate
+            ended_early(str(self.path), header_end(self.container, self.video), last_end, rate, self._decoder.damage)
+            self._others.note()
         yield from self._release(held, None)
 
     def _demux(self) -> Iterator[av.Packet]:
-        """Packets of the video and pass-through streams (``demux_packets``)."""
-        return demux_packets(self.container, [self.video, *self.passthrough], self.stats, str(self.path))
+        """Packets of the video and pass-through streams (``demux_packets``); those of the other video streams
+        only go to ``OtherVideo`` (a program switching its video PID is noted at the end)."""
+        others = [s for s in self.container.streams.video if s is not self.video and s not in self.passthrough]
+        packets = demux_packets(self.container, [self.video, *self.passthrough, *others], self.stats, str(self.path))
+        for packet in packets:
+            if packet.stream.type == "video" and packet.stream not in self.passthrough:
+                self._others.see(packet)
+                if packet.stream.index != self.video.index:
+                    continue
+            yield packet
 
     def __iter__(self) -> Iterator[VideoItem | PacketItem]:
         pending, self._pending = self._pending, []

@@ -17,11 +17,16 @@ the file holds.
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
+
 import av
 from av.stream import Disposition
 from stylize_video.errors import StylizeError
 
 _IMPAIRED = Disposition.hearing_impaired | Disposition.visual_impaired
+_GOES_ON = (3, 0.2)  # packets, seconds of another video stream after the processed one ends
+_KEEP = 4096  # packet times kept per stream not processed (enough to tell it goes on alone)
 
 
 def is_attached_picture(stream: av.stream.Stream) -> bool:
@@ -127,3 +132,50 @@ def choose_video_stream(container: av.container.InputContainer, wanted: int | No
 def attached_pictures(container: av.container.InputContainer) -> list[av.stream.Stream]:
     """Cover-art streams, copied where the output container holds them (MP4), else dropped with a note."""
     return [s for s in container.streams.video if is_attached_picture(s)]
+
+
+class OtherVideo:
+    """Watches the video streams not processed for one that goes on after the processed one stops.
+
+    An MPEG-TS whose program switches its video to another PID (a re-multiplexed broadcast, two recordings
+    with different PIDs joined) holds two video streams one after the other; ``ffmpeg`` and we process
+    the one ``av_find_best_stream`` picks, and the frames of the other are left out. ``see`` takes the
+    packets of all video streams; ``note()`` at the end warns once for a stream that carries video past
+    the processed stream's last packet (3 packets or more, over 0.2 s: more than interleaving or tracks of
+    slightly different lengths), naming the flag that takes it. (Only the other
+    streams' packets later than the processed stream's latest are kept: a few, unless one goes on alone.)
+    """
+
+    def __init__(self, chosen: av.stream.Stream, name: str) -> None:
+        self.chosen, self.name = chosen, name
+        self.last: float | None = None  # time of the processed stream's latest packet, seconds
+        self.later: dict[int, deque[float]] = {}  # stream index -> times of its packets after that
+        self.streams: dict[int, av.stream.Stream] = {}
+
+    def see(self, packet: av.Packet) -> None:
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is None or packet.time_base is None:
+            return
+        t = float(ts * packet.time_base)
+        if packet.stream.index == self.chosen.index:
+            self.last = t if self.last is None else max(self.last, t)
+            for times in self.later.values():
+                while times and times[0] <= self.last:
+                    times.popleft()
+            return
+        self.streams[packet.stream.index] = packet.stream
+        times = self.later.setdefault(packet.stream.index, deque(maxlen=_KEEP))
+        if self.last is None or t > self.last:
+            times.append(t)
+
+    def note(self) -> None:
+        """Warn about a stream that went on after the processed one stopped (``_GOES_ON``)."""
+        if self.last is None:
+            return
+        for index, times in sorted(self.later.items()):
+            if len(times) >= _GOES_ON[0] and times[-1] - self.last > _GOES_ON[1]:
+                warnings.warn(f"{self.name}: video stream {describe_video(self.streams[index])} goes on for "
+                              f"{times[-1] - self.last:.1f} s after stream #{self.chosen.index} (the one processed) "
+                              f"ends, e.g. a program that switched its video PID; its frames are not processed "
+                              f"(--video-stream {index} takes that stream)", stacklevel=2)
+                return

@@ -1,7 +1,8 @@
 """Input specs: files, webcams, network URLs and stdin, and how to open each with low latency.
 
 Spec grammar (what ``stylize-video INPUT`` accepts):
-  ``clip.mp4``                       a file (not live; ``--pace`` makes it behave like a camera)
+  ``clip.mp4``                       a file (not live; ``--pace`` makes it behave like a camera); any local
+                                     name is a file, ':' or not; ``file:NAME`` (FFmpeg's spelling) too
   ``-``                              stdin (``pipe:0``); not live by default, ``--realtime`` makes it so
   ``v4l2:/dev/video0[?opts]``        Linux webcam (FFmpeg ``video4linux2``)
   ``avfoundation:0[?opts]``          macOS camera index or name
@@ -83,6 +84,10 @@ def parse_input(spec: str, *, input_format: str | None = None,
     if _is_file(spec):  # an existing local file is a file, whatever its name looks like ("v4l2:x.mp4")
         return InputSpec("file", spec, input_format, user, live=False)
     prefix, sep, rest = spec.partition(":")
+    if sep and prefix.lower() == "file":  # FFmpeg's way round ':' in a name: file:/abs/x.mp4, file:10:30.mp4
+        if not _is_file(rest):
+            raise StylizeError(f"input not found: {rest} (from {spec})")
+        return InputSpec("file", rest, input_format, user, live=False)
     if sep and prefix.lower() in DEVICE_PREFIXES and not rest.startswith("//"):
         device = DEVICE_PREFIXES[prefix.lower()]
         if not has_format(device):

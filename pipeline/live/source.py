@@ -21,6 +21,7 @@ from stylize_video.pipeline.io.source import (
     PacketItem,
     SourceStats,
     StreamInfo,
+    Unseekable,
     VideoItem,
 )
 from stylize_video.pipeline.live.inputs import InputSpec, open_input
@@ -54,6 +55,11 @@ class LiveSource(FileSource):
         self.container = open_input(self.spec, open_timeout=self.open_timeout, read_timeout=self.read_timeout)
         try:
             self._setup(decode_path)
+        except Unseekable:  # --start on a file opened with options that cannot seek: read it from the start
+            self.container.close()
+            self._seekable = False
+            self._open(decode_path, hwaccel)
+            return
         except BaseException:
             self.container.close()
             raise

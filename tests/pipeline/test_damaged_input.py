@@ -4,12 +4,14 @@ decoder returns for the same file (``vid.reference``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from fractions import Fraction
 
 import av
 import pytest
 from stylize_video.pipeline.cli import main
+from stylize_video.pipeline.io.decode import streams_added
 from stylize_video.pipeline.synth import make_test_clip
 
 
@@ -109,9 +111,13 @@ def _ts_with_a_stream_appearing(tmp_path, audio: bool):
     data[starts[len(starts) * 4 // 5] + 2] ^= 0x02
     bad = tmp_path / "pid.ts"
     bad.write_bytes(bytes(data))
-    with av.open(str(bad)) as c, pytest.raises(IndexError):  # what PyAV 18 does with it
-        for _ in c.demux(c.streams.video[0]):
-            pass
+    with av.open(str(bad)) as c:
+        # PyAV 18 may or may not raise IndexError at the end of this demux: it reads past an array for the new
+        # stream (``include_stream``), so that depends on what the heap held (one run in six failed on it)
+        with contextlib.suppress(IndexError):
+            for _ in c.demux(c.streams.video[0]):
+                pass
+        assert streams_added(c) == 1  # FFmpeg's own stream list has the new one
     return bad
 
 
@@ -162,5 +168,31 @@ def test_joined_mpegts_recordings_continue_instead_of_being_dropped(tmp_path, ca
     assert stats["frames"] == len(_times(tmp_path / "out.mp4"))
     assert rc == 0 and "timestamps jump by -12.0 s (a discontinuity" in err, err
     got = _times(tmp_path / "out.mp4")
-    assert len(got) >= 47 and got[-1] - got[0] > 23  # both recordings, one after the other
+    assert len(got) == 2 * len(_times(part)) and got[-1] - got[0] > 23  # both recordings, one after the other
     assert len(vid.audio(tmp_path / "out.mp4")) == 2 * len(vid.audio(part))  # every audio packet of both
+
+
+def test_a_video_stream_that_goes_on_after_the_chosen_one_is_noted(tmp_path, capsys, vid, negate_onnx):
+    # Two recordings with different video PIDs joined (a program that switched its video PID): both streams are
+    # in the header, FFmpeg picks the first and so do we; the frames of the second are left out, now with a note.
+    parts = []
+    for i, pid in enumerate((0x100, 0x200)):
+        clip = make_test_clip(tmp_path / f"c{i}.mkv", frames=12, audio=False, seed=i)
+        part = tmp_path / f"p{i}.ts"
+        with av.open(str(clip)) as src, av.open(str(part), "w", format="mpegts",
+                                                options={"mpegts_start_pid": str(pid)}) as dst:
+            out = dst.add_stream_from_template(src.streams.video[0])
+            for p in src.demux(video=0):
+                if p.size:
+                    p.stream, p.pts, p.dts = out, p.pts + 480 * i, p.dts + 480 * i  # (ms: the second goes on)
+                    dst.mux(p)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    with av.open(str(joined)) as c:
+        assert [s.type for s in c.streams] == ["video", "video"]
+    rc, err, stats = _run(capsys, joined, tmp_path / "out.mkv", negate_onnx)
+    assert rc == 0 and stats["frames"] == len(vid.reference(joined, 0)) == 12, err
+    notes = [line for line in err.splitlines() if "goes on for" in line]
+    assert len(notes) == 1 and "video stream #1 (h264 64x48) goes on for 0.5 s after stream #0" in notes[0]
+    assert "--video-stream 1 takes that stream" in notes[0]

@@ -70,11 +70,15 @@ def test_field_rate_doubles_frames_with_timestamps_between(tmp_path, capsys, wov
     assert combing(out) < 0.65
 
 
-def test_deinterlace_off_keeps_the_combing_and_says_so(tmp_path, capsys, woven, negate_onnx):
-    out = tmp_path / "off.mkv"
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_deinterlace_off_keeps_the_combing_the_field_order_and_says_so(tmp_path, capsys, woven, negate_onnx, ext):
+    out = tmp_path / f"off.{ext}"
     err = _run(capsys, woven, out, negate_onnx, "--deinterlace", "off")
     assert "warning: interlaced input: frames are processed as decoded, combing included" in err
     assert _frames(out)[0] == _frames(woven)[0] and combing(out) > 1.5
+    # woven fields stay flagged as such, in the input's field order (TT), frame by frame and on the stream
+    _, flagged, order = _frames(out)
+    assert all(flagged) and order == _frames(woven)[2] == 2
 
 
 def test_progressive_input_is_untouched(tmp_path, capsys, negate_onnx):
@@ -89,10 +93,11 @@ def test_nvdec_interlaced_input_is_decoded_on_the_cpu(tmp_path, woven, monkeypat
     """--hwdec on interlaced input: the filters take CPU frames, so the file is reopened for CPU decoding (said
     once). NVDEC itself is faked (no GPU here): the hwaccel opens as plain CPU decoding."""
     from stylize_video.pipeline.io import source as src_module
+    from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
 
     monkeypatch.setattr(src_module, "nvdec_available", lambda: True)
-    monkeypatch.setattr(src_module, "_make_hwaccel", lambda *a, **k: None)
-    monkeypatch.setattr(src_module, "_use_torch_context", lambda index: None)  # no CUDA context to make current
+    monkeypatch.setattr(src_module, "make_hwaccel", lambda *a, **k: None)
+    monkeypatch.setattr(src_module, "use_torch_context", lambda index: None)  # no CUDA context to make current
     with pytest.warns(UserWarning, match="interlaced input is decoded on the CPU so that it can be deinterlaced"):
         s = src_module.FileSource(woven, src_module.FileSourceOptions(hwdec=True))
     try:
@@ -100,7 +105,7 @@ def test_nvdec_interlaced_input_is_decoded_on_the_cpu(tmp_path, woven, monkeypat
         assert sum(isinstance(i, src_module.VideoItem) for i in s) == 12
     finally:
         s.close()
-    off = src_module.FileSourceOptions(hwdec=True, deinterlace=src_module.DeinterlaceOptions("off"))
+    off = src_module.FileSourceOptions(hwdec=True, deinterlace=DeinterlaceOptions("off"))
     s = src_module.FileSource(woven, off)  # deinterlacing off: NVDEC is kept
     s.close()
     assert s.info.decode_path != "cpu (interlaced input)"

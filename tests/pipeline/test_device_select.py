@@ -7,7 +7,7 @@ import torch
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.torch import resolve_device
 from stylize_video.pipeline.cli import build_parser, main
-from stylize_video.pipeline.io.source import _make_hwaccel
+from stylize_video.pipeline.io.nvdec import make_hwaccel
 from stylize_video.pipeline.synth import make_test_clip
 
 
@@ -39,7 +39,7 @@ def test_ordinal_beyond_the_machine_is_refused(monkeypatch):
 def test_nvdec_decodes_on_the_model_gpu(tmp_path):
     from stylize_video.pipeline.live.plan import open_source, plan_io
 
-    assert _make_hwaccel(True, 3).device_id == 3 and _make_hwaccel(False).device_id == 0
+    assert make_hwaccel(True, 3).device_id == 3 and make_hwaccel(False).device_id == 0
     clip = make_test_clip(tmp_path / "in.mp4", frames=2, audio=False)
     args = build_parser().parse_args([str(clip), str(tmp_path / "o.mp4"), "--onnx", "m.onnx"])
     for device, index in ((torch.device("cuda", 3), 3), (torch.device("cuda"), 0), (torch.device("cpu"), 0)):

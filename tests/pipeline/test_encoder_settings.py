@@ -92,3 +92,55 @@ def test_webm_defaults_to_vp9_and_opus(tmp_path, capsys, negate_onnx):
     assert rc == 0 and any("webm cannot hold aac" in line and "re-encoded to opus" in line for line in err), err
     with av.open(str(out)) as c:
         assert [s.codec_context.name for s in c.streams] == ["vp9", "opus"] and len(list(c.decode(video=0))) == 4
+
+
+@pytest.mark.parametrize(("out", "extra", "message"), [
+    ("out.mkv", ["--codec", "aac"], "--codec aac: aac is not a video encoder (it encodes audio)"),
+    ("out.mkv", ["--codec", "subrip"], "--codec subrip: subrip is not a video encoder (it encodes subtitles)"),
+    # listed by the MOV muxer, refused when it writes its header: FFmpeg's reason is in the line
+    ("out.mov", ["--codec", "libvpx-vp9"], ("{out}: mov cannot hold vp9 (from --codec libvpx-vp9; FFmpeg: [mov] vp9 "
+                                           "only supported in MP4.); use --codec libx264 or libx265")),
+    ("out.mp4", ["--preset", "bogus"], "--preset 'bogus' is not a libx264 preset; use one of ultrafast, superfast,"),
+])
+def test_a_codec_or_preset_the_output_cannot_take_is_one_line_before_work(tmp_path, capsys, negate_onnx, out, extra,
+                                                                         message):
+    src = make_test_clip(tmp_path / "in.mp4", frames=2)
+    out = tmp_path / out
+    rc = main([str(src), str(out), "--onnx", str(negate_onnx), *extra])  # (no --preset of ours after theirs)
+    err = capsys.readouterr().err.splitlines()
+    # one line: no traceback, no x264 line of its own, the model never loaded
+    assert rc == 1 and len(err) == 1 and err[0].startswith("stylize-video: error: " + message.format(out=out)), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_header_the_muxer_refuses_fails_at_open_with_its_reason(tmp_path, capsys, negate_onnx, monkeypatch):
+    # Past the early check (skipped here), the output's own header is written before the first frame: the line
+    # gives FFmpeg's reason, and no clean audio packet is blamed for it.
+    from stylize_video.pipeline.io import containers
+
+    monkeypatch.setattr(containers, "_header_refuses", lambda codec, muxer: None)
+    src = make_test_clip(tmp_path / "in.mp4", frames=2)
+    rc, err = _run(capsys, src, tmp_path / "out.mov", "--onnx", negate_onnx, "--codec", "libvpx-vp9")
+    assert rc == 1 and err == [(f"stylize-video: error: cannot write {tmp_path / 'out.mov'}: [mov] vp9 only supported "
+                               "in MP4.")], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_an_encoder_that_will_not_open_names_the_size_format_and_reason(tmp_path, capsys, negate_onnx):
+    src = make_test_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    rc, err = _run(capsys, src, tmp_path / "out.mkv", "--onnx", negate_onnx, "--codec", "mjpeg")
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith("stylize-video: error: cannot open encoder mjpeg for 64x48 yuv420p ([mjpeg] Non "
+                             "full-range YUV is non-standard"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_odd_10_bit_input_is_padded_in_10_bit_and_the_hint_keeps_10_bit(tmp_path, capsys, negate_onnx):
+    src = make_test_clip(tmp_path / "odd10.mkv", width=63, height=47, frames=2, audio=False, codec="ffv1",
+                         pix_fmt="yuv420p10le")
+    rc, err = _run(capsys, src, tmp_path / "out.mkv", "--onnx", negate_onnx)
+    warned = [line for line in err if "odd frame size 63x47" in line]
+    assert rc == 0 and len(warned) == 1, err
+    assert "yuv420p10le (4:2:0" in warned[0] and "--pix-fmt yuv444p10le keeps 63x47" in warned[0]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p10le"

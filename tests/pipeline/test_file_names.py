@@ -28,6 +28,20 @@ def test_names_with_a_colon_are_files_as_input_and_output(tmp_path, capsys, nega
             assert len(list(c.decode(video=0))) == 4 and [s.type for s in c.streams] == ["video", "audio"]
 
 
+def test_an_explicit_file_prefix_is_a_local_path(tmp_path, capsys, negate_onnx, monkeypatch):
+    # FFmpeg's own way round a ':' in a name: file:/abs/x.mp4 and file:10:30.mp4 (relative) are local files
+    monkeypatch.chdir(tmp_path)
+    make_test_clip(tmp_path / "10:30.mp4", frames=4, audio=False)
+    for i, spec in enumerate((f"file:{tmp_path / '10:30.mp4'}", "file:10:30.mp4")):
+        rc = main([spec, f"out{i}.mkv", "--onnx", str(negate_onnx), "--quiet"])
+        assert rc == 0, capsys.readouterr().err
+        with av.open(str(tmp_path / f"out{i}.mkv")) as c:
+            assert len(list(c.decode(video=0))) == 4
+    rc = main(["file:missing.mp4", "out.mkv", "--onnx", str(negate_onnx), "--quiet"])
+    assert rc == 1 and capsys.readouterr().err.splitlines() == [
+        "stylize-video: error: input not found: missing.mp4 (from file:missing.mp4)"]
+
+
 def test_an_output_name_the_file_system_refuses_fails_before_the_model_loads(tmp_path, capsys):
     src = make_test_clip(tmp_path / "in.mp4", frames=2)
     out = tmp_path / ("x" * 300 + ".mp4")  # longer than any file system takes (NAME_MAX 255)

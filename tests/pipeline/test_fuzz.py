@@ -1,7 +1,7 @@
 """Fuzz: damaged copies of small H.264 + AAC clips (MP4, Matroska, MPEG-TS) through stylize-video, in-process.
 
 Fixed seed, a bounded number of inputs (each mutation on each container, 4 times, with and without --no-audio,
-into .mkv and .mp4). For every run: no traceback, no hang (SIGALRM), exit 0 with every frame FFmpeg's default
+into .mkv and .mp4; for MPEG-TS also a damaged PES timestamp and a join with a timestamp jump). For every run: no traceback, no hang (SIGALRM), exit 0 with every frame FFmpeg's default
 decoder returns for the processed stream (those in time order) whenever it returns at least one, otherwise one
 `error:` line and nothing under the output name; no temporary file left. A failure names the seed, the case and
 the mutation, so it can be replayed with ``mutate``.
@@ -25,8 +25,35 @@ from stylize_video.pipeline.synth import make_test_clip
 SEED = 20261205
 CONTAINERS = ("mp4", "mkv", "ts")
 MUTATIONS = ("flip", "zero", "duplicate", "swap", "truncate")
+# MPEG-TS only: a damaged PES timestamp (one bit of a PTS/DTS), and two recordings joined (`cat`) whose timestamps
+# differ by a random jump: what the discontinuity handling must tell apart
+TS_MUTATIONS = ("stamp", "join")
 CASES = [(c, m, v) for c in CONTAINERS for m in MUTATIONS for v in range(4)]  # 60 runs, ~15 s on 2 cores
+CASES += [("ts", m, v) for m in TS_MUTATIONS for v in range(4)]  # (appended: the cases above keep their seeds)
 TIMEOUT_S = 30
+_TICK_BITS = 33  # PES timestamps: 33 bits of 90 kHz ticks
+
+
+def _pes_stamps(data: bytes) -> list[int]:
+    """Offsets of the 5-byte PTS/DTS fields of every PES header in an MPEG-TS."""
+    found = []
+    for at in range(0, len(data) - 187, 188):
+        if data[at] != 0x47 or not data[at + 1] & 0x40:
+            continue
+        p = at + 4 + (data[at + 4] + 1 if data[at + 3] & 0x20 else 0)
+        if p + 19 <= at + 188 and data[p:p + 3] == b"\0\0\1" and data[p + 7] & 0x80:
+            found += [p + 9] + ([p + 14] if data[p + 7] & 0x40 else [])
+    return found
+
+
+def _stamp(d: bytearray, at: int, add: int = 0) -> int:
+    """Read the timestamp at ``at``, write it back plus ``add`` (mod 2^33; marker bits kept); returns the old one."""
+    b = d[at:at + 5]
+    ts = ((b[0] >> 1) & 7) << 30 | b[1] << 22 | (b[2] >> 1) << 15 | b[3] << 7 | b[4] >> 1
+    new = (ts + add) % (1 << _TICK_BITS)
+    d[at:at + 5] = bytes([(b[0] & 0xF1) | ((new >> 29) & 0x0E), (new >> 22) & 0xFF, ((new >> 14) & 0xFE) | 1,
+                          (new >> 7) & 0xFF, ((new << 1) & 0xFE) | 1])
+    return ts
 
 
 def mutate(data: bytes, rng: random.Random, kind: str) -> tuple[bytes, str]:
@@ -52,6 +79,16 @@ def mutate(data: bytes, rng: random.Random, kind: str) -> tuple[bytes, str]:
             b = min(a + length, n - length)
         d[a:a + length], d[b:b + length] = data[b:b + length], data[a:a + length]
         return bytes(d), f"swap {length} bytes at {a} and {b}"
+    if kind == "stamp":  # one bit error in one PES timestamp: a far-off PTS or DTS, not a discontinuity
+        at, bit = rng.choice(_pes_stamps(data)), rng.randrange(20, _TICK_BITS)
+        _stamp(d, at, 1 << bit)
+        return bytes(d), f"add 2^{bit} ticks to the PES timestamp at {at}"
+    if kind == "join":  # `cat a.ts b.ts`: b is a copy of a whose timestamps differ by a jump of 12 s to 10 min
+        jump = rng.choice((-1, 1)) * rng.randint(12 * 90000, 600 * 90000)
+        later = bytearray(data)
+        for at in _pes_stamps(data):
+            _stamp(later, at, jump)
+        return bytes(d) + bytes(later), f"join a copy {jump / 90000:+.3f} s later"
     at = rng.randint(n // 8, n - 1)  # truncate: an interrupted download
     return bytes(d[:at]), f"truncate to {at} of {n} bytes"
 
@@ -121,6 +158,8 @@ def test_damaged_input(tmp_path, capsys, clips, vid, negate_onnx, container, kin
             got = len(list(c.decode(video=0)))
         assert got == json.loads(stats.read_text())["frames"], replay
         assert want[0] <= got <= want[1], f"wrote {got}, FFmpeg decodes {want}: {replay}"
+        if kind == "join":  # a clean join: every frame of both recordings
+            assert got == want[1], f"wrote {got} of the {want[1]} frames of both recordings: {replay}"
     else:
         errors = [line for line in err.splitlines() if " error: " in line]
         assert rc == 1 and len(errors) == 1 and errors[0].startswith("stylize-video: error: "), f"{err}\n{replay}"

@@ -14,8 +14,9 @@ import torch
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends.torch import TorchBackend
 from stylize_video.pipeline.io import source as source_mod
+from stylize_video.pipeline.io.nvdec import wait_for_decoder
 from stylize_video.pipeline.io.sink import EncoderOptions, EncodingSink, FileSink
-from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, wait_for_decoder
+from stylize_video.pipeline.io.source import FileSource, FileSourceOptions
 from stylize_video.pipeline.job import JobOptions, stylize, stylize_file
 from stylize_video.pipeline.synth import make_test_clip
 
@@ -28,12 +29,12 @@ def _frames(path: Path) -> int:
 # -- 1. NVDEC opens with torch's context, and any failure to open it decodes on the CPU ------------------------
 
 def test_nvdec_shares_torchs_context_not_the_primary_one():
-    from stylize_video.pipeline.io.source import _make_hwaccel
+    from stylize_video.pipeline.io.nvdec import make_hwaccel
 
-    hw = _make_hwaccel(True, 1)
+    hw = make_hwaccel(True, 1)
     # PyAV sets primary_ctx=1 by default for is_hw_owned; FFmpeg refuses both at once (EINVAL)
     assert hw.options == {"primary_ctx": "0", "current_ctx": "1"} and hw.is_hw_owned
-    assert _make_hwaccel(False, 0).options == {"primary_ctx": "0", "current_ctx": "1"}
+    assert make_hwaccel(False, 0).options == {"primary_ctx": "0", "current_ctx": "1"}
 
 
 def test_nvdec_open_failure_decodes_on_the_cpu(tmp_path, monkeypatch):
@@ -49,8 +50,8 @@ def test_nvdec_open_failure_decodes_on_the_cpu(tmp_path, monkeypatch):
         return real_open(self, decode_path, hwaccel)
 
     monkeypatch.setattr(source_mod, "nvdec_available", lambda: True)
-    monkeypatch.setattr(source_mod, "_use_torch_context", lambda index: calls.append(f"context {index}"))
-    monkeypatch.setattr(source_mod, "_make_hwaccel", lambda keep, index: object())
+    monkeypatch.setattr(source_mod, "use_torch_context", lambda index: calls.append(f"context {index}"))
+    monkeypatch.setattr(source_mod, "make_hwaccel", lambda keep, index: object())
     monkeypatch.setattr(FileSource, "_open", fake_open)
     with pytest.warns(UserWarning, match=r"NVDEC could not be opened .*Operation not supported.*decoding on the CPU"):
         src = FileSource(clip, FileSourceOptions(hwdec=True, hwdec_device=1, copy_audio=False))

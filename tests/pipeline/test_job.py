@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import av
+import numpy as np
 import pytest
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.backends import load_backend
@@ -246,14 +247,22 @@ def test_cuda_frame_path_round_trip(tmp_path, vid, hwdec):
             assert vid.psnr(pa, pb, 255) >= 40
 
 
-def _ts_part(path, w: int, h: int, start: int, n: int = 4) -> bytes:
-    import numpy as np
+def _ts_part(path, w: int, h: int, start: int, n: int = 4, pix_fmt: str = "yuv420p", rgb: tuple | None = None,
+             bt709_pc: bool = False) -> bytes:
+    """Flat frames (grey levels rising, or ``rgb``: tagged BT.601 limited range, or ``bt709_pc``: BT.709 full
+    range) as H.264 in MPEG-TS."""
+
 
     with av.open(str(path), "w", format="mpegts") as c:
-        s = c.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s = c.add_stream("libx264", rate=25, options={"preset": "ultrafast", "qp": "0"})
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        if rgb is not None:  # tagged (an untagged part would take the range of the part decoded before it)
+            s.codec_context.colorspace, s.codec_context.color_range = (1, 2) if bt709_pc else (6, 1)
         for i in range(n):
-            f = av.VideoFrame.from_ndarray(np.full((h, w, 3), 60 + 30 * i, np.uint8), format="rgb24")
+            level = rgb if rgb is not None else (60 + 30 * i,) * 3
+            f = av.VideoFrame.from_ndarray(np.full((h, w, 3), level, np.uint8), format="rgb24")
+            f = f.reformat(format=pix_fmt, dst_colorspace="itu709" if bt709_pc else "smpte170m",
+                           dst_color_range="JPEG" if bt709_pc else "MPEG")
             f.pts = start + i
             c.mux(s.encode(f))
         c.mux(s.encode(None))
@@ -300,3 +309,23 @@ def test_wall_time_includes_the_encoder_drain(tmp_path, identity_backend):
         source.close()
     assert stats.frames == 3 and stats.wall_s >= drain_s and stats.fps <= 3 / drain_s
     assert stats.stage_s["encode"] >= drain_s  # the drain is encoder work
+
+
+def test_pixel_format_change_mid_stream_is_converted_to_the_first_format(tmp_path, vid, identity_backend):
+    # 4:2:0 BT.601 limited range, then 4:4:4 BT.709 full range (joined recordings): the later frames are converted
+    # to the first format with both matrices stated (before: the run ended after the work, nothing kept).
+    src = tmp_path / "cat.ts"
+    colour = (200, 60, 100)
+    src.write_bytes(_ts_part(tmp_path / "a.ts", 64, 48, 0, rgb=colour)
+                    + _ts_part(tmp_path / "b.ts", 64, 48, 4, pix_fmt="yuv444p", rgb=colour, bt709_pc=True))
+    assert [f.format.name for f in vid.frames(src)] == ["yuv420p"] * 4 + ["yuvj444p"] * 4  # (j: full range)
+    with pytest.warns(UserWarning, match="the pixel format changes mid-stream from yuv420p to yuvj444p"):
+        stats = stylize_file(src, tmp_path / "o.mkv", identity_backend, _opts(encoder=LOSSLESS))
+    out = vid.frames(tmp_path / "o.mkv")
+    assert stats.frames == 8 and {f.format.name for f in out} == {"yuv420p"}
+    # the same colour before and after the change (the output is tagged BT.601 limited range, as the first part):
+    # limited-range rounding moves it by a few levels; either matrix or range taken wrong moves it by 10 or more
+    means = [f.reformat(format="rgb24", src_colorspace="smpte170m", src_color_range="MPEG").to_ndarray()
+             .reshape(-1, 3).mean(0) for f in out]
+    assert all(np.abs(m - colour).max() <= 5 for m in means), means
+    assert np.abs(means[-1] - means[0]).max() <= 2, means

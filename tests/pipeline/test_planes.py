@@ -84,7 +84,7 @@ def _cuda_like_frame(sw, w, h):
 
 
 def test_dlpack_planes_take_the_capsule_without_a_stream():
-    from stylize_video.pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.nvdec import dlpack_planes
 
     # torch.from_dlpack(plane) would pass the current CUDA stream, which PyAV refuses for CUDA frames.
     planes = dlpack_planes(_cuda_like_frame("nv12", 64, 48))
@@ -94,7 +94,7 @@ def test_dlpack_planes_take_the_capsule_without_a_stream():
 @pytest.mark.parametrize(("sw", "w", "h", "msg"), [("p016le", 64, 48, "not imported via DLPack"),
                                                    ("nv12", 64, 47, "odd frame size")])
 def test_dlpack_planes_refuse_what_the_packed_layout_cannot_describe(sw, w, h, msg):
-    from stylize_video.pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.nvdec import dlpack_planes
 
     with pytest.raises(ValueError, match=msg):  # FileSource then reopens with NVDEC downloads
         dlpack_planes(_cuda_like_frame(sw, w, h))
@@ -102,7 +102,7 @@ def test_dlpack_planes_refuse_what_the_packed_layout_cannot_describe(sw, w, h, m
 
 @pytest.mark.parametrize("pix_fmt", ["nv12", "p010le"])
 def test_dlpack_planes_give_the_same_output_as_the_packed_buffer(pix_fmt):
-    from stylize_video.pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.nvdec import dlpack_planes
 
     layout = PlaneLayout(pix_fmt, 64, 48)
     src = np.random.default_rng(2).integers(0, 256, layout.nbytes, dtype=np.uint8)
@@ -118,7 +118,7 @@ def test_dlpack_planes_give_the_same_output_as_the_packed_buffer(pix_fmt):
 
 def test_device_planes_of_another_size_are_scaled_to_the_first():
     """NVDEC frames after a mid-stream size change: converted at their own size, scaled on the device."""
-    from stylize_video.pipeline.io.source import dlpack_planes
+    from stylize_video.pipeline.io.nvdec import dlpack_planes
 
     layout, big = PlaneLayout("nv12", 64, 48), PlaneLayout("nv12", 128, 96)
     # A smooth picture (a ramp in each plane) so that scaling down by two barely changes it.
@@ -141,13 +141,8 @@ def test_device_planes_of_another_size_are_scaled_to_the_first():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the NVDEC + DLPack path is not run")
 def test_nvdec_dlpack_frames_match_software_decode(tmp_path):
-    from stylize_video.pipeline.io.source import (
-        FileSource,
-        FileSourceOptions,
-        VideoItem,
-        dlpack_planes,
-        nvdec_available,
-    )
+    from stylize_video.pipeline.io.nvdec import dlpack_planes, nvdec_available
+    from stylize_video.pipeline.io.source import FileSource, FileSourceOptions, VideoItem
     from stylize_video.pipeline.synth import make_test_clip
 
     if not nvdec_available():
