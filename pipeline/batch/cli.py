@@ -111,6 +111,20 @@ def local_devices(device: str, workers: int | None) -> list[str]:
     return [gpus[i % len(gpus)] for i in range(workers or len(gpus))]
 
 
+def worker_config(args: argparse.Namespace, device_type: str, encoder, threads: int | None = None):
+    """The ``WorkerConfig`` of a parsed command line (``device_type`` "cpu" or "cuda"; ``encoder``: its
+    ``EncoderOptions``); StylizeError for model options that do not go together (as ``stylize-video``)."""
+    from stylize_video.pipeline.batch.worker import WorkerConfig
+    from stylize_video.pipeline.cli import _resolve_model, model_options
+    from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
+
+    precision = args.precision or ("fp16" if device_type == "cuda" else "fp32")
+    return WorkerConfig(_resolve_model(args, precision), args.backend, device_type, args.precision,
+                        args.compile_mode or args.compile, encoder, args.apply_rotation, args.match_histogram,
+                        args.hwdec, args.queue_size, threads, args.video_stream,
+                        DeinterlaceOptions(args.deinterlace, args.deinterlace_rate), **model_options(args))
+
+
 def _write_markdown(path: str, text: str) -> None:
     if cliargs.json_to_stdout(path):  # "-" means stdout for --markdown too
         sys.stdout.write(text)
@@ -128,10 +142,7 @@ def _main(argv: Sequence[str] | None) -> int:
     _check(args)
     from stylize_video.pipeline.batch.driver import BatchOptions, run_batch
     from stylize_video.pipeline.batch.inputs import parse_ext
-    from stylize_video.pipeline.batch.worker import WorkerConfig
-    from stylize_video.pipeline.cli import _resolve_model, model_options
     from stylize_video.pipeline.io.containers import check_pix_fmt_name
-    from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions
     from stylize_video.pipeline.io.sink import choose_pix_fmt
     from stylize_video.pipeline.live.plan import DEFAULT_FILE_CODEC, encoder_options
 
@@ -142,36 +153,32 @@ def _main(argv: Sequence[str] | None) -> int:
     elif encoder.pix_fmt:
         check_pix_fmt_name(encoder.pix_fmt)
     ray_executor = None
-    if args.ray:
-        from stylize_video.pipeline.batch.ray_executor import RayExecutor
-
-        ray_executor = RayExecutor(None, args.ray, args.workers, attempts=args.retries + 1)
-        device = ray_executor.device_type() if args.device == "auto" else args.device
-        devices: list[str] = []
-    else:
-        devices = local_devices(args.device, args.workers)
-        device = devices[0]
-    dev_type = device.split(":")[0]
-    precision = args.precision or ("fp16" if dev_type == "cuda" else "fp32")
-    threads = max(1, (os.cpu_count() or 1) // len(devices)) if dev_type == "cpu" and devices else None
-    config = WorkerConfig(_resolve_model(args, precision), args.backend, dev_type, args.precision,
-                          args.compile_mode or args.compile, encoder, args.apply_rotation, args.match_histogram,
-                          args.hwdec, args.queue_size, threads, args.video_stream,
-                          DeinterlaceOptions(args.deinterlace, args.deinterlace_rate), **model_options(args))
-    options = BatchOptions(args.out_dir, args.work_dir, ext, args.segment_seconds, args.overwrite,
-                           args.keep_segments, not args.no_audio, not args.no_subtitles,
-                           progress=cliargs.progress_enabled(args.quiet))
-    if ray_executor is not None:
-        ray_executor.config = config
-
-        def make_executor():
-            return ray_executor
-    else:
-        from stylize_video.pipeline.batch.local import LocalExecutor
-
-        def make_executor():
-            return LocalExecutor(config, devices, attempts=args.retries + 1)
     try:
+        if args.ray:
+            from stylize_video.pipeline.batch.ray_executor import RayExecutor
+
+            ray_executor = RayExecutor(None, args.ray, args.workers, attempts=args.retries + 1)
+            device = ray_executor.device_type() if args.device == "auto" else args.device
+            devices: list[str] = []
+        else:
+            devices = local_devices(args.device, args.workers)
+            device = devices[0]
+        dev_type = device.split(":")[0]
+        threads = max(1, (os.cpu_count() or 1) // len(devices)) if dev_type == "cpu" and devices else None
+        config = worker_config(args, dev_type, encoder, threads)
+        options = BatchOptions(args.out_dir, args.work_dir, ext, args.segment_seconds, args.overwrite,
+                               args.keep_segments, not args.no_audio, not args.no_subtitles,
+                               progress=cliargs.progress_enabled(args.quiet))
+        if ray_executor is not None:
+            ray_executor.config = config
+
+            def make_executor():
+                return ray_executor
+        else:
+            from stylize_video.pipeline.batch.local import LocalExecutor
+
+            def make_executor():
+                return LocalExecutor(config, devices, attempts=args.retries + 1)
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = _show_warning

@@ -18,25 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylize_video.errors import StylizeError
-from stylize_video.pipeline.batch.executor import Executor, Outcome
+from stylize_video.pipeline.batch.executor import Executor, Outcome, error_line
 from stylize_video.pipeline.batch.inputs import InputFile, expand_inputs, output_encoder, plan_outputs
 from stylize_video.pipeline.batch.join import JoinOptions, join_segments
 from stylize_video.pipeline.batch.manifest import (
+    DEFAULT_WORK,
     Manifest,
     content_digest,
     digest,
     file_identity,
     locked,
+    remove_empty_folders,
     remove_stale,
 )
 from stylize_video.pipeline.batch.segments import DEFAULT_SEGMENT_SECONDS, InputPlan, plan_input
 from stylize_video.pipeline.batch.summary import BatchProgress, BatchSummary, InputReport
-from stylize_video.pipeline.batch.worker import SEGMENT_SUFFIX, SegmentTask, WorkerConfig, timing_path
+from stylize_video.pipeline.batch.worker import SEGMENT_SUFFIX, BadSegment, SegmentTask, WorkerConfig, timing_path
 from stylize_video.pipeline.io.containers import check_codec_fits
 from stylize_video.pipeline.io.sink import CONTAINERS, EncoderOptions
 
 # bump when the segment files' format changes: old segments are then not reused
 SEGMENT_FORMAT_VERSION = 1
+SEGMENTS = "segments"  # the work folder's sub-folder of segment files, one folder per input
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class BatchOptions:
 
     @property
     def work(self) -> Path:
-        return (self.work_dir or self.out_dir / ".stylize-batch").absolute()
+        return (self.work_dir or self.out_dir / DEFAULT_WORK).absolute()
 
 
 @dataclass
@@ -142,13 +145,14 @@ class BatchDriver:
         key = digest(job.identity, self.options.segment_seconds, c.video_stream, dataclasses.asdict(c.deinterlace))
         cached = self.manifest.plans.get(key)
         if cached is not None:
-            return InputPlan.from_dict(cached)
+            with contextlib.suppress(KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+                return InputPlan.from_dict(cached)  # (else probed again)
         plan = plan_input(job.file.path, self.options.segment_seconds, self.config.source_options())
         self.manifest.plans[key] = plan.to_dict()
         return plan
 
     def _tasks(self, job: _Job, plan: InputPlan) -> None:
-        folder = self.options.work / "segments" / f"{job.file.path.stem[:40]}-{digest(job.identity)[:8]}"
+        folder = self.options.work / SEGMENTS / f"{job.file.path.stem[:40]}-{digest(job.identity)[:8]}"
         job.report.segments = len(plan.segments)
         for seg in plan.segments:
             key = digest(job.identity, seg.to_list(), self.seg_settings, job.encoder.codec)
@@ -159,8 +163,11 @@ class BatchDriver:
             if self.manifest.segment_done(key, path):
                 job.report.segments_reused += 1
                 job.report.frames += self.manifest.segments[key]["frames"]
-            else:
-                job.remaining.add(key)
+                continue
+            if self.manifest.segments.pop(key, None) is not None:
+                job.report.warnings.append(f"segment {seg.index}: its file from an earlier run is missing, cut "
+                                           "short or changed; processed again")
+            job.remaining.add(key)
 
     # -- work --------------------------------------------------------------------------------------
     def run(self) -> BatchSummary:
@@ -169,24 +176,27 @@ class BatchDriver:
         o = self.options
         t0 = time.perf_counter()
         remove_stale(o.work)
-        for job in self.jobs:
-            for stale in o.out_dir.glob(f".{job.output.name}.*.inprogress"):
-                stale.unlink(missing_ok=True)
-            try:
-                self._tasks(job, self._plan(job))
-            except StylizeError as exc:
-                job.report.status, job.report.error = "failed", str(exc)
-        self.manifest.save()
-        live = [j for j in self.jobs if j.report.status != "failed"]
-        self.summary.segments_total = sum(len(j.tasks) for j in live)
-        self.summary.segments_reused = sum(j.report.segments_reused for j in live)
-        for job in live:
-            if not job.remaining:
-                self._join(job)
-        todo = [t for j in live for t in j.tasks if t.key in j.remaining]
-        if todo:
-            self._execute(todo, {t.key: j for j in live for t in j.tasks})
-        self.manifest.save()
+        try:
+            for job in self.jobs:
+                for stale in o.out_dir.glob(f".{job.output.name}.*.inprogress"):
+                    stale.unlink(missing_ok=True)
+                try:
+                    self._tasks(job, self._plan(job))
+                except StylizeError as exc:
+                    job.report.status, job.report.error = "failed", str(exc)
+            self.manifest.save()
+            live = [j for j in self.jobs if j.report.status != "failed"]
+            self.summary.segments_total = sum(len(j.tasks) for j in live)
+            self.summary.segments_reused = sum(j.report.segments_reused for j in live)
+            for job in live:
+                if not job.remaining:
+                    self._join(job)
+            todo = [t for j in live for t in j.tasks if t.key in j.remaining]
+            if todo:
+                self._execute(todo, {t.key: j for j in live for t in j.tasks})
+            self.manifest.save()
+        finally:
+            remove_empty_folders(o.work / SEGMENTS)  # of inputs that failed, or whose worker was stopped
         self.summary.wall_s = time.perf_counter() - t0
         return self.summary
 
@@ -204,6 +214,8 @@ class BatchDriver:
 
     def _finished(self, job: _Job, outcome: Outcome) -> None:
         task, r = outcome.task, outcome.result
+        if outcome.fatal:  # the model: every other segment would fail the same way
+            raise StylizeError(outcome.error)
         self.summary.add(job.report, outcome)
         if r is None:
             job.report.status = "failed"
@@ -212,38 +224,50 @@ class BatchDriver:
         if r.frames < r.expected:
             job.report.warnings.append(f"segment {task.index}: {r.frames} frames decoded where the stream has "
                                        f"{r.expected} (damaged packets?)")
-        self.manifest.segments[task.key] = {"path": task.path, "frames": r.frames, "worker": r.worker,
-                                            "wall_s": round(r.wall_s, 3), "fixed_s": round(r.fixed_s, 3),
-                                            "warmup_s": round(r.warmup_s, 3)}
+        self.manifest.segments[task.key] = {"path": task.path, "frames": r.frames, "size": r.size,
+                                            "packets": r.packets, "worker": r.worker, "wall_s": round(r.wall_s, 3),
+                                            "fixed_s": round(r.fixed_s, 3), "warmup_s": round(r.warmup_s, 3)}
         self.manifest.save()
         job.remaining.discard(task.key)
         if not job.remaining and job.report.status != "failed":
             self._join(job)
 
     def _join(self, job: _Job) -> None:
+        """Join ``job``'s segments into its output. Any failure fails this input only; a segment file found
+        unreadable is deleted and forgotten, so that the next run processes it again."""
         o = self.options
         paths = [Path(t.path) for t in job.tasks]
         options = JoinOptions(o.copy_audio, o.copy_subtitles, self.config.apply_rotation, overwrite=True)
-        o.out_dir.mkdir(parents=True, exist_ok=True)
         try:
+            o.out_dir.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 join_segments(job.file.path, paths, job.output, job.encoder, options, self.config.source_options())
-        except StylizeError as exc:
-            job.report.status, job.report.error = "failed", f"joining the segments: {exc}"
+        except BadSegment as exc:
+            task = next(t for t in job.tasks if Path(t.path) == exc.path)
+            self._forget(task)
+            self.manifest.save()
+            job.report.status = "failed"
+            job.report.error = (f"joining the segments: segment {task.index} is unreadable ({exc.why}); deleted it: "
+                                "the next run processes it again")
+            return
+        except Exception as exc:  # noqa: BLE001 - one input's join must not end the batch
+            job.report.status, job.report.error = "failed", f"joining the segments: {error_line(exc)}"
             return
         job.report.warnings += [str(w.message) for w in caught if str(w.message) not in job.report.warnings]
         self.manifest.record_output(job.output, job.output_key)
         if not o.keep_segments:
             for t in job.tasks:
-                for p in (Path(t.path), timing_path(t.path)):
-                    with contextlib.suppress(OSError):
-                        p.unlink()
-                self.manifest.segments.pop(t.key, None)
-            with contextlib.suppress(OSError):
-                paths[0].parent.rmdir()
+                self._forget(t)
         self.manifest.save()
         job.report.status = "done"
+
+    def _forget(self, task: SegmentTask) -> None:
+        """Delete a segment's files and its manifest entry (the caller saves the manifest)."""
+        for p in (Path(task.path), timing_path(task.path)):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        self.manifest.segments.pop(task.key, None)
 
 
 def run_batch(inputs: list[str], config: WorkerConfig, options: BatchOptions,
@@ -251,6 +275,6 @@ def run_batch(inputs: list[str], config: WorkerConfig, options: BatchOptions,
     """``stylize-batch`` as a function: refuse conflicts (StylizeError), then run. See ``BatchDriver``."""
     driver = BatchDriver(config, options, make_executor, executor_name)
     driver.prepare(inputs)
-    with locked(options.work):
+    with locked(options.work, options.out_dir):
         driver.check_outputs()
         return driver.run()

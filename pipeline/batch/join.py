@@ -15,9 +15,9 @@ packet ``j`` gets ``dts_j = pts_sorted[j - r]`` (``pts_sorted[j] - (pts_sorted[r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
-import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import av
 from stylize_video.errors import StylizeError
-from stylize_video.pipeline.batch.worker import timing_path
+from stylize_video.pipeline.batch.worker import BadSegment, read_timing
 from stylize_video.pipeline.io.decode import demux_packets
 from stylize_video.pipeline.io.discontinuity import Discontinuities
 from stylize_video.pipeline.io.paths import ffmpeg_path
@@ -88,17 +88,6 @@ class JoinSink(FileSink):
         """No encoder here: the packets arrive encoded."""
 
 
-def _timing(path: Path, time_base: Fraction) -> dict[str, list[int]]:
-    """A segment's packet PTS and durations (``time_base``), decode order."""
-    try:
-        timing = json.loads(timing_path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise StylizeError(f"segment timing {timing_path(path)} is unreadable ({exc})") from None
-    if Fraction(timing["time_base"]) != time_base:
-        raise StylizeError(f"segment {path} was encoded in time base {timing['time_base']}, not {time_base}")
-    return timing
-
-
 def encoder_delay(timing: dict[str, list[int]]) -> int:
     """Packets a segment's encoder dated before its first PTS (x264: its B-frame delay, 0 without B-frames)."""
     first = min(timing["pts"], default=0)
@@ -124,19 +113,28 @@ def _video_packets(paths: list[Path], timings: list[dict[str, list[int]]], dts: 
     it = iter(dts)
     for path, timing in zip(paths, timings):
         count = len(timing["pts"])
-        with av.open(str(path)) as c:
+        with _reading(path), av.open(str(path)) as c:
             n = 0
             for p in c.demux(c.streams.video[0]):
                 if not p.size:
                     continue
                 if n == count:
-                    raise StylizeError(f"segment {path} holds more packets than its timing ({count})")
+                    raise BadSegment(path, f"more packets than its timing ({count})")
                 p.time_base = time_base
                 p.pts, p.dts, p.duration = timing["pts"][n], next(it), timing["duration"][n]
                 n += 1
                 yield p.dts * time_base, True, p
-        if n != count:
-            raise StylizeError(f"segment {path} holds {n} packets, its timing {count}")
+            if n != count:
+                raise BadSegment(path, f"{n} packets, its timing {count}")
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """FFmpeg's errors while reading segment ``path`` (empty, cut short, garbage) as ``BadSegment``."""
+    try:
+        yield
+    except (av.error.FFmpegError, OSError, IndexError) as exc:  # IndexError: no video stream in it
+        raise BadSegment(path, str(exc) or type(exc).__name__) from None
 
 
 def _passthrough_packets(container: av.container.InputContainer, video: av.stream.Stream,
@@ -177,7 +175,7 @@ def join_segments(src: str | os.PathLike[str], segments: list[Path], output: Pat
 
     ``encoder``: the segments' encoder options; ``source``: how the input was read (``video_stream``,
     ``deinterlace``; the copy flags come from ``options``). Raises ``StylizeError`` when the output cannot be
-    written (nothing is left under its name then).
+    written (nothing is left under its name then), ``BadSegment`` (one) when a segment file cannot be read.
     """
     # The video and pass-through streams are the ones FileSource picks (its rules, its flags).
     opts = dataclasses.replace(source or FileSourceOptions(), copy_audio=options.copy_audio,
@@ -186,10 +184,12 @@ def join_segments(src: str | os.PathLike[str], segments: list[Path], output: Pat
     info, video, indices = probe.info, probe.video.index, [s.index for s in probe.passthrough]
     probe.close()
     time_base = info.time_base
-    timings = [_timing(path, time_base) for path in segments]
+    timings = [read_timing(path, time_base) for path in segments]
     dts = decode_timestamps([p for t in timings for p in t["pts"]], max(encoder_delay(t) for t in timings))
-    with av.open(ffmpeg_path(Path(src)), metadata_errors="replace") as inp, av.open(str(segments[0])) as first:
-        template = first.streams.video[0]
+    with _reading(segments[0]):
+        first = av.open(str(segments[0]))
+        template = first.streams.video[0]  # (the codec parameters of every segment: same encoder settings)
+    with first, av.open(ffmpeg_path(Path(src)), metadata_errors="replace") as inp:
         spec = _output_spec(info, template, options.apply_rotation)
         passthrough = [inp.streams[i] for i in indices]
         metadata = {k: v for k, v in inp.metadata.items() if k.lower() not in _MUXER_TAGS}

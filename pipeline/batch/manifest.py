@@ -5,14 +5,16 @@
 - ``plans``: input identity (path, size, mtime) + segment length -> the input's segments (a re-run skips the probe);
 - ``segments``: input identity + the segment's range + every setting that changes its pixels or bits (model
   file *content*, backend, device type, precision, compile mode, encoder options, rotation, histogram matching,
-  NVDEC) -> the finished segment file;
+  NVDEC, tiling, the ONNX convention) -> the finished segment file, its size and packet count as written (a
+  file changed since is not reused);
 - ``outputs``: output path -> digest of its segments + the join settings (container, audio, subtitles) and the
   file's size and mtime when we wrote it.
 
 So a changed model or encoder option invalidates the segments (and through them the output); a changed
 ``--no-audio`` only the join; a changed input file everything of that input; ``--workers``, ``--ray`` or
-``--quiet`` nothing. Only the driver writes the manifest (workers report back to it), always atomically. A lock
-file keeps a second ``stylize-batch`` off the same work folder.
+``--quiet`` nothing. Only the driver writes the manifest (workers report back to it), always atomically. Lock
+files keep a second ``stylize-batch`` off the same work folder and off the same output folder. A manifest that is
+not ours (not JSON, or JSON of another shape) is refused with one line; another version's is started over.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ class Manifest:
                 loaded = json.loads(self.path.read_text())
             except (OSError, ValueError) as exc:
                 raise StylizeError(f"{self.path} is unreadable ({exc}); remove it to start over") from None
-            if loaded.get("version") == VERSION:
+            problem = _problem(loaded)
+            if problem:
+                raise StylizeError(f"{self.path} is unreadable ({problem}); remove it to start over")
+            if loaded["version"] == VERSION:  # (another version's manifest: started over)
                 self.data = loaded
 
     @property
@@ -79,10 +84,18 @@ class Manifest:
         return self.data["outputs"]
 
     def segment_done(self, key: str, path: Path) -> bool:
-        """Recorded as finished and its files are still there."""
-        from stylize_video.pipeline.batch.worker import timing_path
+        """Recorded as finished and its files are as the worker wrote them: the segment file of the size it had,
+        its timing sidecar readable and naming as many packets (a file emptied, cut short or replaced since is
+        not finished: it runs again)."""
+        from stylize_video.pipeline.batch.worker import BadSegment, read_timing
 
-        return key in self.segments and path.is_file() and timing_path(path).is_file()
+        entry = self.segments.get(key)
+        if entry is None or not path.is_file() or path.stat().st_size != entry.get("size"):
+            return False
+        try:
+            return len(read_timing(path)["pts"]) == entry.get("packets")
+        except BadSegment:
+            return False
 
     def output_done(self, path: Path, key: str) -> bool:
         """``path`` is the file this manifest recorded for ``key``, untouched since (same size and mtime)."""
@@ -103,20 +116,56 @@ class Manifest:
             raise StylizeError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
 
+# what the code reads from each entry of a table (see the module docstring)
+_ENTRY = {"plans": {"segments": list}, "segments": {"frames": int},
+          "outputs": {"key": str, "size": int, "mtime_ns": int}}
+
+
+def _problem(data: object) -> str | None:
+    """What makes ``data`` no manifest of ours (None: it is one, of this version or another)."""
+    if not isinstance(data, dict) or type(data.get("version")) is not int:
+        return "not a stylize-batch manifest"
+    if data["version"] != VERSION:
+        return None
+    for table, fields in _ENTRY.items():
+        entries = data.get(table)
+        if not isinstance(entries, dict):
+            return f"no {table!r} table"
+        for key, entry in entries.items():
+            if not isinstance(entry, dict) or not all(isinstance(entry.get(f), t) for f, t in fields.items()):
+                return f"{table} entry {key!r} is not a stylize-batch entry"
+    return None
+
+
+DEFAULT_WORK = ".stylize-batch"  # the work folder in OUT_DIR by default; holds OUT_DIR's lock in any case
+
+
 @contextlib.contextmanager
-def locked(work_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``work_dir`` (POSIX ``flock``); StylizeError if another run holds it."""
+def locked(work_dir: Path, out_dir: Path | None = None) -> Iterator[None]:
+    """Hold exclusive locks (POSIX ``flock``) on ``out_dir`` (its lock file is ``out_dir/.stylize-batch/lock``:
+    two runs writing one output folder with different work folders would write the same outputs) and on
+    ``work_dir``; StylizeError if another run holds either."""
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            stack.enter_context(_flock(out_dir.absolute() / DEFAULT_WORK, f"--out-dir {out_dir}"))
+        if out_dir is None or work_dir.absolute() != out_dir.absolute() / DEFAULT_WORK:
+            stack.enter_context(_flock(work_dir, f"work folder {work_dir}"))
+        yield
+
+
+@contextlib.contextmanager
+def _flock(folder: Path, what: str) -> Iterator[None]:
     try:
         import fcntl
-    except ImportError:  # Windows: no lock (one run per work folder is then the user's job)
+    except ImportError:  # Windows: no lock (one run per folder is then the user's job)
         yield
         return
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with open(work_dir / LOCK_NAME, "a+") as f:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise StylizeError(f"work folder {work_dir} is in use by another stylize-batch run") from None
+            raise StylizeError(f"{what} is in use by another stylize-batch run") from None
         try:
             yield
         finally:
@@ -133,4 +182,17 @@ def remove_stale(work_dir: Path) -> int:
     return n
 
 
-__all__ = ["Manifest", "content_digest", "digest", "file_identity", "locked", "remove_stale"]
+def remove_empty_folders(folder: Path) -> None:
+    """Remove the empty sub-folders of ``folder`` (segment folders of inputs that failed or were joined), then
+    ``folder`` itself if it is left empty."""
+    if not folder.is_dir():
+        return
+    for sub in folder.iterdir():
+        if sub.is_dir():
+            with contextlib.suppress(OSError):  # (not empty)
+                sub.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+__all__ = ["Manifest", "content_digest", "digest", "file_identity", "locked", "remove_empty_folders", "remove_stale"]

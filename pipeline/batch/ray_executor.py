@@ -21,10 +21,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from stylize_video.errors import StylizeError
-from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, Skip, error_line
+from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, Skip, failed
+from stylize_video.pipeline.batch.ray_address import check_address
 from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask, SegmentWorker, WorkerConfig
 
-INSTALL_HINT = "pip install 'stylize-video[ray]'"
+INSTALL_HINT = "pip install 'stylize-video[ray]' (from a checkout: pip install -e '.[ray]')"
 LOCAL = "local"  # --ray without an address
 
 
@@ -35,6 +36,17 @@ def import_ray():  # -> module
     except ImportError:
         raise StylizeError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
     return ray
+
+
+def _auto_address() -> str | None:
+    """The cluster ``ray.init(address="auto")`` would join (RAY_ADDRESS, else the last ``ray start`` on this
+    machine), or None when there is none or Ray's (private) helper for it has moved: then ``ray.init`` says."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address("auto")
+    except Exception:  # noqa: BLE001 - "no cluster" included: ray.init gives that message
+        return None
 
 
 class SegmentActor:
@@ -71,9 +83,16 @@ class RayExecutor:
         self._actors: list = []
 
     def connect(self) -> dict:
-        """Join the cluster at ``address`` (or start a local Ray); returns its resources."""
+        """Join the cluster at ``address`` (or start a local Ray); returns its resources. An address where no
+        Ray answers is refused within seconds (``ray_address``), not after Ray's many minutes of retries."""
         ray = self.ray
         if not self._connected and not ray.is_initialized():
+            if self.address == "auto":
+                found = _auto_address()
+                if found:
+                    check_address(found, shown=f"auto ({found})")
+            elif self.address != LOCAL:
+                check_address(self.address)
             kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
             try:
                 if self.address == LOCAL:
@@ -165,7 +184,7 @@ class RayExecutor:
                 continue
             except ray.exceptions.RayTaskError as exc:
                 idle.append(slot)
-                yield Outcome(task, error=error_line(getattr(exc, "cause", None) or exc), attempts=tries[task.key])
+                yield failed(task, getattr(exc, "cause", None) or exc, tries[task.key])
                 continue
             idle.append(slot)
             yield Outcome(task, result, attempts=tries[task.key])

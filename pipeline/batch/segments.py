@@ -76,7 +76,7 @@ class InputPlan:
 
 @dataclass(frozen=True)
 class _Scan:
-    pts: list[int]  # every frame with a PTS, decode order
+    pts: list[int]  # every frame with a PTS that the decoder outputs, decode order
     cuts: list[tuple[int, int]]  # (pts, dts) of keyframes that may start a segment
     untimed: int  # packets without a PTS (then nothing is cut)
     jumps: int  # timestamp discontinuities (then nothing is cut)
@@ -100,6 +100,9 @@ def _scan(path: Path, index: int, passthrough: list[int]) -> _Scan:
                 continue
             if p.pts is None:
                 untimed += 1
+                continue
+            if p.is_discard:  # decoded for its references, never output (an MP4 edit list trims it)
+                shown = p.pts if shown is None else max(shown, p.pts)
                 continue
             if p.is_keyframe and pts and (shown is None or shown < p.pts):
                 cuts.append((p.pts, p.dts if p.dts is not None else p.pts))

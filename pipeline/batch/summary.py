@@ -19,7 +19,7 @@ class InputReport:
     frames: int = 0
     segments: int = 0
     segments_reused: int = 0  # finished by an earlier run (manifest)
-    retries: int = 0  # segment runs lost with a worker and run again
+    retries: int = 0  # runs of its segments lost because their own worker died (each run again)
     warnings: list[str] = field(default_factory=list)
 
 

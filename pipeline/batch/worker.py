@@ -16,6 +16,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,11 +103,49 @@ class SegmentResult:
     backend: str
     corrupt: int = 0
     warnings: list[str] = field(default_factory=list)
+    size: int = 0  # bytes of the segment file, and its packets, as written (a resume checks them)
+    packets: int = 0
+
+
+class ModelError(StylizeError):
+    """The model did not load on a worker, or does not fit the options (``--match-histogram`` on a style
+    model): every segment would fail the same way, so the driver stops the batch (one line, exit 1)."""
 
 
 def timing_path(segment: str | os.PathLike[str]) -> Path:
     """The sidecar of a segment file: ``seg.nut`` -> ``seg.timing.json``."""
     return Path(segment).with_suffix(TIMING_SUFFIX)
+
+
+class BadSegment(StylizeError):
+    """A segment file (or its timing sidecar) that cannot be read as the worker wrote it: empty, cut short,
+    overwritten. ``path``: the segment file; the driver drops it so that the next run processes it again."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"segment file {path.name} is unreadable ({why})")
+        self.path, self.why = path, why
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.why)
+
+
+def read_timing(path: Path, time_base: Fraction | None = None) -> dict[str, list[int]]:
+    """A segment's timing sidecar (``worker.SegmentSink``): packet PTS, DTS and durations in decode order, in
+    ``time_base`` (checked when given). ``BadSegment`` when it is missing, not JSON, or not that shape."""
+    side = timing_path(path)
+    try:
+        timing = json.loads(side.read_text())
+        tb = Fraction(timing["time_base"])
+        lists = [timing[k] for k in ("pts", "dts", "duration")]
+        if not all(isinstance(x, list) and len(x) == len(lists[0]) for x in lists) or not all(
+                type(v) is int for x in lists for v in x):
+            raise ValueError("pts, dts and duration are not lists of integers of one length")
+    except (OSError, ValueError, TypeError, KeyError, ZeroDivisionError) as exc:
+        why = f"missing key {exc}" if isinstance(exc, KeyError) else (getattr(exc, "strerror", None) or str(exc))
+        raise BadSegment(path, f"timing {side.name}: {why}") from None
+    if time_base is not None and tb != time_base:
+        raise BadSegment(path, f"encoded in time base {timing['time_base']}, not {time_base}")
+    return timing
 
 
 class SegmentSink(FileSink):
@@ -161,12 +200,24 @@ class SegmentWorker:
             torch.set_num_threads(config.threads)
 
     def _load(self):  # -> Backend
+        """The backend, loaded on the first call; ``ModelError`` when it cannot be (or does not fit the options)."""
         if self.backend is None:
             from stylize_video.pipeline.backends import load_backend
+            from stylize_video.pipeline.batch.executor import error_line
+            from stylize_video.pipeline.job import check_match_histogram
 
             c = self.config
-            self.backend = load_backend(c.model, c.backend, self.device, c.resolved_precision(), c.compile,
-                                        convention=c.convention, tile=c.tile)
+            try:
+                backend = load_backend(c.model, c.backend, self.device, c.resolved_precision(), c.compile,
+                                       convention=c.convention, tile=c.tile)
+            except Exception as exc:  # noqa: BLE001 - whatever it is, every segment would meet it
+                raise ModelError(error_line(exc)) from None
+            try:
+                check_match_histogram(c.match_histogram, backend.scale)
+            except StylizeError as exc:
+                backend.close()
+                raise ModelError(str(exc)) from None
+            self.backend = backend
         return self.backend
 
     def run(self, task: SegmentTask) -> SegmentResult:
@@ -180,18 +231,18 @@ class SegmentWorker:
             t0 = time.perf_counter()
             backend = self._load()
             load_s, t0 = time.perf_counter() - t0, time.perf_counter()
-            stats = self._stylize(task, task.seek, backend)
+            stats, packets = self._stylize(task, task.seek, backend)
             if stats.frames < task.frames and task.seek is not None:
                 warnings.warn(f"segment {task.index}: {stats.frames} of {task.frames} frames after seeking; "
                               "decoded again from the start of the file", stacklevel=2)
-                stats = self._stylize(task, None, backend)
+                stats, packets = self._stylize(task, None, backend)
         notes = list(dict.fromkeys(str(w.message) for w in caught))
         wall = time.perf_counter() - t0
         return SegmentResult(task.key, stats.frames, task.frames, wall, wall - stats.wall_s, load_s, stats.warmup_s,
                              dict(stats.stage_s), worker_name(), str(backend.device), backend.name,
-                             stats.corrupt_packets, notes)
+                             stats.corrupt_packets, notes, Path(task.path).stat().st_size, packets)
 
-    def _stylize(self, task: SegmentTask, seek: int | None, backend: object):  # -> RunStats
+    def _stylize(self, task: SegmentTask, seek: int | None, backend: object):  # -> (RunStats, packets written)
         from stylize_video.pipeline.job import JobOptions, stylize
 
         c = self.config
@@ -200,15 +251,16 @@ class SegmentWorker:
                                 copy_audio=False, copy_subtitles=False)
         Path(task.path).parent.mkdir(parents=True, exist_ok=True)
         source = FileSource(task.input, opts)
+        sink = SegmentSink(task.path, task.encoder)
         try:
-            stats = stylize(source, SegmentSink(task.path, task.encoder), backend,
+            stats = stylize(source, sink, backend,
                             JobOptions(apply_rotation=c.apply_rotation, progress=False, queue_size=c.queue_size,
                                        match_histogram=c.match_histogram))
         finally:
             source.close()
         if stats.interrupted or stats.output is None:
             raise StylizeError(f"segment {task.index} of {task.input} was interrupted")
-        return stats
+        return stats, len(sink.timing["pts"])
 
     def close(self) -> None:
         if self.backend is not None:

@@ -2,9 +2,9 @@
 
 The clips: ``a.mp4`` VFR with AAC audio, ``b.mkv`` with B-frames (decode order != presentation order) and audio,
 ``c.mov`` without audio, rotated 90 degrees. Each has a keyframe about every 0.4 s, so ``--segment-seconds 1``
-cuts it into 2-3 segments. The reference outputs use the same lossless encoder (libx264 ``--crf 0``: x264 is
-lossless at QP 0 in the 4:2:0 the sink picks for these 4:2:0 inputs), so a frame-exact batch output decodes
-to exactly the same pixels.
+cuts it into 2-3 segments. The reference outputs use the same lossless encoder (libx264 ``--crf 0``: lossless for
+these 8-bit 4:2:0 inputs, not at 10 bits, where test_segments uses FFV1), so a frame-exact batch output decodes to
+exactly the same pixels.
 """
 
 from __future__ import annotations

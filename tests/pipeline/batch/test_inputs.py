@@ -125,6 +125,48 @@ def test_reports_may_not_replace_an_input_or_share_a_file(clips, checkpoints, tm
     assert ckpt.read_bytes() == checkpoints["style"].read_bytes() and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("text", ["[]", '{"version": 1}', '{"version": 1, "plans": {}, "segments": {"k": 3}}',
+                                  "{"])
+def test_unreadable_manifest_is_one_line(clips, checkpoints, tmp_path, capsys, text):
+    """A manifest that is not ours (valid JSON of another shape, or no JSON): one line, before any work."""
+    manifest = tmp_path / "o" / ".stylize-batch" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(text)
+    rc = main([str(clips / "c.mov"), "--out-dir", str(tmp_path / "o"), "--checkpoint", str(checkpoints["style"])])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"stylize-batch: error: {manifest} is unreadable (") and err.endswith(
+        "); remove it to start over\n")
+    assert manifest.read_text() == text and sorted(p.name for p in manifest.parent.iterdir()) == ["lock",
+                                                                                                 "manifest.json"]
+
+
+def test_one_out_dir_one_run(clips, checkpoints, tmp_path, capsys):
+    """Two runs into one --out-dir with different --work-dir would write the same outputs: the second is refused."""
+    from stylize_video.pipeline.batch.manifest import locked
+
+    out = tmp_path / "o"
+    with locked(tmp_path / "w1", out):
+        rc = main([str(clips / "c.mov"), "--out-dir", str(out), "--work-dir", str(tmp_path / "w2"),
+                   "--checkpoint", str(checkpoints["style"])])
+    assert rc == 1
+    assert capsys.readouterr().err == f"stylize-batch: error: --out-dir {out} is in use by another stylize-batch run\n"
+    assert not (tmp_path / "w2").exists()
+
+
+def test_empty_segment_folders_are_removed(tmp_path):
+    from stylize_video.pipeline.batch.manifest import remove_empty_folders
+
+    (tmp_path / "segments" / "a-1").mkdir(parents=True)
+    (tmp_path / "segments" / "b-2").mkdir()
+    (tmp_path / "segments" / "b-2" / "00000-x.nut").write_bytes(b"x")
+    remove_empty_folders(tmp_path / "segments")
+    assert [p.name for p in (tmp_path / "segments").iterdir()] == ["b-2"]
+    (tmp_path / "segments" / "b-2" / "00000-x.nut").unlink()
+    remove_empty_folders(tmp_path / "segments")
+    assert not (tmp_path / "segments").exists()
+
+
 def test_local_workers_one_per_gpu(monkeypatch):
     """--device auto/cuda: one worker per GPU (--workers N share them round-robin); cuda:N or cpu: N on it."""
     import torch

@@ -4,6 +4,8 @@ the summary, and resuming. Costs two worker-process starts per run (torch import
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,7 +42,9 @@ def test_killed_worker_is_retried(local_run, kit):
     rc, _, summary, killer = local_run
     assert rc == 0
     assert killer.killed is not None  # a worker was killed mid-segment ...
-    assert summary["restarts"] == 1 and summary["retries"] >= 1  # ... its segment ran again on a new pool
+    # ... its segment ran again on a new pool, using one attempt; the other worker's segment, lost with the
+    # pool, ran again too but used none
+    assert summary["restarts"] == 1 and summary["retries"] == 1
     assert summary["segments_run"] == sum(kit.SEGMENTS.values()) and summary["segments_failed"] == 0
     assert killer.killed not in {int(w["worker"].rsplit(":", 1)[1]) for w in summary["workers"]}
 
@@ -65,17 +69,42 @@ def test_resume_does_only_what_is_missing(local_run, clips, checkpoints, singles
     again = json.loads(capsys.readouterr().out)
     assert [i["status"] for i in again["inputs"]] == ["reused"] * 3 and again["segments_run"] == 0
     assert again["workers"] == [] and {n: (out / n).stat().st_mtime_ns for n in kit.CLIPS} == stamps
-    # an output and one of its segments lost (as after a crash): that segment runs, then the join
+    # a segment file damaged in place (same size): the join finds it, fails that input with one line, deletes
+    # the segment and forgets it (no worker started)
+    segments = out / ".stylize-batch" / "segments"
+    (out / "c.mov").unlink()
+    (c0,) = segments.glob("c-*/00000-*.nut")
+    with open(c0, "r+b") as f:
+        f.write(bytes(64))
+    assert main(args) == 3
+    captured = capsys.readouterr()
+    failed = json.loads(captured.out)
+    assert [i["status"] for i in failed["inputs"]] == ["reused", "reused", "failed"] and failed["workers"] == []
+    error = failed["inputs"][2]["error"]
+    assert error.startswith("joining the segments: segment 0 is unreadable (") and error.endswith(
+        "); deleted it: the next run processes it again")
+    assert captured.err == f"stylize-batch: error: {clips / 'c.mov'}: {error}\n"
+    assert not c0.exists() and not (out / "c.mov").exists()
+    assert c0.stem.split("-")[1] not in json.loads((out / ".stylize-batch" / "manifest.json").read_text())["segments"]
+    # files damaged between runs (emptied, cut short, a timing sidecar replaced) and outputs lost: the next run
+    # processes those segments again (and the one deleted above), reuses the others, and writes exact outputs
+    (out / "a.mp4").unlink()
     (out / "b.mkv").unlink()
-    lost = sorted((out / ".stylize-batch" / "segments").glob("b-*/00001-*.nut"))
-    assert len(lost) == 1
-    lost[0].unlink()
+    (a1,) = segments.glob("a-*/00001-*.nut")
+    a1.write_bytes(b"")
+    (b0,) = segments.glob("b-*/00000-*.timing.json")
+    b0.write_text("{}")
+    (c1,) = segments.glob("c-*/00001-*.nut")
+    c1.write_bytes(c1.read_bytes()[: c1.stat().st_size // 2])
     assert main(args) == 0
     part = json.loads(capsys.readouterr().out)
-    assert [i["status"] for i in part["inputs"]] == ["reused", "done", "reused"]
-    assert part["segments_run"] == 1 and part["segments_reused"] == kit.SEGMENTS["b.mkv"] - 1
-    kit.exact(out / "b.mkv", singles["b.mkv"])
-    assert (out / "a.mp4").stat().st_mtime_ns == stamps["a.mp4"]
+    assert [i["status"] for i in part["inputs"]] == ["done"] * 3
+    assert part["segments_run"] == 4 and part["segments_reused"] == sum(kit.SEGMENTS.values()) - 4
+    redone = "its file from an earlier run is missing, cut short or changed; processed again"
+    assert [i["warnings"] for i in part["inputs"]] == [[f"segment 1: {redone}"], [f"segment 0: {redone}"],
+                                                        [f"segment 1: {redone}"]]
+    for name in kit.CLIPS:
+        kit.exact(out / name, singles[name])
 
 
 def test_changed_settings_are_not_reused(local_run, clips, checkpoints, capsys, kit):
@@ -120,3 +149,52 @@ def test_ctrl_c_then_the_same_command_resumes(clips, checkpoints, singles, tmp_p
     summary = json.loads(again.stdout)
     assert summary["segments_reused"] >= 1 and summary["segments_run"] == kit.SEGMENTS["c.mov"] - summary["segments_reused"]
     kit.exact(out / "c.mov", singles["c.mov"])
+
+
+def test_a_model_the_workers_cannot_use_stops_the_batch(clips, checkpoints, tmp_path, capsys, kit):
+    """--match-histogram on a style model (found when a worker loads it): one line and exit 1, not one failed
+    input per input; nothing written."""
+    out = tmp_path / "out"
+    rc = main(kit.args(clips, out, checkpoints["style"], "--match-histogram", "--workers", "1"))
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith("stylize-batch: error: --match-histogram is for super-resolution models") and \
+        err.count("\n") == 1, err
+    assert sorted(p.name for p in out.iterdir()) == [".stylize-batch"]
+    assert json.loads((out / ".stylize-batch" / "manifest.json").read_text())["segments"] == {}
+    assert not (out / ".stylize-batch" / "segments").exists()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a re-parented process that died may wait to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc (Linux)")
+def test_workers_end_when_the_driver_is_killed(clips, checkpoints, tmp_path, kit):
+    """SIGKILL of the driver mid-segment: its worker (own session, re-parented) ends within seconds instead of
+    running on for a batch nobody will join."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "stylize_video.pipeline.batch.cli",
+           *kit.args(clips / "c.mov", out, checkpoints["style"], "--workers", "1", "-q")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    worker, deadline = None, time.monotonic() + 120
+    while worker is None and time.monotonic() < deadline and proc.poll() is None:
+        for tmp in (out / ".stylize-batch").glob("segments/*/.*.inprogress"):  # a worker writing a segment
+            worker = int(re.search(r"\.(\d+)@[^/]*\.inprogress$", tmp.name).group(1))
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert worker is not None and worker != proc.pid
+    try:
+        gone = time.monotonic() + 5
+        while _running(worker) and time.monotonic() < gone:
+            time.sleep(0.05)
+        assert not _running(worker)
+    finally:
+        if _running(worker):
+            os.kill(worker, signal.SIGKILL)

@@ -40,6 +40,26 @@ def test_plan_cuts_at_keyframes(clips, name, kit):
         assert sum(s.frames for s in segs) == plan.frames == len(list(c.decode(video=0)))
 
 
+def test_edit_list_frames_are_not_counted(tmp_path, checkpoints):
+    """An MP4 whose first frames have negative PTS: its edit list trims them (the decoder outputs none of them),
+    so the plan counts what PyAV decodes and each segment's worker finds exactly its frames (no warning)."""
+    src = make_test_clip(tmp_path / "src.mp4", frames=30, gop=10, bframes=2, audio=False)
+    clip = tmp_path / "trimmed.mp4"
+    with av.open(str(src)) as i, av.open(str(clip), "w") as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        for p in i.demux(video=0):
+            if p.dts is not None:
+                p.pts, p.dts, p.stream = p.pts - 3 * p.duration, p.dts - 3 * p.duration, s
+                o.mux(p)
+    plan = plan_input(clip, 0.4)
+    with av.open(str(clip)) as c:
+        assert sum(p.is_discard for p in c.demux(video=0)) == 3  # (the mov demuxer's flags)
+    with av.open(str(clip)) as c:
+        assert plan.frames == sum(s.frames for s in plan.segments) == len(list(c.decode(video=0))) == 27
+    assert len(plan.segments) == 2
+    _segments_in_process(clip, plan, WorkerConfig(str(checkpoints["style"])), tmp_path)  # asserts each count
+
+
 def test_plan_without_keyframes_to_cut_at(tmp_path):
     """One keyframe (x264's default keyint 250 > 60 frames): one segment, the whole file, no seek."""
     clip = make_test_clip(tmp_path / "one.mp4", frames=60, audio=False)
@@ -134,17 +154,24 @@ def test_lossy_encoder_with_b_frames(clips, checkpoints, tmp_path, kit, vid):
     assert sum(k for *_, k in packets) >= len(plan.segments)  # each segment opens with a keyframe
 
 
-def test_ffv1_in_matroska_keeps_colour_tags(clips, checkpoints, tmp_path, kit):
-    """FFV1 carries no colour tags in its bitstream and NUT none in its header: the join tags them."""
-    src = clips / "c.mov"
+def test_ffv1_10bit_is_pixel_exact_with_colour_tags(checkpoints, tmp_path, kit):
+    """FFV1 is lossless at any bit depth (libx264 --crf 0 is lossless at 8 bits only): a 10-bit BT.2020 input
+    joins to the same 10-bit pixels as one run. FFV1 carries no colour tags in its bitstream and NUT none in its
+    header: the join tags them."""
+    src = make_test_clip(tmp_path / "ten.mkv", frames=50, gop=10, pix_fmt="yuv420p10le", colorspace="bt2020",
+                         audio=False)
     single = tmp_path / "single.mkv"
     assert stylize_video([str(src), str(single), "--checkpoint", str(checkpoints["style"]), "--quiet",
                           "--codec", "ffv1"]) == 0
     config = WorkerConfig(str(checkpoints["style"]), encoder=EncoderOptions("ffv1"))
     plan = plan_input(src, 1.0)
+    assert len(plan.segments) == 2
     joined = tmp_path / "joined.mkv"
     join_segments(src, _segments_in_process(src, plan, config, tmp_path), joined, config.encoder, JoinOptions())
-    kit.exact(joined, single)
+    kit.exact(joined, single)  # pixels, timestamps, colour tags
+    with av.open(str(joined)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.name, cc.pix_fmt, cc.colorspace) == ("ffv1", "yuv420p10le", 9)  # 10 bits and BT.2020 kept
 
 
 def test_segment_settings_follow_what_changes_the_bits(checkpoints, tmp_path):
