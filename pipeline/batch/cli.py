@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
+from stylize_video.pipeline.batch.ray_address import address_arg
 from stylize_video.pipeline.cli import (
     add_encoder_arguments,
     add_model_arguments,
@@ -25,10 +26,8 @@ from stylize_video.pipeline.cli import (
 )
 
 PROG = "stylize-batch"
-LOCAL = "local"  # = ray_executor.LOCAL (not imported here: --help stays free of torch and av)
 # = segments.DEFAULT_SEGMENT_SECONDS (segments.py imports av; the heavy imports run inside run_cli: Ctrl-C exits 130)
 DEFAULT_SEGMENT_SECONDS = 30.0
-_ADDRESS = re.compile(r"auto|ray://\S+|[\w.\-\[\]:]+:\d+")
 
 EPILOG = f"""exit status: {cliargs.EXIT_OK} every input written (or already complete); {cliargs.EXIT_ERROR} an error before any
 work (one line 'stylize-batch: error: ...'); {cliargs.EXIT_USAGE} bad usage; {cliargs.EXIT_PARTIAL} the batch ran but some inputs
@@ -55,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"cut inputs at keyframes into segments of about S seconds (default {DEFAULT_SEGMENT_SECONDS:g})")
     b.add_argument("--workers", type=int, metavar="N", help="local: worker processes (default: one per GPU, or 1 "
                    "on the CPU); --ray: actors (default: one per GPU of the cluster)")
-    b.add_argument("--ray", nargs="?", const=LOCAL, metavar="ADDRESS",
-                   help="run segments on Ray: no ADDRESS starts a local Ray instance, 'auto' joins the cluster of "
-                   "this machine, or ray://HOST:10001 / HOST:6379 (needs pip install 'stylize-video[ray]')")
+    b.add_argument("--ray", type=address_arg, metavar="ADDRESS",
+                   help="run segments on Ray: 'local' starts a local Ray instance, 'auto' joins the cluster of this "
+                   "machine, HOST:6379 a head node, ray://HOST:10001 through Ray Client (needs pip install "
+                   "'stylize-video[ray]')")
     b.add_argument("--retries", type=int, default=2, metavar="N",
                    help="run a segment again up to N times when its worker dies (default 2)")
     b.add_argument("--work-dir", type=Path, metavar="DIR", help="manifest and segment files (default "
@@ -70,9 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = build_parser()
     args = p.parse_args(argv)
-    if args.ray not in (None, LOCAL) and not _ADDRESS.fullmatch(args.ray):
-        args.inputs.insert(0, args.ray)  # `--ray clip.mp4 ...`: the bare --ray took the first input
-        args.ray = LOCAL
     if not args.inputs:
         p.error("the following arguments are required: INPUT")
     return args

@@ -1,7 +1,7 @@
-"""``--ray [ADDRESS]``: segments on Ray actors, one per GPU of the cluster (or ``--workers N`` CPU actors).
+"""``--ray ADDRESS``: segments on Ray actors, one per GPU of the cluster (or ``--workers N`` CPU actors).
 
 ``ADDRESS``: ``auto`` joins the cluster this machine belongs to (``ray start`` ran here), ``ray://host:10001``
-connects through Ray Client, ``host:6379`` to a head node; no address starts a local Ray instance with this
+connects through Ray Client, ``host:6379`` to a head node; ``local`` starts a local Ray instance with this
 machine's CPUs and GPUs. Each actor asks for ``num_gpus=1`` (Ray then shows it its GPU as ``cuda:0``) or, on CPUs,
 an equal share of the cluster's CPUs; it keeps one ``SegmentWorker`` (the model, loaded once per actor) and
 takes one segment at a time. An actor whose process dies (killed, out of memory, node lost) is restarted by
@@ -22,11 +22,8 @@ from collections.abc import Iterable, Iterator
 
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, Skip, failed
-from stylize_video.pipeline.batch.ray_address import check_address
+from stylize_video.pipeline.batch.ray_address import AUTO, INSTALL_HINT, LOCAL, check_address
 from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask, SegmentWorker, WorkerConfig
-
-INSTALL_HINT = "pip install 'stylize-video[ray]' (from a checkout: pip install -e '.[ray]')"
-LOCAL = "local"  # --ray without an address
 
 
 def import_ray():  # -> module
@@ -87,7 +84,7 @@ class RayExecutor:
         Ray answers is refused within seconds (``ray_address``), not after Ray's many minutes of retries."""
         ray = self.ray
         if not self._connected and not ray.is_initialized():
-            if self.address == "auto":
+            if self.address == AUTO:
                 found = _auto_address()
                 if found:
                     check_address(found, shown=f"auto ({found})")

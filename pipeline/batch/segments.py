@@ -19,6 +19,7 @@ neighbouring frames, which a segment's first and last frame would not have); one
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -70,8 +71,27 @@ class InputPlan:
 
     @classmethod
     def from_dict(cls, d: dict) -> InputPlan:
+        """The plan ``to_dict`` wrote; ValueError (or KeyError, TypeError) for anything ``plan_input`` never gives:
+        a manifest edited or written by something else is probed again, never trusted."""
         segs = [Segment(i, *row) for i, row in enumerate(d["segments"])]
-        return cls(d["stream_index"], Fraction(d["time_base"]), d["rotation"], d["frames"], d["duration_s"], segs)
+        plan = cls(d["stream_index"], Fraction(d["time_base"]), d["rotation"], d["frames"], d["duration_s"], segs)
+        if not plan.consistent():
+            raise ValueError("not a plan that plan_input makes")
+        return plan
+
+    def consistent(self) -> bool:
+        """At least one segment; the first opens and the last closes the input; each begins (at a seek point) where
+        the one before ends; ints throughout; the segments' frames add up to the input's."""
+        segs = self.segments
+        counts = [self.stream_index, self.frames, *(s.frames for s in segs)]
+        stamps = [self.rotation, *(v for s in segs for v in (s.lo, s.hi, s.seek) if v is not None)]  # (may be < 0)
+        if not segs or not all(type(v) is int and v >= 0 for v in counts) or not all(type(v) is int for v in stamps):
+            return False
+        if self.time_base <= 0 or type(self.duration_s) not in (int, float):
+            return False
+        ends = segs[0].lo is None and segs[0].seek is None and segs[-1].hi is None
+        joined = all(a.hi is not None and a.hi == b.lo and b.seek is not None for a, b in itertools.pairwise(segs))
+        return ends and joined and sum(s.frames for s in segs) == self.frames
 
 
 @dataclass(frozen=True)
@@ -127,7 +147,9 @@ def plan_input(path: str | os.PathLike[str], seconds: float, options: FileSource
     if deinterlaced:
         scan = _Scan(scan.pts, [], scan.untimed, scan.jumps)
     ordered = sorted(scan.pts)
-    step = round(seconds / tb)  # in stream ticks
+    span = ordered[-1] - ordered[0] if ordered else 0
+    # in stream ticks; longer than the input: one segment (and --segment-seconds 1e308 is no int overflow)
+    step = span + 1 if seconds / tb > span else round(seconds / tb)
     cuts: list[tuple[int, int]] = []
     last = ordered[0] if ordered else 0
     for k, dts in scan.cuts:
@@ -144,5 +166,5 @@ def plan_input(path: str | os.PathLike[str], seconds: float, options: FileSource
         first = 0 if lo is None else bisect.bisect_left(ordered, lo)
         end = len(ordered) + scan.untimed if hi is None else bisect.bisect_left(ordered, hi)
         segments.append(Segment(i, lo, hi, seek, end - first))
-    duration = float((ordered[-1] - ordered[0]) * tb) if ordered else 0.0
+    duration = float(span * tb)
     return InputPlan(index, tb, rotation, len(ordered) + scan.untimed, duration, segments)

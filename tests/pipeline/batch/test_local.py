@@ -130,6 +130,26 @@ def test_join_only_option_reuses_segments(local_run, clips, checkpoints, capsys,
         assert not c.streams.audio and len(list(c.decode(video=0))) == kit.CLIPS["b.mkv"]["frames"]
 
 
+@pytest.mark.parametrize("bad", [{"segments": []}, {"frames": None}, {"segments": [[None, 5, None, 3], [6, None, 0, 47]]}])
+def test_a_bad_cached_plan_is_probed_again(local_run, clips, checkpoints, singles, capsys, kit, bad):
+    """A manifest plan that plan_input never writes (no segment, a count that is not one, segments that do not
+    meet): the input is probed again, its finished segments reused; not a failure on every run."""
+    _, out, _, _ = local_run
+    manifest = out / ".stylize-batch" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    key = next(k for k, p in data["plans"].items() if p["frames"] == kit.CLIPS["c.mov"]["frames"])
+    good = data["plans"][key]
+    data["plans"][key] = {**good, **bad}
+    manifest.write_text(json.dumps(data))
+    (out / "c.mov").unlink()
+    assert main(kit.args(clips / "c.mov", out, checkpoints["style"], "--keep-segments", "--json", "-", "-q")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["inputs"][0]["status"] == "done" and summary["inputs"][0]["warnings"] == []
+    assert summary["segments_run"] == 0 and summary["segments_reused"] == kit.SEGMENTS["c.mov"]
+    assert json.loads(manifest.read_text())["plans"][key] == good
+    kit.exact(out / "c.mov", singles["c.mov"])
+
+
 def test_ctrl_c_then_the_same_command_resumes(clips, checkpoints, singles, tmp_path, kit):
     """Ctrl-C after the first finished segment: exit 130, workers stopped; the same command again runs only the
     segment that was not finished, and the output is frame-exact."""

@@ -23,7 +23,7 @@ def test_ray_frame_exact_with_a_killed_actor(ray_cluster, clips, checkpoints, si
     out = tmp_path / "out"
     killer = kit.SegmentKiller(out / ".stylize-batch")
     killer.start()
-    rc = main([*kit.args(clips, out, checkpoints["style"], "--ray", "--workers", "2", "--json",
+    rc = main([*kit.args(clips, out, checkpoints["style"], "--ray", "local", "--workers", "2", "--json",
                          str(tmp_path / "s.json"), "--quiet")])
     killer.stop.set()
     assert rc == 0
@@ -41,7 +41,7 @@ def test_ray_frame_exact_with_a_killed_actor(ray_cluster, clips, checkpoints, si
 
 def test_ray_model_error_stops_the_batch(ray_cluster, clips, checkpoints, tmp_path, capsys, kit):
     """A model the actors cannot use: one line, exit 1 (the actor's ModelError reaches the driver through Ray)."""
-    rc = main(kit.args(clips, tmp_path / "out", checkpoints["style"], "--ray", "--workers", "1", "--match-histogram",
+    rc = main(kit.args(clips, tmp_path / "out", checkpoints["style"], "--ray", "local", "--workers", "1", "--match-histogram",
                        "-q"))
     err = capsys.readouterr().err
     assert rc == 1
@@ -51,7 +51,7 @@ def test_ray_model_error_stops_the_batch(ray_cluster, clips, checkpoints, tmp_pa
 
 def test_ray_not_installed_is_one_line(monkeypatch, clips, checkpoints, tmp_path, capsys, kit):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    rc = main(kit.args(clips, tmp_path / "out", checkpoints["style"], "--ray"))
+    rc = main(kit.args(clips, tmp_path / "out", checkpoints["style"], "--ray", "local"))
     err = capsys.readouterr().err
     assert rc == 1
     assert err == ("stylize-batch: error: --ray needs Ray, which is not installed: pip install 'stylize-video[ray]' "
@@ -71,3 +71,19 @@ def test_ray_workers_must_fit_the_cluster(ray_cluster, checkpoints):
     with pytest.raises(StylizeError, match="--workers 3: the cluster has 2 CPU"), \
             RayExecutor(WorkerConfig(str(checkpoints["style"])), workers=3):
         pass
+
+
+def test_ray_gcs_address_passes_the_check(ray_cluster):
+    """The check before ray.init asks Ray's GCS itself (GetClusterId): this cluster's GCS passes, within the
+    timeout; given as ray:// (Ray Client) it is not a Ray Client server, which the message says."""
+    from stylize_video.errors import StylizeError
+    from stylize_video.pipeline.batch.ray_address import check_address
+
+    gcs = ray_cluster.get_runtime_context().gcs_address
+    check_address(gcs, timeout=5)
+    host = gcs.rpartition(":")[0]
+    with pytest.raises(StylizeError) as exc:
+        check_address(f"ray://{gcs}", timeout=5)
+    assert str(exc.value) == (f"--ray ray://{gcs}: the server there is not a Ray Client server (gRPC UNIMPLEMENTED); "
+                              f"Ray Client listens on ray://HOST:10001; a Ray head's GCS is given without ray://: "
+                              f"{host}:6379")

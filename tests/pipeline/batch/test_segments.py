@@ -71,6 +71,29 @@ def test_plan_without_keyframes_to_cut_at(tmp_path):
     assert [s.frames for s in plan.segments] == [33]
 
 
+@pytest.mark.parametrize("seconds", [1e308, 1e20, 2.5])
+def test_segments_longer_than_the_input(clips, seconds):
+    """--segment-seconds longer than the input (2.5 s here: its frames span 2.36 s), even 1e308 (no int for it in
+    stream ticks): one segment, every frame."""
+    (seg,) = plan_input(clips / "b.mkv", seconds).segments
+    with av.open(str(clips / "b.mkv")) as c:
+        assert (seg.lo, seg.hi, seg.seek, seg.frames) == (None, None, None, len(list(c.decode(video=0))))
+
+
+def test_plan_from_the_manifest_must_be_one_plan_input_makes(clips):
+    """What the manifest gives back is checked (the driver probes again on ValueError/TypeError/KeyError)."""
+    from stylize_video.pipeline.batch.segments import InputPlan
+
+    good = plan_input(clips / "a.mp4", 1.0).to_dict()
+    assert InputPlan.from_dict(good).to_dict() == good
+    rows = good["segments"]
+    for bad in ({"segments": []}, {"segments": rows[:1]}, {"segments": rows[1:]}, {"segments": [rows[0], rows[2]]},
+                {"segments": [[*rows[0][:3], "7"], *rows[1:]]}, {"frames": None}, {"frames": good["frames"] + 1},
+                {"stream_index": "x"}, {"time_base": "0"}, {"duration_s": None}):
+        with pytest.raises((ValueError, TypeError, ZeroDivisionError)):
+            InputPlan.from_dict({**good, **bad})
+
+
 def test_deinterlaced_input_is_not_cut(tmp_path):
     """bwdif looks at the neighbouring frames: a segment's first and last frame would lack one, so an interlaced
     input (deinterlaced by default) stays one segment; with --deinterlace off it is cut like any other."""
