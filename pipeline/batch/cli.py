@@ -186,9 +186,8 @@ def _main(argv: Sequence[str] | None) -> int:
     for report in summary.inputs:
         for w in report.warnings:
             print(f"{PROG}: warning: {report.input}: {w}", file=sys.stderr)
-        if report.status == "failed":  # named once: most messages already name the file
-            where = "" if report.input in report.error else f"{report.input}: "
-            print(f"{PROG}: error: {where}{report.error}", file=sys.stderr)
+        if report.status == "failed":
+            print(f"{PROG}: error: {report.error_line()}", file=sys.stderr)
     if args.json:
         cliargs.write_json(summary.to_dict(), args.json)
     if args.markdown:

@@ -1,9 +1,9 @@
 """The batch driver: inputs -> plans -> segment tasks -> executor -> joins, with the manifest for resuming.
 
 Runs on the machine where ``stylize-batch`` was started. Everything that can be refused is refused before any
-segment runs (two inputs with one output name, an output that exists and is not this batch's own complete
-result, a locked work folder); an input that cannot be read, or whose segment fails, is reported and the
-batch goes on. Each input is joined as soon as its last segment is done, so finished outputs appear while
+segment runs, leaving no file or folder behind (two inputs with one output name, an output over an input, an
+output that exists and is not this batch's own complete result, a locked work folder, no input that can be
+used); an input that cannot be read, or whose segment fails, is reported and the batch goes on. Each input is joined as soon as its last segment is done, so finished outputs appear while
 the rest still runs; its segment files are then deleted (``keep_segments`` keeps them).
 """
 
@@ -19,7 +19,13 @@ from pathlib import Path
 
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.batch.executor import Executor, Outcome, error_line
-from stylize_video.pipeline.batch.inputs import InputFile, expand_inputs, output_encoder, plan_outputs
+from stylize_video.pipeline.batch.inputs import (
+    InputFile,
+    expand_inputs,
+    output_encoder,
+    own_outputs,
+    plan_outputs,
+)
 from stylize_video.pipeline.batch.join import JoinOptions, join_segments
 from stylize_video.pipeline.batch.manifest import (
     DEFAULT_WORK,
@@ -96,12 +102,19 @@ class BatchDriver:
 
     # -- before any work ---------------------------------------------------------------------------
     def prepare(self, inputs: list[str]) -> None:
-        """Expand inputs and name outputs; StylizeError for name clashes. Touches no file."""
+        """Expand inputs and name outputs; StylizeError for name clashes, an output over an input, and when no
+        input gives a file. Creates no file."""
         o = self.options
-        files, bad = expand_inputs(inputs, exclude=(o.out_dir, o.work))
+        codec = self.config.encoder.codec
+        files, bad = expand_inputs(inputs, exclude=(o.out_dir / DEFAULT_WORK, o.work))
+        if any(f.listed for f in files):
+            files, more = own_outputs(files, o.out_dir, codec, o.ext, _recorded_outputs(o.work))
+            bad += more
         for b in bad:
             self.summary.inputs.append(InputReport(b.arg, status="failed", error=b.error))
-        self.outputs = plan_outputs(files, o.out_dir, self.config.encoder.codec, o.ext)
+        if not files:
+            raise StylizeError(nothing_usable(self.summary.inputs))
+        self.outputs = plan_outputs(files, o.out_dir, codec, o.ext)
         self.files = files
         for out in self.outputs.values():  # --ext webm --codec libx264 and the like: refused now
             check_codec_fits(output_encoder(out, self.config.encoder.codec), CONTAINERS[out.suffix.lower()], str(out))
@@ -169,10 +182,23 @@ class BatchDriver:
                                            "short or changed; processed again")
             job.remaining.add(key)
 
+    def plan(self) -> None:
+        """Under the lock, after ``check_outputs``: probe each input (or take its plan from the manifest) and list
+        its segments; an input that cannot be read fails alone. StylizeError when no input is left to write or
+        complete (every one missing, unreadable or not a video): that is an error of the whole batch, and nothing
+        has been written yet."""
+        for job in self.jobs:
+            try:
+                self._tasks(job, self._plan(job))
+            except StylizeError as exc:
+                job.report.status, job.report.error = "failed", str(exc)
+        if all(r.status == "failed" for r in self.summary.inputs):
+            raise StylizeError(nothing_usable(self.summary.inputs))
+
     # -- work --------------------------------------------------------------------------------------
     def run(self) -> BatchSummary:
-        """Plan every input, run the missing segments, join; returns the summary (never raises for one input).
-        Call with the work folder locked, after ``check_outputs``."""
+        """Run the missing segments, join; returns the summary (never raises for one input). Call with the work
+        folder locked, after ``plan``."""
         o = self.options
         t0 = time.perf_counter()
         remove_stale(o.work)
@@ -180,10 +206,6 @@ class BatchDriver:
             for job in self.jobs:
                 for stale in o.out_dir.glob(f".{job.output.name}.*.inprogress"):
                     stale.unlink(missing_ok=True)
-                try:
-                    self._tasks(job, self._plan(job))
-                except StylizeError as exc:
-                    job.report.status, job.report.error = "failed", str(exc)
             self.manifest.save()
             live = [j for j in self.jobs if j.report.status != "failed"]
             self.summary.segments_total = sum(len(j.tasks) for j in live)
@@ -270,11 +292,31 @@ class BatchDriver:
         self.manifest.segments.pop(task.key, None)
 
 
+def nothing_usable(reports: list[InputReport]) -> str:
+    """The one error line of a batch none of whose inputs can be used (``reports``: every one failed)."""
+    errors = [r.error_line() for r in reports]
+    if len(errors) == 1:
+        return errors[0]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return f"none of the {len(errors)} inputs can be used: {'; '.join(errors[:3])}{more}"
+
+
+def _recorded_outputs(work: Path) -> frozenset[Path]:
+    """Outputs the manifest in ``work`` records (resolved), read without the lock (it is replaced atomically);
+    none when there is no manifest or it is unreadable (the locked read reports that)."""
+    try:
+        return frozenset(Path(p).resolve() for p in Manifest(work).outputs)
+    except (StylizeError, OSError):
+        return frozenset()
+
+
 def run_batch(inputs: list[str], config: WorkerConfig, options: BatchOptions,
               make_executor: Callable[[], Executor], executor_name: str = "local") -> BatchSummary:
-    """``stylize-batch`` as a function: refuse conflicts (StylizeError), then run. See ``BatchDriver``."""
+    """``stylize-batch`` as a function: refuse conflicts (StylizeError), then run. See ``BatchDriver``. A run
+    refused under the lock removes the folders it made for it (``locked``)."""
     driver = BatchDriver(config, options, make_executor, executor_name)
     driver.prepare(inputs)
     with locked(options.work, options.out_dir):
         driver.check_outputs()
+        driver.plan()
         return driver.run()

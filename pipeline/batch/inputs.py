@@ -1,11 +1,15 @@
 """Batch inputs: INPUT arguments (files, folders, globs) -> video files, and the output name of each.
 
-An explicitly named file is taken whatever its extension (a missing one is reported later like any unreadable
-input, without stopping the batch); a folder gives its files with a video extension (not its sub-folders); a
+An explicitly named file is taken whatever its extension (a missing one is reported at once; one that is not a
+readable video when it is probed); a folder gives its files with a video extension (not its sub-folders); a
 glob (``*``, ``?``, ``[``; ``**`` recurses) gives the matching files with a video extension. Each file's output
 is ``OUT_DIR/<input stem><ext>``: the input's container when it is one we write and it can hold the output
 codec, else ``.mkv`` (Matroska holds every codec we encode); ``--ext`` chooses. Without ``--codec`` each output
 gets its container's default encoder, as with ``stylize-video`` (VP9 for WebM, libx264 elsewhere).
+
+Folders and globs never give the batch's own files: its work folders, and its outputs (``own_outputs``), so
+``in/ --out-dir in/ --ext mkv`` and ``'media/**/*.mp4' --out-dir media/out`` run again do not take what they
+wrote as inputs. An output that would replace an input is refused before any work (``plan_outputs``).
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True)
 class InputFile:
-    """One video to process: ``path`` absolute, ``arg`` the INPUT argument it came from."""
+    """One video to process: ``path`` absolute, ``arg`` the INPUT argument it came from, ``listed`` True when a
+    folder or a glob gave it (False: named explicitly)."""
 
     path: Path
     arg: str
+    listed: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,16 +49,17 @@ class BadInput:
 
 
 def expand_inputs(args: list[str], exclude: tuple[Path, ...] = ()) -> tuple[list[InputFile], list[BadInput]]:
-    """Files, folders and globs -> (video files in argument order, each once; arguments that gave none).
+    """Files, folders and globs -> (video files in argument order, each once; arguments that gave none, and
+    files named explicitly that do not exist: "input not found").
 
-    Folders and globs leave out files under ``exclude`` (the output and work folders: a re-run of
-    ``'media/**/*.mp4' --out-dir media/out`` must not take its own outputs as inputs)."""
+    Folders and globs leave out files under ``exclude`` (the batch's work folders)."""
     skip = [e.absolute() for e in exclude]
     files: list[InputFile] = []
     bad: list[BadInput] = []
     seen: set[Path] = set()
     for arg in args:
         path = Path(arg).expanduser()
+        listed = True
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if _video(p, skip))
             if not found:
@@ -61,13 +68,16 @@ def expand_inputs(args: list[str], exclude: tuple[Path, ...] = ()) -> tuple[list
             found = sorted(p for p in map(Path, glob.glob(str(path), recursive=True)) if _video(p, skip))
             if not found:
                 bad.append(BadInput(arg, f"no video file matches {arg}"))
+        elif not path.exists() and not path.is_symlink():
+            bad.append(BadInput(arg, f"input not found: {path.absolute()}"))
+            continue
         else:
-            found = [path]  # missing or unreadable: the probe says so, in stylize-video's words
+            found, listed = [path], False  # not a readable video: the probe says so, in stylize-video's words
         for p in found:
             p = p.absolute()
             if p not in seen:
                 seen.add(p)
-                files.append(InputFile(p, arg))
+                files.append(InputFile(p, arg, listed))
     return files, bad
 
 
@@ -110,6 +120,31 @@ def parse_ext(text: str) -> str:
     return ext
 
 
+def output_path(src: Path, out_dir: Path, encoder: str | None, ext: str | None) -> Path:
+    """``OUT_DIR/<stem of src><ext>`` (absolute; the extension as ``output_extension`` chooses it)."""
+    return out_dir.absolute() / (src.stem + output_extension(src, encoder, ext))
+
+
+def own_outputs(files: list[InputFile], out_dir: Path, encoder: str | None, ext: str | None,
+                recorded: frozenset[Path] = frozenset()) -> tuple[list[InputFile], list[BadInput]]:
+    """Leave out the files a folder or glob gave that are this batch's outputs: the output of another of
+    ``files``, or one in ``recorded`` (resolved paths: outputs an earlier run of this work folder wrote, of inputs
+    not given now). Returns the rest, and a ``BadInput`` for each folder or glob left with no file. A file named
+    explicitly is always kept (an output over it is refused by ``plan_outputs``)."""
+    owners: dict[Path, set[Path]] = {}
+    for f in files:
+        owners.setdefault(output_path(f.path, out_dir, encoder, ext).resolve(), set()).add(f.path)
+    kept = [f for f in files if not f.listed or not (f.path.resolve() in recorded or
+                                                     owners.get(f.path.resolve(), set()) - {f.path})]
+    bad = []
+    for arg in dict.fromkeys(f.arg for f in files if f.listed):
+        if not any(f.arg == arg for f in kept):
+            what = f"no video files in folder {arg}" if Path(arg).expanduser().is_dir() else \
+                f"no video file matches {arg}"
+            bad.append(BadInput(arg, f"{what} other than this batch's outputs"))
+    return kept, bad
+
+
 def plan_outputs(files: list[InputFile], out_dir: Path, encoder: str | None, ext: str | None) -> dict[Path, Path]:
     """Input path -> output path for every file; StylizeError (before any work) when two inputs map to the same
     output (compared case-insensitively: the names must differ on any file system) or an output is an input."""
@@ -117,7 +152,7 @@ def plan_outputs(files: list[InputFile], out_dir: Path, encoder: str | None, ext
     owner: dict[str, Path] = {}
     inputs = {f.path.resolve() for f in files}
     for f in files:
-        out = out_dir.absolute() / (f.path.stem + output_extension(f.path, encoder, ext))
+        out = output_path(f.path, out_dir, encoder, ext)
         key = str(out).casefold()
         if key in owner:
             raise StylizeError(f"{owner[key]} and {f.path} would both be written to {out}; rename one or run them "

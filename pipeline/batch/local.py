@@ -7,9 +7,11 @@ go back in the queue. Only the segment whose worker died uses one of its attempt
 memory which run it is on); the others were lost with the pool through no fault of theirs. At most one segment
 per worker is in flight, so those are known.
 
-Workers run in their own session: a Ctrl-C in the terminal reaches the driver only, which stops them. They
-end when the driver is gone, even when it was killed outright (``parent_watch``): nothing keeps running, or
-holds a GPU, for a batch that nobody will join.
+Workers ignore SIGINT and run in their own session: a Ctrl-C in the terminal reaches the driver only, which
+stops them (a worker still starting when it came is started with SIGINT blocked: ``sigint``); the stop kills
+every worker and waits for them and for the pool's manager thread, so that nothing of the pool runs on, or
+writes to stderr, after the driver's last line. Workers end when the driver is gone, even when it was killed
+outright (``parent_watch``): nothing keeps running, or holds a GPU, for a batch that nobody will join.
 """
 
 from __future__ import annotations
@@ -21,20 +23,24 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from stylize_video.pipeline.batch.executor import DEFAULT_ATTEMPTS, Outcome, Skip, failed
 from stylize_video.pipeline.batch.parent_watch import end_with_parent
+from stylize_video.pipeline.batch.sigint import ignore_sigint, sigint_held
 from stylize_video.pipeline.batch.worker import SegmentResult, SegmentTask, SegmentWorker, WorkerConfig
 
+T = TypeVar("T")
 _WORKER: SegmentWorker | None = None
 _SLOT: tuple[object, int] | None = None  # (the pool's shared run table, this worker's row)
 
 
 def _init_worker(config: WorkerConfig, devices: multiprocessing.Queue, slots: object, parent: int) -> None:
     global _WORKER, _SLOT
+    ignore_sigint()
     with contextlib.suppress(OSError, AttributeError):  # not on Windows
         os.setsid()
     end_with_parent(parent)
@@ -72,15 +78,27 @@ class LocalExecutor:
                                         initargs=(self.config, devices, self._slots, os.getpid()))
 
     def _stop(self) -> None:
+        """Kill the workers (one in the middle of a segment would finish it first), then shut the pool down and
+        wait for its manager thread, which has nothing left to wait for (it sees them gone). Ctrl-C meanwhile is
+        raised after."""
         if self.pool is None:
             return
-        processes = self._processes()
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for p in processes:  # a worker in the middle of a segment would finish it first
-            with contextlib.suppress(Exception):
-                p.kill()
-                p.join(5)
-        self.pool = None
+        with sigint_held():
+            processes = self._processes()
+            for p in processes:
+                with contextlib.suppress(Exception):
+                    p.kill()
+            for p in processes:
+                with contextlib.suppress(Exception):
+                    p.join(5)
+            stuck = any(p.exitcode is None for p in processes)  # (in the kernel, a GPU driver call: not waited for)
+            self.pool.shutdown(wait=not stuck, cancel_futures=True)
+            self.pool = None
+
+    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        """``fn(*args)`` on a worker (the pool starts one here when it has fewer than ``size``: see ``sigint``)."""
+        with sigint_held():
+            return self.pool.submit(fn, *args)
 
     def _processes(self) -> list:
         return list((getattr(self.pool, "_processes", None) or {}).values())
@@ -122,7 +140,7 @@ class LocalExecutor:
                     continue
                 tries[task.key] = tries.get(task.key, 0) + 1
                 runs += 1
-                inflight[self.pool.submit(_run, task, runs)] = (runs, task)
+                inflight[self.submit(_run, task, runs)] = (runs, task)
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:

@@ -144,7 +144,8 @@ DEFAULT_WORK = ".stylize-batch"  # the work folder in OUT_DIR by default; holds 
 def locked(work_dir: Path, out_dir: Path | None = None) -> Iterator[None]:
     """Hold exclusive locks (POSIX ``flock``) on ``out_dir`` (its lock file is ``out_dir/.stylize-batch/lock``:
     two runs writing one output folder with different work folders would write the same outputs) and on
-    ``work_dir``; StylizeError if another run holds either."""
+    ``work_dir``; StylizeError if another run holds either. A folder made for a lock is removed on leaving when
+    the run left nothing in it but the lock (it was refused before any work): no trace of a refused run."""
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
             stack.enter_context(_flock(out_dir.absolute() / DEFAULT_WORK, f"--out-dir {out_dir}"))
@@ -160,7 +161,7 @@ def _flock(folder: Path, what: str) -> Iterator[None]:
     except ImportError:  # Windows: no lock (one run per folder is then the user's job)
         yield
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    made = _make_folders(folder)
     with open(folder / LOCK_NAME, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -169,7 +170,25 @@ def _flock(folder: Path, what: str) -> Iterator[None]:
         try:
             yield
         finally:
+            if made and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+                with contextlib.suppress(OSError):  # (the lock file goes while still held)
+                    (folder / LOCK_NAME).unlink()
+                    for p in reversed(made):
+                        p.rmdir()  # (fails on a folder that holds something else: the output folder's outputs)
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the folders it made, outermost first."""
+    made, p = [], folder.absolute()
+    while not p.exists():
+        made.append(p)
+        p = p.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        raise StylizeError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+    return made[::-1]
 
 
 def remove_stale(work_dir: Path) -> int:

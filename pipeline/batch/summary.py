@@ -22,6 +22,11 @@ class InputReport:
     retries: int = 0  # runs of its segments lost because their own worker died (each run again)
     warnings: list[str] = field(default_factory=list)
 
+    def error_line(self) -> str:
+        """The error of a failed input, with the input named once (most messages already name the file)."""
+        error = self.error or ""
+        return error if self.input in error else f"{self.input}: {error}"
+
 
 @dataclass
 class WorkerReport:

@@ -8,7 +8,8 @@ import shutil
 import pytest
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.batch.cli import main
-from stylize_video.pipeline.batch.inputs import expand_inputs, output_extension, parse_ext, plan_outputs
+from stylize_video.pipeline.batch.inputs import expand_inputs, output_extension, own_outputs, parse_ext, plan_outputs
+from stylize_video.pipeline.synth import make_test_clip
 
 
 def test_expand_files_folders_globs(clips, tmp_path):
@@ -22,11 +23,12 @@ def test_expand_files_folders_globs(clips, tmp_path):
     files, bad = expand_inputs([str(folder), str(folder / "a.mp4"), str(folder / "**" / "*.mov"),
                                 str(empty / "*.mp4"), str(tmp_path / "missing.mp4"), str(empty)])
     # each file once, in argument order; a folder gives its own video files (not notes.txt, not sub/); ** recurses;
-    # a missing file named explicitly stays, to be reported with the others
-    assert [f.path for f in files] == [folder / "a.mp4", folder / "b.mkv", folder / "sub" / "c.mov",
-                                       tmp_path / "missing.mp4"]
-    assert [b.error for b in bad] == [f"no video file matches {empty / '*.mp4'}", f"no video files in folder {empty}"]
-    # the output and work folders are left out of folders and globs (a re-run must not take its own outputs)
+    # a missing file named explicitly is reported with the arguments that gave no file
+    assert [(f.path, f.listed) for f in files] == [(folder / "a.mp4", True), (folder / "b.mkv", True),
+                                                   (folder / "sub" / "c.mov", True)]
+    assert [b.error for b in bad] == [f"no video file matches {empty / '*.mp4'}",
+                                      f"input not found: {tmp_path / 'missing.mp4'}", f"no video files in folder {empty}"]
+    # the work folders are left out of folders and globs
     files, _ = expand_inputs([str(folder / "**" / "*.*")], exclude=(folder / "sub",))
     assert [f.path for f in files] == [folder / "a.mp4", folder / "b.mkv"]
 
@@ -70,6 +72,79 @@ def test_output_over_an_input_refused(clips, tmp_path):
     files, _ = expand_inputs([str(clips / "a.mp4")])
     with pytest.raises(StylizeError, match="would overwrite an input"):
         plan_outputs(files, clips, "libx264", None)
+
+
+def test_out_dir_that_is_the_input_folder(checkpoints, tmp_path, capsys):
+    """The input folder as --out-dir: refused like a single file when an output would replace an input (one line,
+    exit 1, nothing created); with --ext giving other names its videos are processed, and a re-run does not take
+    the outputs (nor the work folder) as inputs: they are complete."""
+    folder = tmp_path / "in"
+    make_test_clip(folder / "a.mp4", frames=12, gop=6)
+    make_test_clip(folder / "b.mkv", frames=12, gop=6)
+    args = [str(folder), "--out-dir", str(folder), "--checkpoint", str(checkpoints["style"])]
+    assert main(args) == 1
+    assert capsys.readouterr().err == (f"stylize-batch: error: output {folder / 'a.mp4'} would overwrite an input; "
+                                       "choose another --out-dir or --ext\n")
+    assert main([*args, "--ext", "mkv"]) == 1  # b.mkv -> b.mkv
+    assert f"output {folder / 'b.mkv'} would overwrite an input" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.mkv"]
+    (folder / "b.mkv").rename(folder / "b.mov")
+    assert main([*args, "--ext", "mkv", "--json", "-", "-q"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [(i["status"], i["frames"]) for i in first["inputs"]] == [("done", 12), ("done", 12)]
+    assert sorted(p.name for p in folder.iterdir()) == [".stylize-batch", "a.mkv", "a.mp4", "b.mkv", "b.mov"]
+    assert main([*args, "--ext", "mkv", "--json", "-", "-q"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert [(i["input"], i["status"]) for i in again["inputs"]] == [(str(folder / "a.mp4"), "reused"),
+                                                                   (str(folder / "b.mov"), "reused")]
+
+
+def test_own_outputs_are_not_inputs(tmp_path):
+    """Files a folder or glob gives that are the output of another input, or an output an earlier run recorded, are
+    left out; a folder or glob left with none is reported; a file named explicitly is kept."""
+    for name in ("a.mp4", "a.mkv", "b.mkv", "old.mkv"):
+        (tmp_path / name).write_bytes(b"")
+    files, _ = expand_inputs([str(tmp_path)])
+    kept, bad = own_outputs(files, tmp_path, None, ".mkv", frozenset({(tmp_path / "old.mkv").resolve()}))
+    assert [f.path.name for f in kept] == ["a.mp4", "b.mkv"] and bad == []  # (b.mkv -> b.mkv: plan_outputs refuses)
+    files, _ = expand_inputs([str(tmp_path / "a.m*"), str(tmp_path / "old.mkv")])
+    kept, bad = own_outputs(files, tmp_path, None, ".mkv", frozenset({(tmp_path / "old.mkv").resolve()}))
+    assert [f.path.name for f in kept] == ["a.mp4", "old.mkv"] and bad == []
+    files, _ = expand_inputs([str(tmp_path / "old.*")])
+    kept, bad = own_outputs(files, tmp_path, None, ".mkv", frozenset({(tmp_path / "old.mkv").resolve()}))
+    assert kept == [] and [b.error for b in bad] == [
+        f"no video file matches {tmp_path / 'old.*'} other than this batch's outputs"]
+
+
+@pytest.mark.parametrize("case", ["missing", "not a video", "empty folder and missing"])
+def test_no_usable_input_is_one_line(clips, checkpoints, tmp_path, capsys, case):
+    """No input that can be used (missing, not a readable video, a folder without videos): an error of the whole
+    batch, one line and exit 1 before any work, nothing created (exit 3 is for a batch that wrote some inputs)."""
+    gone, broken, empty = tmp_path / "gone.mp4", tmp_path / "broken.mp4", tmp_path / "empty"
+    broken.write_text("not a video")
+    empty.mkdir()
+    inputs, message = {
+        "missing": ([gone], f"input not found: {gone}"),
+        "not a video": ([broken], f"{broken} is not a readable video (Invalid data found when processing input)"),
+        "empty folder and missing": ([empty, gone], (f"none of the 2 inputs can be used: no video files in folder "
+                                                     f"{empty}; input not found: {gone}")),
+    }[case]
+    out = tmp_path / "o"
+    assert main([*map(str, inputs), "--out-dir", str(out), "--checkpoint", str(checkpoints["style"])]) == 1
+    assert capsys.readouterr().err == f"stylize-batch: error: {message}\n"
+    assert not out.exists()
+
+
+def test_refused_run_leaves_no_work_folder(clips, checkpoints, tmp_path, capsys):
+    """An output that exists and is not this batch's: refused before any work, and the run leaves nothing behind
+    (no OUT_DIR/.stylize-batch)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    shutil.copy(clips / "c.mov", out / "c.mov")
+    assert main([str(clips / "c.mov"), "--out-dir", str(out), "--checkpoint", str(checkpoints["style"])]) == 1
+    assert capsys.readouterr().err == (f"stylize-batch: error: {out / 'c.mov'} exists and is not this batch's result "
+                                       "with these settings; pass --overwrite to replace\n")
+    assert [p.name for p in out.iterdir()] == ["c.mov"]
 
 
 def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path, capsys, kit):

@@ -150,24 +150,36 @@ def test_a_bad_cached_plan_is_probed_again(local_run, clips, checkpoints, single
     kit.exact(out / "c.mov", singles["c.mov"])
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups, SIGSTOP (POSIX)")
 def test_ctrl_c_then_the_same_command_resumes(clips, checkpoints, singles, tmp_path, kit):
-    """Ctrl-C after the first finished segment: exit 130, workers stopped; the same command again runs only the
-    segment that was not finished, and the output is frame-exact."""
+    """Ctrl-C as a terminal sends it (SIGINT to the driver's whole process group) once the first of two segments is
+    finished, its worker frozen first (SIGSTOP: the second segment cannot finish before the Ctrl-C lands, however
+    loaded the machine): exit 130, 'interrupted' the last line on stderr, the worker gone. The same command again
+    runs only the segment that was not finished, and the output is frame-exact."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "stylize_video.pipeline.batch.cli",
            *kit.args(clips / "c.mov", out, checkpoints["style"], "--workers", "1")]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    manifest, deadline = out / ".stylize-batch" / "manifest.json", time.monotonic() + 120
-    while time.monotonic() < deadline and not (manifest.exists() and json.loads(manifest.read_text())["segments"]):
-        time.sleep(0.02)  # (the manifest is replaced atomically: always whole)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "stylize-batch: interrupted"
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    manifest, deadline, worker = out / ".stylize-batch" / "manifest.json", time.monotonic() + 120, None
+    try:
+        while worker is None and time.monotonic() < deadline and proc.poll() is None:
+            done = json.loads(manifest.read_text())["segments"] if manifest.exists() else {}  # (replaced atomically)
+            worker = int(next(iter(done.values()))["worker"].rsplit(":", 1)[1]) if done else None
+            time.sleep(0.02)
+        assert worker is not None, "no segment finished"
+        os.kill(worker, signal.SIGSTOP)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "stylize-batch: interrupted", err
+    with pytest.raises(ProcessLookupError):  # killed and reaped by the driver
+        os.kill(worker, 0)
     assert not (out / "c.mov").exists()
     again = subprocess.run([*cmd, "--json", "-", "-q"], capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
-    assert summary["segments_reused"] >= 1 and summary["segments_run"] == kit.SEGMENTS["c.mov"] - summary["segments_reused"]
+    assert summary["segments_reused"] == 1 and summary["segments_run"] == kit.SEGMENTS["c.mov"] - 1
     kit.exact(out / "c.mov", singles["c.mov"])
 
 
@@ -218,3 +230,20 @@ def test_workers_end_when_the_driver_is_killed(clips, checkpoints, tmp_path, kit
     finally:
         if _running(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_workers_ignore_ctrl_c_even_while_they_start(checkpoints):
+    """A terminal's Ctrl-C reaches its whole process group, which a worker leaves (``setsid``) only once started:
+    SIGINT sent to a worker the moment the pool starts it neither ends nor interrupts it (it starts with SIGINT
+    blocked, then ignores it), and leaving the executor leaves no worker process and no pool thread behind."""
+    from stylize_video.pipeline.batch.local import LocalExecutor
+    from stylize_video.pipeline.batch.worker import WorkerConfig
+
+    with LocalExecutor(WorkerConfig(str(checkpoints["style"])), ["cpu"]) as executor:
+        future = executor.submit(signal.getsignal, signal.SIGINT)  # starts the worker
+        (worker,) = executor._processes()
+        os.kill(worker.pid, signal.SIGINT)  # while it imports, long before its initializer has run
+        manager = executor.pool._executor_manager_thread
+        assert future.result(timeout=120) == signal.SIG_IGN
+        assert worker.is_alive()
+    assert worker.exitcode == -signal.SIGKILL and not manager.is_alive()
