@@ -3,8 +3,9 @@
 Runs on the machine where ``stylize-batch`` was started. Everything that can be refused is refused before any
 segment runs, leaving no file or folder behind (two inputs with one output name, an output over an input, an
 output that exists and is not this batch's own complete result, a locked work folder, no input that can be
-used); an input that cannot be read, or whose segment fails, is reported and the batch goes on. Each input is joined as soon as its last segment is done, so finished outputs appear while
-the rest still runs; its segment files are then deleted (``keep_segments`` keeps them).
+used); an input that cannot be read, or whose segment fails, is reported and the batch goes on. Each input is
+joined as soon as its last segment is done, so finished outputs appear while the rest still runs; its segment
+files are then deleted (``keep_segments`` keeps them).
 """
 
 from __future__ import annotations

@@ -170,12 +170,20 @@ def _flock(folder: Path, what: str) -> Iterator[None]:
         try:
             yield
         finally:
-            if made and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
-                with contextlib.suppress(OSError):  # (the lock file goes while still held)
-                    (folder / LOCK_NAME).unlink()
-                    for p in reversed(made):
-                        p.rmdir()  # (fails on a folder that holds something else: the output folder's outputs)
+            if made:
+                _remove_if_bare(folder, made)  # (the lock file goes while still held)
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_if_bare(folder: Path, made: list[Path]) -> None:
+    """Remove ``folder``'s lock file and the folders in ``made`` (outermost first) when the lock file is all that
+    ``folder`` holds; a folder that holds anything else (the output folder's outputs) stays."""
+    with contextlib.suppress(OSError):
+        if [p.name for p in folder.iterdir()] != [LOCK_NAME]:
+            return
+        (folder / LOCK_NAME).unlink()
+        for p in reversed(made):
+            p.rmdir()
 
 
 def _make_folders(folder: Path) -> list[Path]:

@@ -27,7 +27,8 @@ def test_expand_files_folders_globs(clips, tmp_path):
     assert [(f.path, f.listed) for f in files] == [(folder / "a.mp4", True), (folder / "b.mkv", True),
                                                    (folder / "sub" / "c.mov", True)]
     assert [b.error for b in bad] == [f"no video file matches {empty / '*.mp4'}",
-                                      f"input not found: {tmp_path / 'missing.mp4'}", f"no video files in folder {empty}"]
+                                      f"input not found: {tmp_path / 'missing.mp4'}",
+                                      f"no video files in folder {empty}"]
     # the work folders are left out of folders and globs
     files, _ = expand_inputs([str(folder / "**" / "*.*")], exclude=(folder / "sub",))
     assert [f.path for f in files] == [folder / "a.mp4", folder / "b.mkv"]

@@ -153,9 +153,10 @@ def test_a_bad_cached_plan_is_probed_again(local_run, clips, checkpoints, single
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups, SIGSTOP (POSIX)")
 def test_ctrl_c_then_the_same_command_resumes(clips, checkpoints, singles, tmp_path, kit):
     """Ctrl-C as a terminal sends it (SIGINT to the driver's whole process group) once the first of two segments is
-    finished, its worker frozen first (SIGSTOP: the second segment cannot finish before the Ctrl-C lands, however
-    loaded the machine): exit 130, 'interrupted' the last line on stderr, the worker gone. The same command again
-    runs only the segment that was not finished, and the output is frame-exact."""
+    in the manifest (the driver hands out the second only after recording the first, seconds of work), its worker
+    frozen first (SIGSTOP: the second cannot finish while the Ctrl-C is on its way): exit 130, 'interrupted' the
+    last line on stderr (the driver waited for its pool), the worker killed and reaped by the driver. The same
+    command again runs only the segment that was not finished, and the output is frame-exact."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "stylize_video.pipeline.batch.cli",
            *kit.args(clips / "c.mov", out, checkpoints["style"], "--workers", "1")]
