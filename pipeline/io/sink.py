@@ -43,7 +43,7 @@ from stylize_video.pipeline.io.paths import ffmpeg_path, remove_stale_temps, tem
 _TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE (libavformat/avformat.h): the muxer writes negative timestamps
 # the encoder settings live in stylize_video.pipeline.io.encoder; importable from here as before
 __all__ = ["CONTAINERS", "EncoderOptions", "EncodingSink", "FileSink", "Sink", "VideoSpec", "check_output",
-           "choose_pix_fmt", "parse_bitrate", "partial_name", "start_shift"]
+           "choose_pix_fmt", "output_shift", "parse_bitrate", "partial_name", "start_shift"]
 # output extension -> FFmpeg muxer
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
 
@@ -60,6 +60,7 @@ class VideoSpec:
     colour: ColourInfo
     rotation: int = 0  # display-matrix rotation to write (0: none)
     start: Fraction | None = None  # earliest input timestamp of the frames and packets to come, seconds (None: unknown)
+    origin: Fraction | None = None  # input time written as 0 (--start), seconds; None: input timestamps kept
     field_order: int | None = None  # AVFieldOrder to keep (interlaced input not deinterlaced); None: progressive
 
 
@@ -133,7 +134,7 @@ class EncodingSink:
         self.damage = DamageLog()  # pass-through packets left out, per input stream (muxguard)
         self._guard: PacketGuard | None = None
         self._pad: tuple[int, int] | None = None  # odd size in a subsampled format: encoded padded to this
-        self._shift = Fraction(0)  # seconds added to every timestamp (negative starts in MP4/MOV)
+        self._shift = Fraction(0)  # seconds added to every timestamp (--start; negative starts in MP4/MOV)
         self._fields: FieldFlags | None = None  # interlaced output: frames flagged with the field order
 
     def _open_container(self) -> av.container.OutputContainer:
@@ -146,7 +147,7 @@ class EncodingSink:
     def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
         self.container = self._open_container()
         self._guard = PacketGuard(self.container, self.damage, self.label)
-        self._shift = start_shift(self.container, spec.start)
+        self._shift = output_shift(self.container, spec.start, spec.origin)
         try:
             self._add_video(spec)
             for s in passthrough:  # copied, re-encoded (text subtitles, audio) or dropped with a warning
@@ -340,6 +341,15 @@ class FileSink(EncodingSink):
     def abort(self) -> None:
         super().abort()
         self.tmp.unlink(missing_ok=True)
+
+
+def output_shift(container: av.container.OutputContainer, start: Fraction | None,
+                 origin: Fraction | None) -> Fraction:
+    """Seconds to add to every input timestamp: ``-origin`` (``--start``: the input time ``origin`` is written as
+    0, every stream moved by the same amount, so A/V sync and frame spacing are kept, as ``ffmpeg -ss``
+    does), plus :func:`start_shift` for what would still start below 0."""
+    origin = origin or Fraction(0)
+    return -origin + start_shift(container, None if start is None else start - origin)
 
 
 def start_shift(container: av.container.OutputContainer, start: Fraction | None) -> Fraction:
