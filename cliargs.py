@@ -15,7 +15,7 @@ One definition of each shared flag and of what it does, so the scripts cannot dr
 - Progress: a tqdm bar on stderr, only when stderr is a terminal and ``--quiet`` is off (:func:`progress_bar`).
 - Exit codes: :data:`EXIT_OK`, :data:`EXIT_ERROR` (``PROG: error: ...``, from ``errors.run_cli``),
   :data:`EXIT_USAGE` (argparse), :data:`EXIT_PARTIAL` (a batch where some inputs failed),
-  :data:`EXIT_INTERRUPTED` (Ctrl-C).
+  :data:`EXIT_INTERRUPTED` (Ctrl-C), :data:`EXIT_TERMINATED` (SIGTERM, handled like Ctrl-C).
 
 Output files (``stylize_video.outfiles``, re-exported here): written under a temporary name in their folder and
 renamed when complete (:func:`write_atomic`), temporary names within the file system's name limit (:func:`fit_name`).
@@ -44,7 +44,9 @@ from stylize_video.outfiles import (  # noqa: F401
     check_distinct,
     check_output,
     fit_name,
+    partial_name,
     partial_path,
+    rename_partial,
     write_atomic,
     writes_in_place,
 )
@@ -58,6 +60,7 @@ EXIT_ERROR = 1  # StylizeError: one "PROG: error: ..." line (errors.run_cli)
 EXIT_USAGE = 2  # argparse: usage line + "PROG: error: ..."
 EXIT_PARTIAL = 3  # batch commands: at least one input failed, the others were written
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): timeout, systemd, docker stop (errors.run_cli handles it like Ctrl-C)
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -100,18 +103,22 @@ def json_to_stdout(path: str | os.PathLike[str] | None) -> bool:
     return path is not None and str(path) == STDOUT
 
 
-def write_json(data: Any, path: str | os.PathLike[str]) -> None:
+def write_json(data: Any, path: str | os.PathLike[str], *, partial: bool = False,
+               overwrite: bool = False) -> str | Path:
     """Write ``data`` as indented JSON to ``path``, or to stdout for ``-``; NaN and +-inf become ``null``.
+    Returns where it went (``-`` or the file).
 
     A file is written under a temporary name in its folder and renamed when complete, so a half-written
-    file never carries the final name; on failure nothing is left behind. Errors: ``StylizeError``.
+    file never carries the final name; on failure nothing is left behind. ``partial`` (the summary of an
+    interrupted run): the file goes to ``s.partial.json`` beside ``s.json`` (``s.partial-2.json``, ... where that
+    exists, unless ``overwrite``), so that the same command can run again. Errors: ``StylizeError``.
     """
     text = json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
     if json_to_stdout(path):
         sys.stdout.write(text)
         sys.stdout.flush()
-        return
-    write_atomic(Path(path), text.encode("utf-8"))
+        return STDOUT
+    return write_atomic(Path(path), text.encode("utf-8"), partial=partial, overwrite=overwrite)
 
 
 def _finite(obj: Any) -> Any:

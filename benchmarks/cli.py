@@ -17,7 +17,7 @@ from stylize_video.benchmarks.config import (
     parse_sizes,
 )
 from stylize_video.benchmarks.variants import VARIANTS
-from stylize_video.errors import StylizeError, run_cli
+from stylize_video.errors import StylizeError, Terminated, run_cli
 from stylize_video.pipeline.cli import COMPILE_MODE_CHOICES
 
 PROG = "stylize-bench"
@@ -154,18 +154,6 @@ def _load_record(path: Path) -> dict:
     return record
 
 
-class Stopped(BaseException):
-    """SIGTERM (or Ctrl-C) during a run: unwinds past every ``except Exception`` to the report writing."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_stopped(signum: int, frame: object) -> None:
-    raise Stopped(signum)
-
-
 def _write_reports(cfg: BenchConfig, record: dict, partial: bool = False) -> list[str]:
     """Write the asked reports; ``partial``: during the run (no PNG, no JSON on stdout)."""
     from stylize_video.benchmarks.plot import write_plot
@@ -202,11 +190,10 @@ def _main(argv: Sequence[str] | None) -> int:
             _write_reports(cfg, partial, partial=True)
 
         hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log, progress=progress)
-        previous = signal.signal(signal.SIGTERM, _raise_stopped)
-        try:
+        try:  # SIGTERM arrives as errors.Terminated, a KeyboardInterrupt (run_cli's handler)
             record = run_benchmark(cfg, argv, hooks)
-        except (Stopped, KeyboardInterrupt) as exc:
-            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
             name = signal.Signals(signum).name
             if latest:
                 stop = f"STOPPED by {name} after {latest['duration_s']:.0f} s: what was not measured is marked so."
@@ -217,8 +204,6 @@ def _main(argv: Sequence[str] | None) -> int:
             else:
                 print(f"{PROG}: stopped by {name} before the first measurement", file=sys.stderr)
             return 128 + int(signum)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     to_stdout = cliargs.json_to_stdout(cfg.json_out)
     if not to_stdout:  # stdout carries the JSON alone when it is "-"
         print(render_text(record))

@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
@@ -209,27 +210,42 @@ def _main(argv: Sequence[str] | None) -> int:
                 stats = stylize(source, sink, backend, options)
             finally:
                 source.close()
+    json_at = None
     if args.json:
+        # An interrupted run's summary goes beside the partial video (s.partial.json): s.json stays free, so the
+        # same command can run again without --overwrite.
+        partial = stats.interrupted and not io.live_input
         try:
-            save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
-                                                "vcam": args.vcam, "match_histogram": args.match_histogram,
-                                                "model": model_facts})
+            json_at = save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
+                                                          "vcam": args.vcam, "match_histogram": args.match_histogram,
+                                                          "model": model_facts},
+                                 partial=partial, overwrite=args.overwrite)
         except StylizeError as exc:  # checked before the run; still possible (disk full): the video is kept
             kept = f"; the video is complete: {stats.output}" if stats.output and not stats.interrupted else ""
             raise StylizeError(f"{exc}{kept}") from None
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
         print(f"{PROG}: {model_line}", file=sys.stderr)  # the I/O convention and size rules the run used
-    if stats.interrupted and io.live_input:
-        print(f"{PROG}: stopped by Ctrl-C; wrote {stats.output}", file=sys.stderr)
-        return 130
     if stats.interrupted:
-        where = stats.output or "nothing (no frame was finished)"
-        print(f"{PROG}: interrupted; partial output kept: {where}", file=sys.stderr)
-        return 130
+        return _stopped(stats, io.live_input, json_at)
     if not args.quiet:
         print(f"{PROG}: wrote {stats.output}", file=sys.stderr)
     return 0
+
+
+def _stopped(stats, live_input: bool, json_at: str | Path | None) -> int:
+    """The last line of a run stopped by Ctrl-C or SIGTERM, and its exit status (128 + the signal number)."""
+    term = stats.stop_signal == "SIGTERM"
+    code = cliargs.EXIT_TERMINATED if term else cliargs.EXIT_INTERRUPTED
+    if live_input:  # stopping is how a live input ends: the outputs are complete
+        print(f"{PROG}: stopped by {'SIGTERM' if term else 'Ctrl-C'}; wrote {stats.output or 'nothing'}",
+              file=sys.stderr)
+        return code
+    where = stats.output or "nothing (no frame was finished)"
+    summary = f" (summary: {json_at})" if json_at is not None and str(json_at) != cliargs.STDOUT else ""
+    print(f"{PROG}: {'terminated' if term else 'interrupted'}; partial output kept: {where}{summary}",
+          file=sys.stderr)
+    return code
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

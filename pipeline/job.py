@@ -139,6 +139,8 @@ def stylize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], backe
         source.close()
 
 
-def save_stats(stats: RunStats, path: str | Path, extra: dict | None = None) -> None:
-    """Write ``stats`` (plus ``extra`` keys) as JSON to ``path`` atomically, or to stdout for ``-``."""
-    write_json({**(extra or {}), **stats.to_dict()}, path)
+def save_stats(stats: RunStats, path: str | Path, extra: dict | None = None, *, partial: bool = False,
+               overwrite: bool = False) -> str | Path:
+    """Write ``stats`` (plus ``extra`` keys) as JSON to ``path`` atomically, or to stdout for ``-``; returns where.
+    ``partial``: an interrupted run's, written beside ``path`` as ``s.partial.json`` (``cliargs.write_json``)."""
+    return write_json({**(extra or {}), **stats.to_dict()}, path, partial=partial, overwrite=overwrite)

@@ -5,7 +5,8 @@ A ``Sink`` is opened with the output ``VideoSpec`` and the input streams to copy
 ``stylize_video.pipeline.io.passthrough``: copied, text subtitles re-encoded, or dropped with a warning), and is closed exactly
 once: ``close()`` on success, ``close(interrupted=True)`` on Ctrl-C (flush, keep what was written),
 ``abort()`` on error. ``FileSink`` encodes with PyAV into a temporary file that is renamed at the
-end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>``.
+end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>`` (or
+``<name>.partial-N.<ext>``: an existing file is never replaced without ``overwrite``).
 ``stylize_video.pipeline.live.sinks`` adds network / stdout / virtual-camera sinks on the same protocol.
 """
 
@@ -21,7 +22,7 @@ from typing import Protocol, runtime_checkable
 
 import av
 from stylize_video.errors import StylizeError
-from stylize_video.outfiles import fit_name
+from stylize_video.outfiles import partial_name, rename_partial
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.containers import (
     FALLBACK_VIDEO_CODEC,
@@ -80,11 +81,6 @@ class Sink(Protocol):
 
     def abort(self) -> None:
         """Drop everything written (error path). Idempotent."""
-
-
-def partial_name(path: Path) -> Path:
-    """``out.mp4`` -> ``out.partial.mp4`` (the stem shortened, with a hash, where that would pass NAME_MAX)."""
-    return path.with_name(fit_name(path.stem, after=f".partial{path.suffix}", folder=path.parent))
 
 
 def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:
@@ -334,9 +330,10 @@ class FileSink(EncodingSink):
         if interrupted and self.frames_written == 0:
             self.tmp.unlink(missing_ok=True)
             return None
-        final = partial_name(self.path) if interrupted else self.path
-        os.replace(self.tmp, final)
-        return final
+        if interrupted:  # (an existing file is never replaced without --overwrite: out.partial-2.mp4, ...)
+            return rename_partial(self.tmp, self.path, overwrite=self.overwrite)
+        os.replace(self.tmp, self.path)
+        return self.path
 
     def abort(self) -> None:
         super().abort()
