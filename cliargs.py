@@ -10,7 +10,8 @@ One definition of each shared flag and of what it does, so the scripts cannot dr
 - ``--overwrite``: an existing output is refused before any work unless it is given (:func:`check_output`); an
   output that is an input or another output is refused whatever the flags (:func:`check_distinct`). Existing
   FIFOs and devices (``/dev/null``, ``/dev/stdout``, ``>(cmd)``) are written in place, never replaced.
-- Numbers: every float option parses with :func:`number` (finite, optional bounds; argparse error, exit 2).
+- Numbers: every float option parses with :func:`number` (finite, optional bounds), every integer option with
+  :func:`integer` (optional bounds); a value out of range is an argparse error, exit 2.
 - ``--quiet``/``-q``: no progress and no summary; errors and warnings still go to stderr.
 - Progress: a tqdm bar on stderr, only when stderr is a terminal and ``--quiet`` is off (:func:`progress_bar`).
 - Exit codes: :data:`EXIT_OK`, :data:`EXIT_ERROR` (``PROG: error: ...``, from ``errors.run_cli``),
@@ -164,6 +165,41 @@ def number(*, ge: float | None = None, gt: float | None = None) -> Callable[[str
 
     parse.__name__ = "number"  # argparse names the type in some messages
     return parse
+
+
+def integer(*, ge: int | None = None, gt: int | None = None, le: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=`` for an integer option: ``>= ge`` / ``> gt`` / ``<= le`` when given.
+
+    A refused value is a usage error (exit 2): ``PROG: error: argument --workers: must be >= 1, got '0'``.
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if ge is not None and value < ge:
+            raise argparse.ArgumentTypeError(f"must be >= {ge}, got {text!r}")
+        if gt is not None and not value > gt:
+            raise argparse.ArgumentTypeError(f"must be > {gt}, got {text!r}")
+        if le is not None and value > le:
+            raise argparse.ArgumentTypeError(f"must be <= {le}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in some messages
+    return parse
+
+
+def parsed_by(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """argparse ``type=`` from a parser that raises ``StylizeError`` (e.g. a size list): its message becomes a
+    usage error (exit 2), ``PROG: error: argument --sizes: bad size '0x0': ...``."""
+    def wrapped(text: str) -> Any:
+        try:
+            return parse(text)
+        except StylizeError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    wrapped.__name__ = getattr(parse, "__name__", "value")
+    return wrapped
 
 
 # --device ----------------------------------------------------------------------------------------------------

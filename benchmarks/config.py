@@ -94,7 +94,8 @@ def parse_size(text: str) -> FrameSize:
         raise StylizeError(f"bad size {text!r}: use WIDTHxHEIGHT or one of {known}")
     w, h = int(m.group(1)), int(m.group(2))
     if min(w, h) < MIN_SIDE:
-        raise StylizeError(f"bad size {text!r}: both sides must be at least {MIN_SIDE} pixels")
+        raise StylizeError(f"bad size {text!r}: both sides must be at least {MIN_SIDE} pixel"
+                           + ("s" if MIN_SIDE != 1 else ""))
     return FrameSize(text, w, h)
 
 
@@ -111,14 +112,16 @@ def parse_sizes(text: str) -> list[FrameSize]:
     return sizes
 
 
-def parse_int_list(text: str, option: str, minimum: int = 1) -> list[int]:
-    """``"1,2,4"`` -> [1, 2, 4]; every value must be an integer >= ``minimum``."""
+def parse_int_list(text: str, option: str = "", minimum: int = 1) -> list[int]:
+    """``"1,2,4"`` -> [1, 2, 4]; every value must be an integer >= ``minimum``. ``option`` heads the message
+    (argparse heads it itself, see ``cliargs.parsed_by``)."""
+    head = f"{option} " if option else ""
     try:
         values = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise StylizeError(f"{option} wants comma-separated integers, got {text!r}") from None
+        raise StylizeError(f"{head}expected comma-separated integers, got {text!r}") from None
     if not values or min(values) < minimum:
-        raise StylizeError(f"{option} values must be integers >= {minimum}, got {text!r}")
+        raise StylizeError(f"{head}values must be integers >= {minimum}, got {text!r}")
     return sorted(set(values))
 
 

@@ -67,12 +67,12 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch.compile mode (implies --compile); default max-autotune on CUDA (long first compile), "
                    "reduce-overhead skips autotuning (compiles sooner), still with CUDA graphs")
     r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
-    r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
-    r.add_argument("--tile", type=int, metavar="SIZE", help="run the model on SIZE x SIZE tiles of each frame "
+    r.add_argument("--queue-size", type=cliargs.integer(ge=1), default=4, help="frames in flight between stages (default 4)")
+    r.add_argument("--tile", type=cliargs.integer(ge=1), metavar="SIZE", help="run the model on SIZE x SIZE tiles of each frame "
                    "(frames too large for GPU memory or for a fixed-size engine); seams are feathered")
-    r.add_argument("--tile-overlap", type=int, metavar="PX", help="input pixels shared by neighbouring tiles (default "
+    r.add_argument("--tile-overlap", type=cliargs.integer(ge=0), metavar="PX", help="input pixels shared by neighbouring tiles (default "
                    "32, at most SIZE/4); output equals the untiled one where PX/4 covers the receptive field")
-    r.add_argument("--tile-batch", type=int, default=4, metavar="N", help="tiles per backend call (default 4)")
+    r.add_argument("--tile-batch", type=cliargs.integer(ge=1), default=4, metavar="N", help="tiles per backend call (default 4)")
 
 
 def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,11 +80,12 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("encoder")
     e.add_argument("--codec", default=None, help="default: libvpx-vp9 for .webm, libx264 for other files; for streams h264_nvenc when the model "
                    "runs on CUDA and NVENC opens, else libx264 (low-latency settings). Also libx265, hevc_nvenc, ...")
-    e.add_argument("--crf", type=int, help="constant quality (x264/x265 default 23/28)")
+    e.add_argument("--crf", type=cliargs.integer(ge=0), help="constant quality: x264/x265 0-51 (default 23/28), VP9/AV1 "
+                   "0-63 (checked against the encoder before any work)")
     e.add_argument("--preset", help="encoder preset, e.g. medium, fast, p4 (NVENC)")
     e.add_argument("--bitrate", help="target bit rate, e.g. 8M")
     e.add_argument("--pix-fmt", help="output pixel format (default: like the input; 10-bit kept where possible)")
-    e.add_argument("--gop", type=int, help="keyframe interval in frames")
+    e.add_argument("--gop", type=cliargs.integer(ge=1), help="keyframe interval in frames")
 
 
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,8 +93,8 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("selection")
     s.add_argument("--start", type=cliargs.number(ge=0), help="start at this time (seconds)")
     s.add_argument("--duration", type=cliargs.number(gt=0), help="process this many seconds")
-    s.add_argument("--max-frames", type=int, help="stop after this many frames")
-    s.add_argument("--video-stream", type=int, metavar="N", help="process input stream N (the index ffprobe "
+    s.add_argument("--max-frames", type=cliargs.integer(ge=1), help="stop after this many frames")
+    s.add_argument("--video-stream", type=cliargs.integer(ge=0), metavar="N", help="process input stream N (the index ffprobe "
                    "prints as Stream #0:N); default: the stream FFmpeg picks (attached pictures never)")
     d = p.add_argument_group("interlaced input")
     d.add_argument("--deinterlace", choices=DEINTERLACE_MODES, default="auto",
@@ -155,14 +156,7 @@ _KIND_OF_FLAG = {"engine": "engine", "onnx": "onnx", "checkpoint": "checkpoint"}
 _ARTICLE = {"engine": "a TensorRT engine", "onnx": "an ONNX model", "checkpoint": "a PyTorch checkpoint"}
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--max-frames": (args.max_frames, 1),
-              "--queue-size": (args.queue_size, 1)}
-    for flag, (value, low) in checks.items():
-        if value is not None and value < low:
-            raise StylizeError(f"{flag} must be >= {low}, got {value}")
-    if args.video_stream is not None and args.video_stream < 0:
-        raise StylizeError(f"--video-stream must be >= 0, got {args.video_stream}")
+def _check_outputs(args: argparse.Namespace) -> None:
     if cliargs.json_to_stdout(args.json) and args.output == "-":
         raise StylizeError("--json - and the video both go to stdout: give --json a file")
     cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")  # now: a bad path must not cost a run
@@ -181,7 +175,7 @@ COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cuda
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _check_numbers(args)
+    _check_outputs(args)
     model_opts = model_options(args)
     # Imports after argument parsing: --help stays fast.
     from stylize_video.pipeline.backends import load_backend

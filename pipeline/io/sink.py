@@ -27,6 +27,7 @@ from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.containers import (
     FALLBACK_VIDEO_CODEC,
     check_codec_fits,
+    check_crf,
     check_pix_fmt_name,
     check_preset,
     codec_defaults,
@@ -122,6 +123,7 @@ class EncodingSink:
         self.encoder = encoder or EncoderOptions()
         if self.encoder.codec is None:
             self.encoder = dataclasses.replace(self.encoder, codec=FALLBACK_VIDEO_CODEC)
+        check_crf(self.encoder.codec, self.encoder.crf)  # before the model loads (x264 would clamp it silently)
         self.container: av.container.OutputContainer | None = None
         self._map: dict[int, Route] = {}  # input stream index -> output
         self._sources: dict[int, av.stream.Stream] = {}  # input stream index -> input stream

@@ -42,6 +42,27 @@ def test_every_float_option_is_a_checked_number() -> None:
             "stylize-video --speed", "stylize-bench --budget-s", "stylize-batch --segment-seconds"} <= numbers
 
 
+def test_every_integer_option_is_a_checked_integer() -> None:
+    plain = [f"{prog} {a.option_strings[0]}" for prog, p in _parsers().items() for a in p._actions
+             if a.type is int and not a.choices]
+    assert plain == []  # type=int takes 0 and -5 where a count is meant: exit 1 later, or worse, a hang
+    integers = {f"{prog} {a.option_strings[0]}" for prog, p in _parsers().items() for a in p._actions
+                if getattr(a.type, "__name__", "") == "integer"}
+    assert {"stylize-video --max-frames", "stylize-video --queue-size", "stylize-video --gop", "stylize-video --crf",
+            "stylize-batch --workers", "stylize-bench --iters", "stylize-train style --iterations",
+            "stylize-export engine --workspace"} <= integers
+
+
+def test_integer() -> None:
+    assert cliargs.integer(ge=1)("3") == 3 and cliargs.integer()("-5") == -5
+    for parse, text, message in ((cliargs.integer(ge=1), "0", "must be >= 1, got '0'"),
+                                 (cliargs.integer(gt=0), "0", "must be > 0, got '0'"),
+                                 (cliargs.integer(ge=0, le=5), "9", "must be <= 5, got '9'"),
+                                 (cliargs.integer(), "1.5", "expected an integer, got '1.5'")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(text)
+
+
 def test_number() -> None:
     parse = cliargs.number(gt=0)
     assert parse("1e-3") == 0.001
@@ -64,6 +85,18 @@ def test_number() -> None:
     ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--read-timeout", "nan"], "--read-timeout: expected"),
     ("stylize-bench", ["--random-weights", "style", "--budget-s", "0"], "--budget-s: must be > 0, got '0'"),
     ("stylize-batch", ["in.mp4", "--out-dir", "o", "--onnx", "m", "--segment-seconds", "nan"], "expected a finite"),
+    # integers: a usage error, not an error after the model loaded
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--max-frames", "0"], "--max-frames: must be >= 1, got '0'"),
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--queue-size", "0"], "--queue-size: must be >= 1, got '0'"),
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--gop", "-5"], "argument --gop: must be >= 1, got '-5'"),
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--crf", "-1"], "argument --crf: must be >= 0, got '-1'"),
+    ("stylize-batch", ["in.mp4", "--out-dir", "o", "--onnx", "m", "--workers", "0"], "--workers: must be >= 1"),
+    ("stylize-bench", ["--random-weights", "style", "--iters", "0"], "argument --iters: must be >= 1, got '0'"),
+    ("stylize-bench", ["--random-weights", "style", "--sizes", "0x0"], "both sides must be at least 1 pixel"),
+    ("stylize-export", ["engine", "m.onnx", "m.plan", "--workspace", "0"], "--workspace: must be >= 1, got '0'"),
+    ("stylize-export", ["engine", "m.onnx", "m.plan", "--builder-optimization-level", "9"], "must be <= 5, got '9'"),
+    ("stylize-train", ["style", "--data", "d", "--out", "o", "--iterations", "0"], "--iterations: must be >= 1"),
+    ("stylize-train", ["style", "--data", "d", "--out", "o", "--style-size", "-3"], "--style-size: must be >= 0"),
 ])
 def test_bad_numbers_are_usage_errors(prog, argv, message, capsys) -> None:
     import importlib

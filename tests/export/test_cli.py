@@ -82,8 +82,6 @@ def test_engine_from_a_checkpoint_names_the_export_step(style_ckpt, tmp_path, ca
     (["--min-shape", "512x512", "--opt-shape", "256x256"], "min <= opt <= max"),
     (["--static", "64x64", "--max-shape", "128x128"], "cannot be combined"),
     (["--max-shape", "huge"], "HEIGHTxWIDTH"),
-    (["--workspace", "0"], "--workspace must be a positive"),
-    (["--builder-optimization-level", "9"], "0..5"),
     (["--fp16-io"], "--fp16-io needs --fp16"),
 ])
 def test_exception_engine_args_checked_before_tensorrt(fp32_onnx_file, tmp_path, extra, message, capsys):

@@ -84,7 +84,7 @@ def _bad(tmp_path, clip, checkpoints):
         "wrong kind": ([str(clip), str(tmp_path / "o.mp4"), "--onnx", ck], "--onnx expects an ONNX model"),
         "bad checkpoint": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", str(tmp_path / "text.mp4")],
                            "unknown model file kind"),
-        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "-1"], "--crf must be >= 0"),
+        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
         "bad codec": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--codec", "nope264"],
                       "not available"),
         "unwritable stats": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--stats-json",
