@@ -133,6 +133,16 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+# --version ---------------------------------------------------------------------------------------------------
+
+
+def add_version_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--version``: ``PROG VERSION`` (the installed stylize-video's) on stdout, exit 0."""
+    from stylize_video import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
 # --overwrite -------------------------------------------------------------------------------------------------
 
 

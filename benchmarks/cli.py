@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "one run: model-only and end-to-end FPS per backend and size, against the PyTorch "
                                 "eager FP32 baseline.",
                 epilog="Backends: " + ", ".join(f"{k} ({v.description})" for k, v in VARIANTS.items()))
+    cliargs.add_version_option(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", type=Path, help="checkpoint (.pth), ONNX (.onnx) or TensorRT engine (.plan)")
     src.add_argument("--random-weights", choices=RANDOM_WEIGHT_KINDS,

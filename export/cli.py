@@ -50,7 +50,7 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
     say = _printer(args.quiet)
     proto = export_model(model, meta, opset=args.opset, exporter=args.exporter)
     reference = torch_runner(model)
-    report = VerifyReport(f"{out} (fp32 graph)")
+    report = VerifyReport(_fp32_label(out, args.fp16))
     check_fp32_model(proto, reference, meta.scale, report)
     say("\n".join(report.lines()))
     final = proto
@@ -64,6 +64,12 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
     save_atomic(final, out)
     say(f"wrote {out}")
     return out
+
+
+def _fp32_label(out: Path, fp16: bool) -> str:
+    """What the first check block is about: the file itself, or with --fp16 the FP32 graph it is made from (the
+    file holds the mixed FP16 graph of the second block)."""
+    return f"fp32 graph (exported first; {out} gets the fp16 mixed graph below)" if fp16 else f"{out} (fp32 graph)"
 
 
 def _printer(quiet: bool):
@@ -100,7 +106,7 @@ def _cmd_onnx(args: argparse.Namespace) -> int:
 
 def _reason(exc: StylizeError, out: Path) -> str:
     text = str(exc)
-    for prefix in (f"{out} (fp32 graph): ", f"{out} (fp16 mixed graph): "):
+    for prefix in (f"{_fp32_label(out, False)}: ", f"{_fp32_label(out, True)}: ", f"{out} (fp16 mixed graph): "):
         text = text.removeprefix(prefix)
     return text
 
@@ -248,6 +254,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Export stylize-video networks to ONNX and TensorRT.")
+    cliargs.add_version_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("onnx", help="checkpoint -> ONNX (dynamic batch/height/width), verified")

@@ -20,6 +20,7 @@ PROG = "stylize-video"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Stylize or super-resolve a video with a feed-forward network.")
+    cliargs.add_version_option(p)
     p.add_argument("input", help="input video file, - (stdin), a camera (v4l2:/dev/video0, avfoundation:0, "
                    "dshow:video=NAME) or a stream URL (udp://, tcp://, srt://, rtmp://, rtsp://, http://)")
     p.add_argument("output", nargs="?", help="output video (.mp4, .mkv, .mov, .webm), - (stdout) or a stream URL "

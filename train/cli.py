@@ -57,6 +57,7 @@ def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Train and evaluate Johnson et al. networks.")
+    cliargs.add_version_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     st = sub.add_parser("style", help="train a style-transfer TransformerNet")

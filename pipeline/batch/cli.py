@@ -38,6 +38,7 @@ command again to resume)."""
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, epilog=EPILOG, description="Stylize or super-resolve many videos, and "
                                 "long videos in keyframe-aligned segments, on every GPU of a machine or on Ray.")
+    cliargs.add_version_option(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="video files, folders (their video files) or globs (quoted; ** recurses)")
     p.add_argument("--out-dir", required=True, type=Path, metavar="DIR",

@@ -71,6 +71,8 @@ def parse_output(spec: str, *, output_format: str | None = None) -> OutputSpec:
         target = _with_query(spec, "pkt_size", UDP_PACKET) if scheme == "udp" else spec
         return OutputSpec("network", target, fmt, dict(MUXER_OPTIONS.get(fmt, {})), live=True, scheme=scheme)
     path = Path(spec)
+    if path.is_dir():  # (not "no extension": that it is a folder is what the user needs to hear)
+        raise StylizeError(f"{spec} is a folder; give the output a file name, e.g. {path / 'out.mp4'}")
     if not path.suffix and output_format is None:
         raise StylizeError(f"{spec}: cannot tell the container without an extension; add one or pass --format")
     if not path.parent.is_dir():

@@ -91,10 +91,19 @@ class LiveSource(FileSource):
                 if self._stop:
                     return
                 if self.stats.decoded == 0:
-                    raise StylizeError(f"reading {self.path} failed: {getattr(exc, 'strerror', None) or exc}") \
-                        from None
+                    raise StylizeError(f"reading {self.path} failed: {getattr(exc, 'strerror', None) or exc}"
+                                       f"{self._pipe_hint()}") from None
                 self.stats.corrupt += 1  # a broken stream after frames arrived: end like a file does
                 return
+
+
+    def _pipe_hint(self) -> str:
+        """Why an MP4/MOV read from a pipe fails: its index (moov) is usually written after the media (no
+        ``faststart``), and the demuxer cannot go back from it to the samples on a pipe."""
+        if self.spec.kind != "stdin" or "mov" not in self.container.format.name.split(","):
+            return ""
+        return ("; an MP4/MOV whose index (moov) comes after the media cannot be read from a pipe: give the file "
+                "itself, or remux it (ffmpeg -i IN -c copy -movflags faststart OUT.mp4, or to .mkv/.ts)")
 
 
 class PacedSource:

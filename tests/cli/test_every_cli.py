@@ -1,5 +1,6 @@
 """What holds for every console script: float options parse with ``cliargs.number`` (finite, in range, exit 2),
-``--help`` and ``stylize-export list`` load neither torch nor onnx, and Ctrl-C during the heavy imports exits 130."""
+``--help``, ``--version`` and ``stylize-export list`` load neither torch nor onnx, every script has ``--version``,
+and Ctrl-C during the heavy imports exits 130."""
 
 from __future__ import annotations
 
@@ -124,11 +125,24 @@ def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
                           cwd=tmp_path, check=False)
 
 
+@pytest.mark.parametrize("prog", CLIS)
+def test_version(prog, capsys) -> None:
+    import importlib
+
+    import stylize_video
+
+    with pytest.raises(SystemExit) as exc:  # (before the required arguments are looked for)
+        importlib.import_module(CLIS[prog]).main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"{prog} {stylize_video.__version__}\n"
+    assert stylize_video.__version__[0].isdigit()  # the installed package's, from its metadata
+
+
 def test_help_and_export_list_load_neither_torch_nor_onnx(tmp_path: Path) -> None:
     # One interpreter for all: each --help runs main() as the console script does, then the modules are listed.
     code = f"""
 import contextlib, importlib, io, sys
-for module, argv in {[(m, ["--help"]) for m in CLIS.values()] + [("stylize_video.export.cli", ["list"])]!r}:
+for module, argv in {[(m, [flag]) for m in CLIS.values() for flag in ("--help", "--version")]
+                     + [("stylize_video.export.cli", ["list"])]!r}:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         importlib.import_module(module).main(argv)
 print(sorted(m for m in ("torch", "onnx", "onnxruntime") if m in sys.modules))
