@@ -9,8 +9,9 @@ After Johnson, Alahi & Fei-Fei, *Perceptual Losses for Real-Time Style Transfer 
 - ``stylize_video.benchmarks``: FPS against the PyTorch eager FP32 baseline.
 
 ``stylize_video.errors`` (``StylizeError``, ``run_cli``), ``stylize_video.cliargs`` (the option
-conventions every console script shares), ``stylize_video.outfiles`` (how outputs are checked and written)
-and ``stylize_video.sizerules`` belong to no stage: every stage uses them.
+conventions every console script shares), ``stylize_video.outfiles`` (how outputs are checked and written),
+``stylize_video.sizerules`` and ``stylize_video.modelfiles`` (model file kinds) belong to no stage: every stage
+uses them.
 
 ``import stylize_video`` and the four stage packages import nothing heavy (no torch, PyAV or ONNX): the
 ``Stylizer`` name is resolved on first access (PEP 562), so ``from stylize_video import Stylizer`` is that

@@ -10,12 +10,13 @@ One definition of each shared flag and of what it does, so the scripts cannot dr
 - ``--overwrite``: an existing output is refused before any work unless it is given (:func:`check_output`); an
   output that is an input or another output is refused whatever the flags (:func:`check_distinct`). Existing
   FIFOs and devices (``/dev/null``, ``/dev/stdout``, ``>(cmd)``) are written in place, never replaced.
-- Numbers: every float option parses with :func:`number` (finite, optional bounds; argparse error, exit 2).
+- Numbers: every float option parses with :func:`number` (finite, optional bounds), every integer option with
+  :func:`integer` (optional bounds); a value out of range is an argparse error, exit 2.
 - ``--quiet``/``-q``: no progress and no summary; errors and warnings still go to stderr.
 - Progress: a tqdm bar on stderr, only when stderr is a terminal and ``--quiet`` is off (:func:`progress_bar`).
 - Exit codes: :data:`EXIT_OK`, :data:`EXIT_ERROR` (``PROG: error: ...``, from ``errors.run_cli``),
   :data:`EXIT_USAGE` (argparse), :data:`EXIT_PARTIAL` (a batch where some inputs failed),
-  :data:`EXIT_INTERRUPTED` (Ctrl-C).
+  :data:`EXIT_INTERRUPTED` (Ctrl-C), :data:`EXIT_TERMINATED` (SIGTERM, handled like Ctrl-C).
 
 Output files (``stylize_video.outfiles``, re-exported here): written under a temporary name in their folder and
 renamed when complete (:func:`write_atomic`), temporary names within the file system's name limit (:func:`fit_name`).
@@ -44,7 +45,9 @@ from stylize_video.outfiles import (  # noqa: F401
     check_distinct,
     check_output,
     fit_name,
+    partial_name,
     partial_path,
+    rename_partial,
     write_atomic,
     writes_in_place,
 )
@@ -58,6 +61,7 @@ EXIT_ERROR = 1  # StylizeError: one "PROG: error: ..." line (errors.run_cli)
 EXIT_USAGE = 2  # argparse: usage line + "PROG: error: ..."
 EXIT_PARTIAL = 3  # batch commands: at least one input failed, the others were written
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): timeout, systemd, docker stop (errors.run_cli handles it like Ctrl-C)
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -100,18 +104,22 @@ def json_to_stdout(path: str | os.PathLike[str] | None) -> bool:
     return path is not None and str(path) == STDOUT
 
 
-def write_json(data: Any, path: str | os.PathLike[str]) -> None:
+def write_json(data: Any, path: str | os.PathLike[str], *, partial: bool = False,
+               overwrite: bool = False) -> str | Path:
     """Write ``data`` as indented JSON to ``path``, or to stdout for ``-``; NaN and +-inf become ``null``.
+    Returns where it went (``-`` or the file).
 
     A file is written under a temporary name in its folder and renamed when complete, so a half-written
-    file never carries the final name; on failure nothing is left behind. Errors: ``StylizeError``.
+    file never carries the final name; on failure nothing is left behind. ``partial`` (the summary of an
+    interrupted run): the file goes to ``s.partial.json`` beside ``s.json`` (``s.partial-2.json``, ... where that
+    exists, unless ``overwrite``), so that the same command can run again. Errors: ``StylizeError``.
     """
     text = json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
     if json_to_stdout(path):
         sys.stdout.write(text)
         sys.stdout.flush()
-        return
-    write_atomic(Path(path), text.encode("utf-8"))
+        return STDOUT
+    return write_atomic(Path(path), text.encode("utf-8"), partial=partial, overwrite=overwrite)
 
 
 def _finite(obj: Any) -> Any:
@@ -123,6 +131,16 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+# --version ---------------------------------------------------------------------------------------------------
+
+
+def add_version_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--version``: ``PROG VERSION`` (the installed stylize-video's) on stdout, exit 0."""
+    from stylize_video import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
 
 # --overwrite -------------------------------------------------------------------------------------------------
@@ -157,6 +175,41 @@ def number(*, ge: float | None = None, gt: float | None = None) -> Callable[[str
 
     parse.__name__ = "number"  # argparse names the type in some messages
     return parse
+
+
+def integer(*, ge: int | None = None, gt: int | None = None, le: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=`` for an integer option: ``>= ge`` / ``> gt`` / ``<= le`` when given.
+
+    A refused value is a usage error (exit 2): ``PROG: error: argument --workers: must be >= 1, got '0'``.
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if ge is not None and value < ge:
+            raise argparse.ArgumentTypeError(f"must be >= {ge}, got {text!r}")
+        if gt is not None and not value > gt:
+            raise argparse.ArgumentTypeError(f"must be > {gt}, got {text!r}")
+        if le is not None and value > le:
+            raise argparse.ArgumentTypeError(f"must be <= {le}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in some messages
+    return parse
+
+
+def parsed_by(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """argparse ``type=`` from a parser that raises ``StylizeError`` (e.g. a size list): its message becomes a
+    usage error (exit 2), ``PROG: error: argument --sizes: bad size '0x0': ...``."""
+    def wrapped(text: str) -> Any:
+        try:
+            return parse(text)
+        except StylizeError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    wrapped.__name__ = getattr(parse, "__name__", "value")
+    return wrapped
 
 
 # --device ----------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 - :func:`write_atomic`: a hidden temporary file beside the output, renamed when complete (umask honoured). An
   existing FIFO or device (``/dev/null``, ``/dev/stdout``, a shell's ``>(cmd)``) is written in place, never
   replaced (:func:`writes_in_place`).
+- :func:`partial_name` / :func:`rename_partial`: what an interrupted run keeps (``out.partial.mp4``; an existing
+  file is never replaced without ``--overwrite``: ``out.partial-2.mp4``, ... instead).
 - :func:`fit_name` / :func:`partial_path`: temporary names within the file system's name limit (NAME_MAX, 255
   bytes on common file systems), so every final name that fits can be written.
 
@@ -30,11 +32,15 @@ from stylize_video.errors import StylizeError
 STDOUT = "-"  # "--json -": standard output, not a file
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, partial: bool = False,
+                 overwrite: bool = False) -> Path:
     """Write ``data`` to a hidden temporary file beside ``path`` and rename it to ``path``; StylizeError on failure.
+    Returns the path written.
 
-    The file honours the umask like any other output (0644 with umask 022). An existing FIFO or device
-    (``/dev/null``, ``/dev/stdout``, a shell's ``>(cmd)``) is written in place instead: it is never replaced.
+    ``partial``: the file belongs to an interrupted run: it goes to ``path``'s partial name instead
+    (:func:`rename_partial`: never replacing a file unless ``overwrite``). The file honours the umask like any
+    other output (0644 with umask 022). An existing FIFO or device (``/dev/null``, ``/dev/stdout``, a shell's
+    ``>(cmd)``) is written in place instead: it is never replaced.
     """
     path = Path(path)
     tmp: Path | None = None
@@ -46,6 +52,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         tmp, fh = create_temp(path, "partial")
         with fh:
             fh.write(data)
+        if partial:
+            return rename_partial(tmp, path, overwrite=overwrite)
         os.replace(tmp, path)
     except OSError as exc:
         if tmp is not None:
@@ -53,6 +61,46 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
                 tmp.unlink()
         raise StylizeError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+# what an interrupted run keeps ---------------------------------------------------------------------------------
+
+
+def partial_name(path: str | os.PathLike[str], n: int = 1) -> Path:
+    """``out.mp4`` -> ``out.partial.mp4`` (``n`` > 1: ``out.partial-N.mp4``): the name of what an interrupted run
+    kept; the stem shortened, with a hash, where that would pass NAME_MAX."""
+    path = Path(path)
+    tag = ".partial" if n == 1 else f".partial-{n}"
+    return path.with_name(fit_name(path.stem, after=f"{tag}{path.suffix}", folder=path.parent))
+
+
+def rename_partial(tmp: str | os.PathLike[str], path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Rename the finished temporary file ``tmp`` to ``path``'s partial name and return it.
+
+    An existing file is never replaced unless ``overwrite`` (it may be the user's, or what an earlier interrupted
+    run kept): the first free one of ``out.partial.mp4``, ``out.partial-2.mp4``, ... is taken. A hard link makes
+    taking the name atomic (``link`` fails on an existing name, ``rename`` would replace it); where the file
+    system has no hard links, the name is checked first. Errors: OSError.
+    """
+    tmp = Path(tmp)
+    if overwrite:
+        final = partial_name(path)
+        os.replace(tmp, final)
+        return final
+    for n in range(1, 10_000):
+        final = partial_name(path, n)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (FAT, some network and FUSE file systems)
+            if os.path.lexists(final):
+                continue
+            os.replace(tmp, final)
+            return final
+        tmp.unlink()
+        return final
+    raise OSError(errno.EEXIST, "no free name for the partial output", str(path))
 
 
 # temporary names -----------------------------------------------------------------------------------------------

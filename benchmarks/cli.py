@@ -17,7 +17,7 @@ from stylize_video.benchmarks.config import (
     parse_sizes,
 )
 from stylize_video.benchmarks.variants import VARIANTS
-from stylize_video.errors import StylizeError, run_cli
+from stylize_video.errors import StylizeError, Terminated, run_cli
 from stylize_video.pipeline.cli import COMPILE_MODE_CHOICES
 
 PROG = "stylize-bench"
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "one run: model-only and end-to-end FPS per backend and size, against the PyTorch "
                                 "eager FP32 baseline.",
                 epilog="Backends: " + ", ".join(f"{k} ({v.description})" for k, v in VARIANTS.items()))
+    cliargs.add_version_option(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", type=Path, help="checkpoint (.pth), ONNX (.onnx) or TensorRT engine (.plan)")
     src.add_argument("--random-weights", choices=RANDOM_WEIGHT_KINDS,
@@ -40,22 +41,29 @@ def build_parser() -> argparse.ArgumentParser:
                      "path itself against a plain decode -> encode (pipeline_vs_plain)")
     p.add_argument("--backends", help="comma-separated subset of the backends below (default: all; "
                                       "the torch-fp32 baseline always runs)")
-    p.add_argument("--sizes", help="comma-separated input sizes, e.g. 360p,720p or 800x600 "
+    p.add_argument("--sizes", type=cliargs.parsed_by(parse_sizes), help="comma-separated input sizes, e.g. 360p,720p or 800x600 "
                                    "(default: 360p,720p,1080p,2160p; x4 SR: 180p,270p,540p)")
-    p.add_argument("--batch", type=int, default=1, help="frames per call in the model section (default 1)")
-    p.add_argument("--iters", type=int, default=50, help="timed iterations per measurement (default 50)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    p.add_argument("--batch", type=cliargs.integer(ge=1), default=1, help="frames per call in the model section "
+                   "(default 1)")
+    p.add_argument("--iters", type=cliargs.integer(ge=1), default=50, help="timed iterations per measurement "
+                   "(default 50)")
+    p.add_argument("--warmup", type=cliargs.integer(ge=0), default=10, help="untimed iterations first (default 10)")
     p.add_argument("--video", type=Path, help="clip for the end-to-end section (default: a synthetic clip at "
                                               "the first --sizes entry, generated once and cached)")
-    p.add_argument("--clip-frames", type=int, default=120, help="frames of the end-to-end clip (default 120)")
-    p.add_argument("--clip-size", help="size of the synthetic clip (default: the first --sizes entry)")
-    p.add_argument("--e2e-repeats", type=int, default=1, metavar="N",
+    p.add_argument("--clip-frames", type=cliargs.integer(ge=1), default=120, help="frames of the end-to-end clip "
+                   "(default 120)")
+    p.add_argument("--clip-size", type=cliargs.parsed_by(parse_size), help="size of the synthetic clip (default: "
+                   "the first --sizes entry)")
+    p.add_argument("--e2e-repeats", type=cliargs.integer(ge=1), default=1, metavar="N",
                    help="(plain decode -> encode, full pipeline) pairs, alternating; pipeline_vs_plain is their "
                    "median (default 1)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end section")
-    p.add_argument("--throughput-batches", default="1,2,4", help="TensorRT throughput batches (default 1,2,4)")
-    p.add_argument("--throughput-streams", default="1,2,3", help="TensorRT throughput streams (default 1,2,3)")
-    p.add_argument("--throughput-size", help="size of the throughput section (default: 1080p output)")
+    p.add_argument("--throughput-batches", type=cliargs.parsed_by(parse_int_list), default="1,2,4",
+                   help="TensorRT throughput batches (default 1,2,4)")
+    p.add_argument("--throughput-streams", type=cliargs.parsed_by(parse_int_list), default="1,2,3",
+                   help="TensorRT throughput streams (default 1,2,3)")
+    p.add_argument("--throughput-size", type=cliargs.parsed_by(parse_size), help="size of the throughput section "
+                   "(default: 1080p output)")
     cliargs.add_json_option(p, positional_free=True, help="write the result JSON (schema: benchmarks/schema.json) "
                                                           "to PATH (- for stdout, where it replaces the tables)")
     p.add_argument("--markdown", type=Path, help="write a Markdown report")
@@ -65,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--machine-label", help="machine name in reports (default: GPU name, or cpu-<n>core)")
     p.add_argument("--work-dir", type=Path, help="cache for exported models and clips "
                                                  "(default: ~/.cache/stylize-video/bench)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input frames and random weights")
+    p.add_argument("--seed", type=cliargs.integer(), default=0, help="seed of the input frames and random weights")
     p.add_argument("--compile-mode", choices=COMPILE_MODE_CHOICES, default=None,
                    help="torch.compile mode of torch-compile-fp16 (default max-autotune; reduce-overhead skips "
                    "autotuning, so it compiles sooner, and still captures CUDA graphs)")
@@ -83,16 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """Validate the parsed arguments into a BenchConfig; every problem is a one-line StylizeError."""
-    if args.iters < 1:
-        raise StylizeError(f"--iters must be >= 1, got {args.iters}")
-    if args.warmup < 0:
-        raise StylizeError(f"--warmup must be >= 0, got {args.warmup}")
-    if args.batch < 1:
-        raise StylizeError(f"--batch must be >= 1, got {args.batch}")
-    if args.clip_frames < 1:
-        raise StylizeError(f"--clip-frames must be >= 1, got {args.clip_frames}")
-    if args.e2e_repeats < 1:
-        raise StylizeError(f"--e2e-repeats must be >= 1, got {args.e2e_repeats}")
     if args.model is not None:
         model_kind_of(args.model)
     if args.video is not None:
@@ -126,12 +124,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
                            outputs=[(f"--{key}", path) for key, path in outs.items()])
     return BenchConfig(
         model=args.model, random_weights=args.random_weights, backends=backends,
-        sizes=parse_sizes(args.sizes) if args.sizes else [], batch=args.batch, iters=args.iters,
+        sizes=args.sizes or [], batch=args.batch, iters=args.iters,
         warmup=args.warmup, video=args.video, e2e=not args.no_e2e, e2e_frames=args.clip_frames,
-        clip_size=parse_size(args.clip_size) if args.clip_size else None,
-        throughput_batches=parse_int_list(args.throughput_batches, "--throughput-batches"),
-        throughput_streams=parse_int_list(args.throughput_streams, "--throughput-streams"),
-        throughput_size=parse_size(args.throughput_size) if args.throughput_size else None,
+        clip_size=args.clip_size, throughput_batches=args.throughput_batches,
+        throughput_streams=args.throughput_streams, throughput_size=args.throughput_size,
         json_out=outs["json"], markdown_out=outs["markdown"], plot_out=outs["plot"],
         machine_label=args.machine_label, work_dir=args.work_dir, seed=args.seed, compile_mode=args.compile_mode,
         budget_s=args.budget_s, device=args.device, e2e_repeats=args.e2e_repeats,
@@ -152,18 +148,6 @@ def _load_record(path: Path) -> dict:
     if errors:
         raise StylizeError(f"--from-json {path}: not a stylize-bench result ({errors[0]})")
     return record
-
-
-class Stopped(BaseException):
-    """SIGTERM (or Ctrl-C) during a run: unwinds past every ``except Exception`` to the report writing."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_stopped(signum: int, frame: object) -> None:
-    raise Stopped(signum)
 
 
 def _write_reports(cfg: BenchConfig, record: dict, partial: bool = False) -> list[str]:
@@ -202,11 +186,10 @@ def _main(argv: Sequence[str] | None) -> int:
             _write_reports(cfg, partial, partial=True)
 
         hooks = Hooks(log=(lambda _msg: None) if args.quiet else Hooks().log, progress=progress)
-        previous = signal.signal(signal.SIGTERM, _raise_stopped)
-        try:
+        try:  # SIGTERM arrives as errors.Terminated, a KeyboardInterrupt (run_cli's handler)
             record = run_benchmark(cfg, argv, hooks)
-        except (Stopped, KeyboardInterrupt) as exc:
-            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
             name = signal.Signals(signum).name
             if latest:
                 stop = f"STOPPED by {name} after {latest['duration_s']:.0f} s: what was not measured is marked so."
@@ -217,8 +200,6 @@ def _main(argv: Sequence[str] | None) -> int:
             else:
                 print(f"{PROG}: stopped by {name} before the first measurement", file=sys.stderr)
             return 128 + int(signum)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     to_stdout = cliargs.json_to_stdout(cfg.json_out)
     if not to_stdout:  # stdout carries the JSON alone when it is "-"
         print(render_text(record))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylize_video.errors import StylizeError
+from stylize_video.modelfiles import KIND_OF_SUFFIX, accepted_suffixes
 
 # Named frame sizes (width, height). 180p is there so a CPU smoke run stays small.
 NAMED_SIZES: dict[str, tuple[int, int]] = {
@@ -31,8 +32,9 @@ MIN_SIDE = 1
 DEFAULT_SIZES = {"style": "360p,720p,1080p,2160p", "sr": "180p,270p,540p"}
 
 RANDOM_WEIGHT_KINDS = ("style", "sr4")
-MODEL_KINDS = {".pth": "ckpt", ".pt": "ckpt", ".model": "ckpt", ".ckpt": "ckpt", ".safetensors": "ckpt", ".onnx": "onnx",
-               ".plan": "plan", ".engine": "plan", ".trt": "plan"}
+# suffix -> the kind names of the benchmark's records, from the one list stylize-video loads by
+MODEL_KINDS = {suffix: {"checkpoint": "ckpt", "onnx": "onnx", "engine": "plan"}[kind]
+               for suffix, kind in KIND_OF_SUFFIX.items()}
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ def parse_size(text: str) -> FrameSize:
         raise StylizeError(f"bad size {text!r}: use WIDTHxHEIGHT or one of {known}")
     w, h = int(m.group(1)), int(m.group(2))
     if min(w, h) < MIN_SIDE:
-        raise StylizeError(f"bad size {text!r}: both sides must be at least {MIN_SIDE} pixels")
+        raise StylizeError(f"bad size {text!r}: both sides must be at least {MIN_SIDE} pixel"
+                           + ("s" if MIN_SIDE != 1 else ""))
     return FrameSize(text, w, h)
 
 
@@ -111,14 +114,16 @@ def parse_sizes(text: str) -> list[FrameSize]:
     return sizes
 
 
-def parse_int_list(text: str, option: str, minimum: int = 1) -> list[int]:
-    """``"1,2,4"`` -> [1, 2, 4]; every value must be an integer >= ``minimum``."""
+def parse_int_list(text: str, option: str = "", minimum: int = 1) -> list[int]:
+    """``"1,2,4"`` -> [1, 2, 4]; every value must be an integer >= ``minimum``. ``option`` heads the message
+    (argparse heads it itself, see ``cliargs.parsed_by``)."""
+    head = f"{option} " if option else ""
     try:
         values = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise StylizeError(f"{option} wants comma-separated integers, got {text!r}") from None
+        raise StylizeError(f"{head}expected comma-separated integers, got {text!r}") from None
     if not values or min(values) < minimum:
-        raise StylizeError(f"{option} values must be integers >= {minimum}, got {text!r}")
+        raise StylizeError(f"{head}values must be integers >= {minimum}, got {text!r}")
     return sorted(set(values))
 
 
@@ -127,7 +132,7 @@ def model_kind_of(path: Path) -> str:
     kind = MODEL_KINDS.get(path.suffix.lower())
     if kind is None:
         raise StylizeError(f"--model {path}: unknown model type {path.suffix!r}; "
-                           f"expected one of {', '.join(sorted(MODEL_KINDS))}")
+                           f"expected {accepted_suffixes()}")
     if not path.is_file():
         raise StylizeError(f"--model {path}: file not found")
     return kind

@@ -36,6 +36,7 @@ PROG = "stylize-export"
 # = stylize_video.export.onnx_export.DEFAULT_OPSET / sorted(EXPORTERS); not imported here: that module loads torch
 # and onnx, and --help and `list` stay free of both (the heavy imports run inside run_cli: Ctrl-C exits 130)
 DEFAULT_OPSET = 17
+MIN_OPSET = 17  # = stylize_video.export.onnx_export.MIN_OPSET
 EXPORTER_CHOICES = ("dynamo", "torchscript")
 
 
@@ -49,7 +50,7 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
     say = _printer(args.quiet)
     proto = export_model(model, meta, opset=args.opset, exporter=args.exporter)
     reference = torch_runner(model)
-    report = VerifyReport(f"{out} (fp32 graph)")
+    report = VerifyReport(_fp32_label(out, args.fp16))
     check_fp32_model(proto, reference, meta.scale, report)
     say("\n".join(report.lines()))
     final = proto
@@ -63,6 +64,12 @@ def _export_and_check(model: nn.Module, meta: ModelMetadata, out: Path, args: ar
     save_atomic(final, out)
     say(f"wrote {out}")
     return out
+
+
+def _fp32_label(out: Path, fp16: bool) -> str:
+    """What the first check block is about: the file itself, or with --fp16 the FP32 graph it is made from (the
+    file holds the mixed FP16 graph of the second block)."""
+    return f"fp32 graph (exported first; {out} gets the fp16 mixed graph below)" if fp16 else f"{out} (fp32 graph)"
 
 
 def _printer(quiet: bool):
@@ -99,7 +106,7 @@ def _cmd_onnx(args: argparse.Namespace) -> int:
 
 def _reason(exc: StylizeError, out: Path) -> str:
     text = str(exc)
-    for prefix in (f"{out} (fp32 graph): ", f"{out} (fp16 mixed graph): "):
+    for prefix in (f"{_fp32_label(out, False)}: ", f"{_fp32_label(out, True)}: ", f"{out} (fp16 mixed graph): "):
         text = text.removeprefix(prefix)
     return text
 
@@ -138,11 +145,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
 
     if args.fp16_io and not args.fp16:
         raise StylizeError("--fp16-io needs --fp16")
-    if args.workspace is not None and args.workspace <= 0:
-        raise StylizeError(f"--workspace must be a positive number of MiB, got {args.workspace}")
-    level = args.builder_optimization_level
-    if level is not None and not 0 <= level <= 5:
-        raise StylizeError(f"--builder-optimization-level must be 0..5, got {level}")
+    level = args.builder_optimization_level  # (its range and --workspace's: argparse)
     return BuildOptions(precision="fp16" if args.fp16 else "fp32", fp16_io=args.fp16_io, workspace_mib=args.workspace,
                         builder_optimization_level=level, hardware_compatible=args.hardware_compatible,
                         version_compatible=args.version_compatible, typing=args.typing,
@@ -241,7 +244,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp16", action="store_true", help="write a mixed-precision graph (norms stay FP32)")
     p.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 input/output (default float32)")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= 17, default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=cliargs.integer(ge=MIN_OPSET), default=DEFAULT_OPSET,
+                   help=f"ONNX opset (>= {MIN_OPSET}, default {DEFAULT_OPSET})")
     p.add_argument("--exporter", choices=EXPORTER_CHOICES, default="torchscript",
                    help="torch.onnx path (default torchscript; dynamo needs onnxscript)")
     cliargs.add_overwrite_option(p)
@@ -250,6 +254,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Export stylize-video networks to ONNX and TensorRT.")
+    cliargs.add_version_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("onnx", help="checkpoint -> ONNX (dynamic batch/height/width), verified")
@@ -275,9 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opt-shape", help="HxW, default 1080x1920")
     p.add_argument("--max-shape", help="HxW, default 3840x3840 (4K landscape and portrait)")
     p.add_argument("--static", metavar="HxW", help="one fixed input size (min = opt = max)")
-    p.add_argument("--max-batch", type=int, default=1, help="largest batch (default 1)")
-    p.add_argument("--workspace", type=int, metavar="MiB", help="workspace memory pool limit")
-    p.add_argument("--builder-optimization-level", type=int, metavar="0-5", help="TensorRT default is 3")
+    p.add_argument("--max-batch", type=cliargs.integer(ge=1), default=1, help="largest batch (default 1)")
+    p.add_argument("--workspace", type=cliargs.integer(ge=1), metavar="MiB", help="workspace memory pool limit")
+    p.add_argument("--builder-optimization-level", type=cliargs.integer(ge=0, le=5), metavar="0-5",
+                   help="TensorRT default is 3")
     p.add_argument("--timing-cache", metavar="PATH", help="timing cache file, reused and updated")
     p.add_argument("--hardware-compatible", action="store_true", help="runs on any Ampere+ GPU (slower)")
     p.add_argument("--version-compatible", action="store_true", help="runs on newer TensorRT (lean runtime)")
@@ -292,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", help="download a pretrained style, import it, export ONNX")
     p.add_argument("style", help=", ".join(styles()))
     p.add_argument("--source", choices=SOURCES, default="zoo", help="ONNX model zoo (default) or pytorch/examples")
-    p.add_argument("--zoo-opset", dest="opset_zoo", type=int, default=9, help="zoo file variant: 9 (default) or 8")
+    p.add_argument("--zoo-opset", dest="opset_zoo", type=int, choices=(8, 9), default=9,
+                   help="zoo file variant: 9 (default) or 8")
     p.add_argument("--out", help="OUT.onnx (default: <cache>/models/<style>.onnx)")
     p.add_argument("--cache", help="cache root (default $STYLIZE_CACHE or ~/.cache/stylize-video)")
     p.add_argument("--allow-unverified", action="store_true", help="accept a download without a published sha256")

@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from stylize_video import cliargs
 from stylize_video.errors import StylizeError, run_cli
@@ -19,6 +20,7 @@ PROG = "stylize-video"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Stylize or super-resolve a video with a feed-forward network.")
+    cliargs.add_version_option(p)
     p.add_argument("input", help="input video file, - (stdin), a camera (v4l2:/dev/video0, avfoundation:0, "
                    "dshow:video=NAME) or a stream URL (udp://, tcp://, srt://, rtmp://, rtsp://, http://)")
     p.add_argument("output", nargs="?", help="output video (.mp4, .mkv, .mov, .webm), - (stdout) or a stream URL "
@@ -66,12 +68,12 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch.compile mode (implies --compile); default max-autotune on CUDA (long first compile), "
                    "reduce-overhead skips autotuning (compiles sooner), still with CUDA graphs")
     r.add_argument("--hwdec", action="store_true", help="decode with NVDEC (CUDA)")
-    r.add_argument("--queue-size", type=int, default=4, help="frames in flight between stages (default 4)")
-    r.add_argument("--tile", type=int, metavar="SIZE", help="run the model on SIZE x SIZE tiles of each frame "
+    r.add_argument("--queue-size", type=cliargs.integer(ge=1), default=4, help="frames in flight between stages (default 4)")
+    r.add_argument("--tile", type=cliargs.integer(ge=1), metavar="SIZE", help="run the model on SIZE x SIZE tiles of each frame "
                    "(frames too large for GPU memory or for a fixed-size engine); seams are feathered")
-    r.add_argument("--tile-overlap", type=int, metavar="PX", help="input pixels shared by neighbouring tiles (default "
+    r.add_argument("--tile-overlap", type=cliargs.integer(ge=0), metavar="PX", help="input pixels shared by neighbouring tiles (default "
                    "32, at most SIZE/4); output equals the untiled one where PX/4 covers the receptive field")
-    r.add_argument("--tile-batch", type=int, default=4, metavar="N", help="tiles per backend call (default 4)")
+    r.add_argument("--tile-batch", type=cliargs.integer(ge=1), default=4, metavar="N", help="tiles per backend call (default 4)")
 
 
 def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,11 +81,12 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("encoder")
     e.add_argument("--codec", default=None, help="default: libvpx-vp9 for .webm, libx264 for other files; for streams h264_nvenc when the model "
                    "runs on CUDA and NVENC opens, else libx264 (low-latency settings). Also libx265, hevc_nvenc, ...")
-    e.add_argument("--crf", type=int, help="constant quality (x264/x265 default 23/28)")
+    e.add_argument("--crf", type=cliargs.integer(ge=0), help="constant quality: x264/x265 0-51 (default 23/28), VP9/AV1 "
+                   "0-63 (checked against the encoder before any work)")
     e.add_argument("--preset", help="encoder preset, e.g. medium, fast, p4 (NVENC)")
     e.add_argument("--bitrate", help="target bit rate, e.g. 8M")
     e.add_argument("--pix-fmt", help="output pixel format (default: like the input; 10-bit kept where possible)")
-    e.add_argument("--gop", type=int, help="keyframe interval in frames")
+    e.add_argument("--gop", type=cliargs.integer(ge=1), help="keyframe interval in frames")
 
 
 def add_selection_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,8 +94,8 @@ def add_selection_arguments(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("selection")
     s.add_argument("--start", type=cliargs.number(ge=0), help="start at this time (seconds)")
     s.add_argument("--duration", type=cliargs.number(gt=0), help="process this many seconds")
-    s.add_argument("--max-frames", type=int, help="stop after this many frames")
-    s.add_argument("--video-stream", type=int, metavar="N", help="process input stream N (the index ffprobe "
+    s.add_argument("--max-frames", type=cliargs.integer(ge=1), help="stop after this many frames")
+    s.add_argument("--video-stream", type=cliargs.integer(ge=0), metavar="N", help="process input stream N (the index ffprobe "
                    "prints as Stream #0:N); default: the stream FFmpeg picks (attached pictures never)")
     d = p.add_argument_group("interlaced input")
     d.add_argument("--deinterlace", choices=DEINTERLACE_MODES, default="auto",
@@ -154,14 +157,7 @@ _KIND_OF_FLAG = {"engine": "engine", "onnx": "onnx", "checkpoint": "checkpoint"}
 _ARTICLE = {"engine": "a TensorRT engine", "onnx": "an ONNX model", "checkpoint": "a PyTorch checkpoint"}
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--max-frames": (args.max_frames, 1),
-              "--queue-size": (args.queue_size, 1)}
-    for flag, (value, low) in checks.items():
-        if value is not None and value < low:
-            raise StylizeError(f"{flag} must be >= {low}, got {value}")
-    if args.video_stream is not None and args.video_stream < 0:
-        raise StylizeError(f"--video-stream must be >= 0, got {args.video_stream}")
+def _check_outputs(args: argparse.Namespace) -> None:
     if cliargs.json_to_stdout(args.json) and args.output == "-":
         raise StylizeError("--json - and the video both go to stdout: give --json a file")
     cliargs.check_output(args.json, overwrite=args.overwrite, flag="--json")  # now: a bad path must not cost a run
@@ -180,7 +176,7 @@ COMPILE_MODE_CHOICES = ("max-autotune", "reduce-overhead", "max-autotune-no-cuda
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _check_numbers(args)
+    _check_outputs(args)
     model_opts = model_options(args)
     # Imports after argument parsing: --help stays fast.
     from stylize_video.pipeline.backends import load_backend
@@ -209,27 +205,42 @@ def _main(argv: Sequence[str] | None) -> int:
                 stats = stylize(source, sink, backend, options)
             finally:
                 source.close()
+    json_at = None
     if args.json:
+        # An interrupted run's summary goes beside the partial video (s.partial.json): s.json stays free, so the
+        # same command can run again without --overwrite.
+        partial = stats.interrupted and not io.live_input
         try:
-            save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
-                                                "vcam": args.vcam, "match_histogram": args.match_histogram,
-                                                "model": model_facts})
+            json_at = save_stats(stats, args.json, extra={"input": args.input, "output": args.output,
+                                                          "vcam": args.vcam, "match_histogram": args.match_histogram,
+                                                          "model": model_facts},
+                                 partial=partial, overwrite=args.overwrite)
         except StylizeError as exc:  # checked before the run; still possible (disk full): the video is kept
             kept = f"; the video is complete: {stats.output}" if stats.output and not stats.interrupted else ""
             raise StylizeError(f"{exc}{kept}") from None
     if not args.quiet:  # stderr: stdout may be the stream
         print(f"{PROG}: {stats.summary()}", file=sys.stderr)
         print(f"{PROG}: {model_line}", file=sys.stderr)  # the I/O convention and size rules the run used
-    if stats.interrupted and io.live_input:
-        print(f"{PROG}: stopped by Ctrl-C; wrote {stats.output}", file=sys.stderr)
-        return 130
     if stats.interrupted:
-        where = stats.output or "nothing (no frame was finished)"
-        print(f"{PROG}: interrupted; partial output kept: {where}", file=sys.stderr)
-        return 130
+        return _stopped(stats, io.live_input, json_at)
     if not args.quiet:
         print(f"{PROG}: wrote {stats.output}", file=sys.stderr)
     return 0
+
+
+def _stopped(stats, live_input: bool, json_at: str | Path | None) -> int:
+    """The last line of a run stopped by Ctrl-C or SIGTERM, and its exit status (128 + the signal number)."""
+    term = stats.stop_signal == "SIGTERM"
+    code = cliargs.EXIT_TERMINATED if term else cliargs.EXIT_INTERRUPTED
+    if live_input:  # stopping is how a live input ends: the outputs are complete
+        print(f"{PROG}: stopped by {'SIGTERM' if term else 'Ctrl-C'}; wrote {stats.output or 'nothing'}",
+              file=sys.stderr)
+        return code
+    where = stats.output or "nothing (no frame was finished)"
+    summary = f" (summary: {json_at})" if json_at is not None and str(json_at) != cliargs.STDOUT else ""
+    print(f"{PROG}: {'terminated' if term else 'interrupted'}; partial output kept: {where}{summary}",
+          file=sys.stderr)
+    return code
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

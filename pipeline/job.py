@@ -117,7 +117,8 @@ def stylize(source: Source, sink: Sink, backend: Backend, options: JobOptions | 
     config = ProcessorConfig(PlaneLayout(in_fmt, info.width, info.height), out_layout, colour_in, colour_out,
                              rotate_ccw=rotate, match_histogram=opts.match_histogram)
     spec = VideoSpec(out_w, out_h, out_fmt, info.time_base, info.rate, colour_out, rotation=tag,
-                     start=getattr(info, "start", None), field_order=_kept_field_order(info))
+                     start=getattr(info, "start", None), origin=getattr(info, "origin", None),
+                     field_order=_kept_field_order(info))
     runner = Runner(source, FrameProcessor(backend, config), sink, spec, reformat=reformat,
                     queue_size=opts.queue_size, progress=opts.progress, realtime=opts.realtime,
                     interrupt_is_end=opts.interrupt_is_end)
@@ -138,6 +139,8 @@ def stylize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], backe
         source.close()
 
 
-def save_stats(stats: RunStats, path: str | Path, extra: dict | None = None) -> None:
-    """Write ``stats`` (plus ``extra`` keys) as JSON to ``path`` atomically, or to stdout for ``-``."""
-    write_json({**(extra or {}), **stats.to_dict()}, path)
+def save_stats(stats: RunStats, path: str | Path, extra: dict | None = None, *, partial: bool = False,
+               overwrite: bool = False) -> str | Path:
+    """Write ``stats`` (plus ``extra`` keys) as JSON to ``path`` atomically, or to stdout for ``-``; returns where.
+    ``partial``: an interrupted run's, written beside ``path`` as ``s.partial.json`` (``cliargs.write_json``)."""
+    return write_json({**(extra or {}), **stats.to_dict()}, path, partial=partial, overwrite=overwrite)

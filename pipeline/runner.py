@@ -17,9 +17,7 @@ the frame leaving the source (after pacing) to the sink returning from ``write_f
 
 from __future__ import annotations
 
-import contextlib
 import queue
-import signal
 import threading
 import time
 import warnings
@@ -27,7 +25,7 @@ from collections.abc import Callable
 
 import av
 import torch
-from stylize_video.errors import StylizeError
+from stylize_video.errors import WORKER_PREFIX, StylizeError
 from stylize_video.pipeline.buffer_pool import BufferPool
 from stylize_video.pipeline.io.damage import merge
 from stylize_video.pipeline.io.nvdec import dlpack_planes, wait_for_decoder
@@ -40,6 +38,7 @@ from stylize_video.pipeline.nonfinite import NonFiniteOutput, is_nonfinite
 from stylize_video.pipeline.processor import FrameProcessor
 from stylize_video.pipeline.slot import LatestSlot
 from stylize_video.pipeline.stats import RunStats
+from stylize_video.pipeline.stopping import StopSignals
 
 _END = object()
 _POLL_S = 0.05
@@ -72,7 +71,7 @@ class Runner:
         self.latency = LatencyStats()
         self._error: BaseException | None = None
         self._abort = threading.Event()
-        self._interrupts = 0
+        self._stops = StopSignals(source, self._abort)  # Ctrl-C / SIGTERM while run() waits
         self._done = 0
         self._decoded = 0
         self._warm = threading.Event()  # set by the process thread once the processor is warmed up
@@ -293,31 +292,29 @@ class Runner:
         self.stats.stage_s["encode"] = busy
 
     # -- driver ---------------------------------------------------------------------------------
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        # First Ctrl-C: stop decoding and drain what is in flight; second: stop draining.
-        self._interrupts += 1
-        if self._interrupts > 1:
-            self._abort.set()
-        self.source.stop()
+    def _join(self, threads: list[threading.Thread]) -> None:
+        """Wait for every started worker to return (each checks ``_abort`` between items; a model call or an
+        encode in progress is finished first). Nothing of theirs may outlive ``run``: the sink is closed or
+        aborted next, the backend released after, and the interpreter may exit."""
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=_POLL_S)
 
-    @contextlib.contextmanager
-    def _ctrl_c_stops_decoding(self):  # -> Iterator[None]
-        """While the threads run, SIGINT sets a flag instead of raising KeyboardInterrupt.
-
-        A KeyboardInterrupt can surface at any bytecode of the main thread, also outside a ``try``
-        around the join, which then aborted the output instead of keeping it as ``.partial``.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be installed from the main thread
-            return
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _wait(self, threads: list[threading.Thread], bar: object) -> None:
+        """Until the workers are done (or aborted), updating the progress bar."""
+        shown = 0
+        while any(t.is_alive() for t in threads):
+            threads[-1].join(timeout=0.1)
+            if bar is not None and self._done > shown:
+                bar.update(self._done - shown)
+                shown = self._done
+            if self._abort.is_set() and not threads[-1].is_alive():
+                break
 
     def run(self) -> RunStats:
-        """Run to the end. Ctrl-C stops decoding, drains what is queued, keeps a ``.partial`` output."""
+        """Run to the end. Ctrl-C stops decoding, drains what is queued, keeps a ``.partial`` output; SIGTERM
+        (from ``run_cli``) keeps what was encoded at once (``stopping``). The workers are joined before this
+        returns or raises (except after a forced third signal)."""
         info = self.source.info
         st = self.stats
         st.decode_path = info.decode_path
@@ -326,49 +323,46 @@ class Runner:
         st.backend, st.device, st.precision = b.name, str(b.device), b.precision
         st.input_size = (info.width, info.height)
         st.output_size = (self.spec.width, self.spec.height)
-        threads = [threading.Thread(target=self._guard(fn), name=f"stylize-{fn.__name__.strip('_')}", daemon=True)
-                   for fn in (self._decode, self._process, self._encode)]
+        threads = [threading.Thread(target=self._guard(fn), name=f"{WORKER_PREFIX}{fn.__name__.strip('_')}",
+                                    daemon=True) for fn in (self._decode, self._process, self._encode)]
         bar = None
-        try:
-            threads[1].start()  # the process thread warms up first; the clock starts once it is done
-            while not self._warm.wait(timeout=_POLL_S) and threads[1].is_alive():
-                pass
+        start = time.perf_counter()  # (set again once warmed up)
+        with self._stops.installed():
+            try:
+                threads[1].start()  # the process thread warms up first; the clock starts once it is done
+                while not self._warm.wait(timeout=_POLL_S) and threads[1].is_alive():
+                    pass
+                start = time.perf_counter()  # from opening the output (encoder set-up included) to its close
+                if self._error is None and not self._stops.count:  # stopped during the warm-up: nothing opened
+                    self.sink.open(self.spec, [] if self.realtime else list(self.source.passthrough))
+                    bar = _progress_bar(info.frames, self.progress)
+                    for t in (threads[0], threads[2]):
+                        t.start()
+                    self._wait(threads, bar)
+                if self._error is not None or self._stops.count:
+                    self._abort.set()  # (stopped during the warm-up: the process thread returns, not waits)
+                self._join(threads)
+            except BaseException:
+                self._abort.set()
+                if not self._stops.forced:  # (a third signal stops waiting for them)
+                    self._join(threads)
+                if not any(t.is_alive() for t in threads):  # (one still writing would crash under the abort)
+                    self.sink.abort()
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+            interrupted = self._stops.count > 0
+            if isinstance(self._error, NonFiniteOutput):  # keep what was encoded before it, like Ctrl-C
+                kept = self.sink.close(interrupted=True)
+                raise StylizeError(self._error.describe(str(kept) if kept is not None else None)) from None
             if self._error is not None:
+                self.sink.abort()
                 raise self._error
-            start = time.perf_counter()  # from opening the output (encoder set-up included) to its close
-            self.sink.open(self.spec, [] if self.realtime else list(self.source.passthrough))
-            bar = _progress_bar(info.frames, self.progress)
-            for t in (threads[0], threads[2]):
-                t.start()
-            shown = 0
-            with self._ctrl_c_stops_decoding():
-                while any(t.is_alive() for t in threads):
-                    threads[-1].join(timeout=0.1)
-                    if bar is not None and self._done > shown:
-                        bar.update(self._done - shown)
-                        shown = self._done
-                    if self._abort.is_set() and not threads[-1].is_alive():
-                        break
-            for t in threads:
-                t.join(timeout=5.0)
-        except BaseException:
-            self._abort.set()
-            self.sink.abort()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        interrupted = self._interrupts > 0
-        if isinstance(self._error, NonFiniteOutput):  # keep what was encoded before it, like Ctrl-C
-            kept = self.sink.close(interrupted=True)
-            raise StylizeError(self._error.describe(str(kept) if kept is not None else None)) from None
-        if self._error is not None:
-            self.sink.abort()
-            raise self._error
-        # The encoder's drain (x264's lookahead and frame threads flush here) and the trailer belong to the run:
-        # the clock stops when the output is complete, as a plain decode -> encode's does.
-        t_close = time.perf_counter()
-        out = self.sink.close(interrupted=interrupted and not self.interrupt_is_end)
+            # The encoder's drain (x264's lookahead and frame threads flush here) and the trailer belong to the run:
+            # the clock stops when the output is complete, as a plain decode -> encode's does.
+            t_close = time.perf_counter()
+            out = self.sink.close(interrupted=interrupted and not self.interrupt_is_end)
         st.stage_s["encode"] = st.stage_s.get("encode", 0.0) + time.perf_counter() - t_close
         st.wall_s = time.perf_counter() - start
         st.frames = self._done
@@ -376,6 +370,7 @@ class Runner:
         st.corrupt_packets = self.source.stats.corrupt
         st.passthrough_packets = getattr(self.sink, "packets_copied", self.source.stats.passthrough_packets)
         st.interrupted = interrupted
+        st.stop_signal = self._stops.name
         st.frames_in, st.realtime, st.paced = self._decoded, self.realtime, bool(getattr(self.source, "paced", False))
         st.dropped = self.q_in.dropped if self.realtime else 0
         st.latency_ms = self.latency.summary()

@@ -29,6 +29,7 @@ class RunStats:
     output_size: tuple[int, int] = (0, 0)
     output: str | None = None
     interrupted: bool = False
+    stop_signal: str | None = None  # what interrupted the run: "SIGINT" (Ctrl-C) or "SIGTERM"; None: not interrupted
     frames_in: int = 0  # video frames the source delivered
     dropped: int = 0  # replaced by a newer frame before the model took them (realtime only)
     max_backlog: int = 0  # most newer decoded frames waiting when the model took a frame (0 in realtime)

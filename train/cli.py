@@ -24,20 +24,25 @@ PROG = "stylize-train"
 # = sorted(stylize_video.train.losses.PRESETS); not imported here: --help stays free of torch (and Ctrl-C during
 # the heavy imports, which now run inside run_cli, exits 130 like any other)
 LOSS_NETS = ("vgg16", "vgg19")
+SR_SCALES = (2, 4, 8)  # = stylize_video.train.networks.sr_net.SCALES (not imported here: --help stays free of torch)
 
 
 def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--data", required=True, help="folder of training images (searched recursively)")
     g.add_argument("--out", required=True, help="output folder: model.pth, checkpoints/, samples/, log.jsonl")
-    g.add_argument("--iterations", type=int, help=f"optimiser steps (default {iterations})")
-    g.add_argument("--batch-size", type=int, help="images per step (default 4)")
+    g.add_argument("--iterations", type=cliargs.integer(ge=1), help=f"optimiser steps (default {iterations})")
+    g.add_argument("--batch-size", type=cliargs.integer(ge=1), help="images per step (default 4)")
     g.add_argument("--lr", type=cliargs.number(gt=0), help="Adam learning rate (default 1e-3)")
-    g.add_argument("--seed", type=int, help="seed for weights, data order and crops (default 42)")
-    g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 2000; 0: only at the end)")
-    g.add_argument("--sample-every", type=int, help="steps between sample images (default 1000; 0: only at the end)")
-    g.add_argument("--log-every", type=int, help="steps between log lines / progress-bar loss updates (default 10)")
-    g.add_argument("--workers", type=int, help="data-loading processes (default 4; 0 loads in the main process)")
+    g.add_argument("--seed", type=cliargs.integer(), help="seed for weights, data order and crops (default 42)")
+    g.add_argument("--checkpoint-every", type=cliargs.integer(ge=0), help="steps between checkpoints (default 2000; "
+                   "0: only at the end)")
+    g.add_argument("--sample-every", type=cliargs.integer(ge=0), help="steps between sample images (default 1000; "
+                   "0: only at the end)")
+    g.add_argument("--log-every", type=cliargs.integer(ge=1), help="steps between log lines / progress-bar loss "
+                   "updates (default 10)")
+    g.add_argument("--workers", type=cliargs.integer(ge=0), help="data-loading processes (default 4; 0 loads in the "
+                   "main process)")
     cliargs.add_device_option(g, default=None, help="auto (default; when resuming: the checkpoint's), cpu, cuda "
                                                     "or cuda:N")
     g.add_argument("--no-amp", action="store_true", help="train in fp32 on CUDA (AMP is on by default there)")
@@ -52,12 +57,15 @@ def _run_options(p: argparse.ArgumentParser, iterations: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Train and evaluate Johnson et al. networks.")
+    cliargs.add_version_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     st = sub.add_parser("style", help="train a style-transfer TransformerNet")
     st.add_argument("--style-image", help="the style to learn (any format Pillow reads)")
-    st.add_argument("--image-size", type=int, help="training crops: shorter side resized, centre crop (default 256)")
-    st.add_argument("--style-size", type=int, help="longer side of the style image (default 256; 0 = as is)")
+    st.add_argument("--image-size", type=cliargs.integer(ge=16), help="training crops: shorter side resized, centre "
+                    "crop (default 256)")
+    st.add_argument("--style-size", type=cliargs.integer(ge=0), help="longer side of the style image (default 256; "
+                    "0 = as is)")
     st.add_argument("--loss-net", choices=LOSS_NETS, help="layer preset: vgg16 (paper, default) or vgg19")
     st.add_argument("--content-layers", help="NAME[:WEIGHT],... (default relu2_2)")
     st.add_argument("--style-layers", help="NAME[:WEIGHT],... (default relu1_2,relu2_2,relu3_3,relu4_3; "
@@ -68,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(st, 40_000)
 
     sr = sub.add_parser("sr", help="train a super-resolution SRNet")
-    sr.add_argument("--scale", type=int, help="2, 4 (default) or 8")
+    sr.add_argument("--scale", type=int, choices=SR_SCALES, help="2, 4 (default) or 8")
     sr.add_argument("--loss", choices=["feature", "pixel"], help="relu2_2 feature loss (default) or pixel MSE")
-    sr.add_argument("--patch-size", type=int, help="HR training patch (default 288)")
+    sr.add_argument("--patch-size", type=cliargs.integer(ge=1), help="HR training patch (default 288)")
     sr.add_argument("--blur-sigma", type=cliargs.number(ge=0), help="Gaussian blur before downsampling (default 1.0)")
     sr.add_argument("--tv-weight", type=cliargs.number(ge=0), help="default 0")
     _run_options(sr, 200_000)
@@ -80,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--method", choices=["model", "bicubic"], default=None,
                     help="model (default with --checkpoint) or the bicubic baseline")
     ev.add_argument("--data", required=True, help="folder of HR images (searched recursively)")
-    ev.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's, or 4)")
+    ev.add_argument("--scale", type=cliargs.integer(ge=2), help="upscaling factor (default: the checkpoint's, or 4)")
     cliargs.add_device_option(ev)
     cliargs.add_json_option(ev, positional_free=True, help="write the scores as JSON to PATH (- for stdout, "
                                                            "where it replaces the table; infinite PSNR -> null)")
@@ -229,9 +237,7 @@ def _eval_sr(args: argparse.Namespace) -> int:
             raise StylizeError(f"--scale {args.scale} does not match the checkpoint's scale {info.scale}")
         scale, upscale = info.scale, eval_sr.model_upscaler(model, runtime.device)
     else:
-        scale = 4 if args.scale is None else args.scale
-        if scale < 2:
-            raise StylizeError(f"--scale must be an integer of at least 2, got {scale}")
+        scale = 4 if args.scale is None else args.scale  # (at least 2: argparse)
         upscale = eval_sr.bicubic_upscaler(scale)
     if args.match_histogram:
         upscale = eval_sr.with_histogram_matching(upscale)

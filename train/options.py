@@ -68,11 +68,7 @@ def run_config(args: argparse.Namespace, base: RunConfig) -> RunConfig:
     run = _overlay(base, args, {f.name: f.name for f in fields(RunConfig)})
     if args.no_amp:
         run.amp = False
-    for name, least in (("iterations", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 0),
-                        ("sample_every", 0), ("workers", 0)):
-        if getattr(run, name) < least:
-            raise StylizeError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(run, name)}")
-    return run
+    return run  # (the ranges of the integer flags: argparse, train/cli.py)
 
 
 def style_config(args: argparse.Namespace, base: StyleConfig | None) -> StyleConfig:
@@ -83,11 +79,7 @@ def style_config(args: argparse.Namespace, base: StyleConfig | None) -> StyleCon
     cfg = _overlay(base, args, {"style_image": "style_image", "image_size": "image_size",
                                 "style_size": "style_size", "vgg_weights": "vgg_weights"})
     cfg.loss = perceptual_config(args, cfg.loss)
-    if cfg.style_size < 0:
-        raise StylizeError(f"--style-size must be 0 (keep the size) or positive, got {cfg.style_size}")
-    if cfg.image_size < 16:
-        raise StylizeError(f"--image-size must be at least 16, got {cfg.image_size}")
-    return cfg
+    return cfg  # (--style-size >= 0, --image-size >= 16: argparse, train/cli.py)
 
 
 def sr_config(args: argparse.Namespace, base: SRConfig | None) -> SRConfig:

@@ -13,19 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stylize_video.errors import StylizeError
+from stylize_video.modelfiles import KIND_OF_SUFFIX, accepted_suffixes
 from stylize_video.pipeline.backends.base import Backend
 
 if TYPE_CHECKING:  # runtime imports stay lazy: --help and file sniffing need neither onnx nor torch
     from stylize_video.export.conventions import ConventionFlags
     from stylize_video.pipeline.tiling import TileOptions
 
-# file suffix -> model kind
-KIND_OF_SUFFIX: dict[str, str] = {
-    ".pth": "checkpoint", ".pt": "checkpoint", ".model": "checkpoint", ".ckpt": "checkpoint",
-    ".safetensors": "checkpoint",
-    ".onnx": "onnx",
-    ".plan": "engine", ".engine": "engine", ".trt": "engine",
-}
 # model kind -> backend that runs it when --backend auto
 DEFAULT_BACKEND: dict[str, str] = {"checkpoint": "torch", "onnx": "onnxruntime", "engine": "tensorrt"}
 # backend -> model kinds it can run
@@ -55,8 +49,7 @@ def model_kind(path: str | os.PathLike[str]) -> str:
         raise StylizeError(f"model path is not a file: {path}")
     kind = KIND_OF_SUFFIX.get(path.suffix.lower()) or _sniff(path)
     if kind is None:
-        raise StylizeError(f"{path}: unknown model file kind (expected .pth/.safetensors checkpoint, .onnx model "
-                           f"or .plan TensorRT engine)")
+        raise StylizeError(f"{path}: unknown model file kind (expected {accepted_suffixes()})")
     return kind
 
 

@@ -38,6 +38,7 @@ command again to resume)."""
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, epilog=EPILOG, description="Stylize or super-resolve many videos, and "
                                 "long videos in keyframe-aligned segments, on every GPU of a machine or on Ray.")
+    cliargs.add_version_option(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="video files, folders (their video files) or globs (quoted; ** recurses)")
     p.add_argument("--out-dir", required=True, type=Path, metavar="DIR",
@@ -52,13 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "when it can hold the output codec, else mkv)")
     b.add_argument("--segment-seconds", type=cliargs.number(gt=0), default=DEFAULT_SEGMENT_SECONDS, metavar="S",
                    help=f"cut inputs at keyframes into segments of about S seconds (default {DEFAULT_SEGMENT_SECONDS:g})")
-    b.add_argument("--workers", type=int, metavar="N", help="local: worker processes (default: one per GPU, or 1 "
-                   "on the CPU); --ray: actors (default: one per GPU of the cluster)")
+    b.add_argument("--workers", type=cliargs.integer(ge=1), metavar="N", help="local: worker processes (default: "
+                   "one per GPU, or 1 on the CPU); --ray: actors (default: one per GPU of the cluster)")
     b.add_argument("--ray", type=address_arg, metavar="ADDRESS",
                    help="run segments on Ray: 'local' starts a local Ray instance, 'auto' joins the cluster of this "
                    "machine, HOST:6379 a head node, ray://HOST:10001 through Ray Client (needs pip install "
                    "'stylize-video[ray]')")
-    b.add_argument("--retries", type=int, default=2, metavar="N",
+    b.add_argument("--retries", type=cliargs.integer(ge=0), default=2, metavar="N",
                    help="run a segment again up to N times when its worker dies (default 2)")
     b.add_argument("--work-dir", type=Path, metavar="DIR", help="manifest and segment files (default "
                    "OUT_DIR/.stylize-batch); on a cluster a folder every node can write")
@@ -80,11 +81,6 @@ def _check(args: argparse.Namespace) -> None:
         if getattr(args, flag) is not None:
             raise StylizeError(f"--{flag.replace('_', '-')} selects part of one video; stylize-batch processes whole "
                                "files (run stylize-video for a part)")
-    checks = {"--crf": (args.crf, 0), "--gop": (args.gop, 1), "--queue-size": (args.queue_size, 1),
-              "--workers": (args.workers, 1), "--retries": (args.retries, 0), "--video-stream": (args.video_stream, 0)}
-    for flag, (value, low) in checks.items():
-        if value is not None and value < low:
-            raise StylizeError(f"{flag} must be >= {low}, got {value}")
     if args.ray and re.fullmatch(r"cuda:\d+", args.device):
         raise StylizeError("--device cuda:N picks one GPU; with --ray every worker gets its own: use --device cuda")
     if cliargs.json_to_stdout(args.json) and cliargs.json_to_stdout(args.markdown):

@@ -41,7 +41,7 @@ from stylize_video.pipeline.batch.manifest import (
 from stylize_video.pipeline.batch.segments import DEFAULT_SEGMENT_SECONDS, InputPlan, plan_input
 from stylize_video.pipeline.batch.summary import BatchProgress, BatchSummary, InputReport
 from stylize_video.pipeline.batch.worker import SEGMENT_SUFFIX, BadSegment, SegmentTask, WorkerConfig, timing_path
-from stylize_video.pipeline.io.containers import check_codec_fits
+from stylize_video.pipeline.io.containers import check_codec_fits, check_crf
 from stylize_video.pipeline.io.sink import CONTAINERS, EncoderOptions
 
 # bump when the segment files' format changes: old segments are then not reused
@@ -119,6 +119,7 @@ class BatchDriver:
         self.files = files
         for out in self.outputs.values():  # --ext webm --codec libx264 and the like: refused now
             check_codec_fits(output_encoder(out, self.config.encoder.codec), CONTAINERS[out.suffix.lower()], str(out))
+            check_crf(output_encoder(out, self.config.encoder.codec), self.config.encoder.crf)
         if o.out_dir.exists() and not o.out_dir.is_dir():
             raise StylizeError(f"--out-dir {o.out_dir} is not a folder")
 

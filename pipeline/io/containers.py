@@ -37,6 +37,13 @@ _LISTING_MUXERS = ("mp4", "mov", "matroska", "webm")
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
 _X26X = ("libx264", "libx264rgb", "libx265")
+# --crf range of each constant-quality encoder. PyAV does not expose FFmpeg's AVOption ranges, and they would not
+# do: libx264's crf AVOption takes any float and x264 clamps it to 51 without a word; libx265 refuses past 51
+# only when it opens (after the model has loaded); libvpx, libvpx-vp9, libsvtav1 and libaom-av1 declare 0..63
+# (libvpxenc.c, libsvtav1.c, libaomenc.c), refused at open with "Numerical result out of range".
+CRF_RANGES: dict[str, tuple[int, int]] = {"libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51),
+                                          "libvpx": (0, 63), "libvpx-vp9": (0, 63), "libsvtav1": (0, 63),
+                                          "libaom-av1": (0, 63)}
 # what to suggest instead of a codec the container refuses
 _SUGGESTED = {"webm": "libvpx-vp9 or libsvtav1", "mov": "libx264 or libx265"}
 # encoders whose libraries print to stderr by themselves when opened (not silenced by FFmpeg's log level)
@@ -121,6 +128,13 @@ def check_preset(codec: str, preset: str | None) -> None:
     if preset is None or codec not in _X26X or preset in X26X_PRESETS:
         return
     raise StylizeError(f"--preset {preset!r} is not a {codec} preset; use one of {', '.join(X26X_PRESETS)}")
+
+
+def check_crf(codec: str, crf: int | None) -> None:
+    """Refuse, before any work, a ``--crf`` outside ``codec``'s range (``CRF_RANGES``; other encoders: unchecked)."""
+    low, high = CRF_RANGES.get(codec, (None, None))
+    if crf is not None and low is not None and not low <= crf <= high:
+        raise StylizeError(f"--crf {crf} is out of {codec}'s range {low}-{high}")
 
 
 def subsampling(pix_fmt: str) -> tuple[int, int]:

@@ -35,6 +35,9 @@ class StreamInfo:
     start_pts: int | None = None
     # earliest timestamp of what is handed over (first frame, pass-through streams' starts), seconds; None: unknown
     start: Fraction | None = None
+    # input time that becomes 0 on output (``--start``: the output starts at 0, as ``ffmpeg -ss T -i IN`` gives);
+    # None: the input timestamps are kept (a whole file, a ``stylize-batch`` segment)
+    origin: Fraction | None = None
     codec: str = ""
     decode_path: str = "cpu"  # "cpu" | "nvdec-download" | "nvdec-dlpack"
     stream: str = ""  # which input stream is processed, e.g. "#0 (h264 1920x1080, default)"

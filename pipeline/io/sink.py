@@ -5,7 +5,8 @@ A ``Sink`` is opened with the output ``VideoSpec`` and the input streams to copy
 ``stylize_video.pipeline.io.passthrough``: copied, text subtitles re-encoded, or dropped with a warning), and is closed exactly
 once: ``close()`` on success, ``close(interrupted=True)`` on Ctrl-C (flush, keep what was written),
 ``abort()`` on error. ``FileSink`` encodes with PyAV into a temporary file that is renamed at the
-end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>``.
+end: a file under the final name is always complete; a Ctrl-C leaves ``<name>.partial.<ext>`` (or
+``<name>.partial-N.<ext>``: an existing file is never replaced without ``overwrite``).
 ``stylize_video.pipeline.live.sinks`` adds network / stdout / virtual-camera sinks on the same protocol.
 """
 
@@ -21,11 +22,12 @@ from typing import Protocol, runtime_checkable
 
 import av
 from stylize_video.errors import StylizeError
-from stylize_video.outfiles import fit_name
+from stylize_video.outfiles import partial_name, rename_partial
 from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.containers import (
     FALLBACK_VIDEO_CODEC,
     check_codec_fits,
+    check_crf,
     check_pix_fmt_name,
     check_preset,
     codec_defaults,
@@ -43,7 +45,7 @@ from stylize_video.pipeline.io.paths import ffmpeg_path, remove_stale_temps, tem
 _TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE (libavformat/avformat.h): the muxer writes negative timestamps
 # the encoder settings live in stylize_video.pipeline.io.encoder; importable from here as before
 __all__ = ["CONTAINERS", "EncoderOptions", "EncodingSink", "FileSink", "Sink", "VideoSpec", "check_output",
-           "choose_pix_fmt", "parse_bitrate", "partial_name", "start_shift"]
+           "choose_pix_fmt", "output_shift", "parse_bitrate", "partial_name", "start_shift"]
 # output extension -> FFmpeg muxer
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
 
@@ -60,6 +62,7 @@ class VideoSpec:
     colour: ColourInfo
     rotation: int = 0  # display-matrix rotation to write (0: none)
     start: Fraction | None = None  # earliest input timestamp of the frames and packets to come, seconds (None: unknown)
+    origin: Fraction | None = None  # input time written as 0 (--start), seconds; None: input timestamps kept
     field_order: int | None = None  # AVFieldOrder to keep (interlaced input not deinterlaced); None: progressive
 
 
@@ -79,11 +82,6 @@ class Sink(Protocol):
 
     def abort(self) -> None:
         """Drop everything written (error path). Idempotent."""
-
-
-def partial_name(path: Path) -> Path:
-    """``out.mp4`` -> ``out.partial.mp4`` (the stem shortened, with a hash, where that would pass NAME_MAX)."""
-    return path.with_name(fit_name(path.stem, after=f".partial{path.suffix}", folder=path.parent))
 
 
 def check_output(path: Path, overwrite: bool, format: str | None = None) -> str:
@@ -125,6 +123,7 @@ class EncodingSink:
         self.encoder = encoder or EncoderOptions()
         if self.encoder.codec is None:
             self.encoder = dataclasses.replace(self.encoder, codec=FALLBACK_VIDEO_CODEC)
+        check_crf(self.encoder.codec, self.encoder.crf)  # before the model loads (x264 would clamp it silently)
         self.container: av.container.OutputContainer | None = None
         self._map: dict[int, Route] = {}  # input stream index -> output
         self._sources: dict[int, av.stream.Stream] = {}  # input stream index -> input stream
@@ -133,7 +132,7 @@ class EncodingSink:
         self.damage = DamageLog()  # pass-through packets left out, per input stream (muxguard)
         self._guard: PacketGuard | None = None
         self._pad: tuple[int, int] | None = None  # odd size in a subsampled format: encoded padded to this
-        self._shift = Fraction(0)  # seconds added to every timestamp (negative starts in MP4/MOV)
+        self._shift = Fraction(0)  # seconds added to every timestamp (--start; negative starts in MP4/MOV)
         self._fields: FieldFlags | None = None  # interlaced output: frames flagged with the field order
 
     def _open_container(self) -> av.container.OutputContainer:
@@ -146,7 +145,7 @@ class EncodingSink:
     def open(self, spec: VideoSpec, passthrough: list[av.stream.Stream]) -> None:
         self.container = self._open_container()
         self._guard = PacketGuard(self.container, self.damage, self.label)
-        self._shift = start_shift(self.container, spec.start)
+        self._shift = output_shift(self.container, spec.start, spec.origin)
         try:
             self._add_video(spec)
             for s in passthrough:  # copied, re-encoded (text subtitles, audio) or dropped with a warning
@@ -333,13 +332,23 @@ class FileSink(EncodingSink):
         if interrupted and self.frames_written == 0:
             self.tmp.unlink(missing_ok=True)
             return None
-        final = partial_name(self.path) if interrupted else self.path
-        os.replace(self.tmp, final)
-        return final
+        if interrupted:  # (an existing file is never replaced without --overwrite: out.partial-2.mp4, ...)
+            return rename_partial(self.tmp, self.path, overwrite=self.overwrite)
+        os.replace(self.tmp, self.path)
+        return self.path
 
     def abort(self) -> None:
         super().abort()
         self.tmp.unlink(missing_ok=True)
+
+
+def output_shift(container: av.container.OutputContainer, start: Fraction | None,
+                 origin: Fraction | None) -> Fraction:
+    """Seconds to add to every input timestamp: ``-origin`` (``--start``: the input time ``origin`` is written as
+    0, every stream moved by the same amount, so A/V sync and frame spacing are kept, as ``ffmpeg -ss``
+    does), plus :func:`start_shift` for what would still start below 0."""
+    origin = origin or Fraction(0)
+    return -origin + start_shift(container, None if start is None else start - origin)
 
 
 def start_shift(container: av.container.OutputContainer, start: Fraction | None) -> Fraction:

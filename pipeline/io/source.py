@@ -71,6 +71,15 @@ def _field_order(interlaced: bool, coded: int) -> int:
     return coded if coded in (2, 3, 4, 5) else 2
 
 
+def start_origin(start: float | None) -> Fraction | None:
+    """The input time written as 0 on output for ``--start`` seconds (None without it: timestamps kept).
+
+    As ``ffmpeg -ss START -i IN`` does: every stream moves by the same ``START``, so the first kept frame lands at
+    0 (or at its distance past ``START``) and A/V sync and frame spacing are kept. Through ``str``: ``0.12``
+    is the decimal 3/25 the user typed, not the nearest binary float, so whole ticks stay whole."""
+    return Fraction(str(start)) if start else None
+
+
 def _end_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float | None:
     """When ``frame`` stops being shown, in seconds: its duration, else one nominal frame; None if unknown."""
     if frame.time is None:
@@ -204,6 +213,7 @@ class FileSource:
             width=first.width, height=first.height, pix_fmt=fmt, time_base=time_base,
             rate=rate, colour=colour_info_of(first, cc), rotation=round(first.rotation or 0),
             interlaced=interlaced, frames=frames, start_pts=first.pts, start=self._start_time(first),
+            origin=start_origin(self.options.start),
             codec=cc.name, decode_path=decode_path,
             stream=describe_video(self.video), field_order=_field_order(interlaced, cc.field_order),
             deinterlace=f"{deint.filter} ({deint.rate} rate)" if deint.filter and (interlaced or self._decoder.deinterlacer.used)

@@ -51,6 +51,13 @@ def _with_query(url: str, key: str, value: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{key}={value}"
 
 
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name the file system refuses (too long): the file checks say so, on one line
+        return False
+
+
 def parse_output(spec: str, *, output_format: str | None = None) -> OutputSpec:
     """Parse a user's output spec; ``output_format`` forces the container."""
     if output_format is not None and not has_format(output_format):
@@ -71,6 +78,8 @@ def parse_output(spec: str, *, output_format: str | None = None) -> OutputSpec:
         target = _with_query(spec, "pkt_size", UDP_PACKET) if scheme == "udp" else spec
         return OutputSpec("network", target, fmt, dict(MUXER_OPTIONS.get(fmt, {})), live=True, scheme=scheme)
     path = Path(spec)
+    if _is_folder(path):  # (not "no extension": that it is a folder is what the user needs to hear)
+        raise StylizeError(f"{spec} is a folder; give the output a file name, e.g. {path / 'out.mp4'}")
     if not path.suffix and output_format is None:
         raise StylizeError(f"{spec}: cannot tell the container without an extension; add one or pass --format")
     if not path.parent.is_dir():

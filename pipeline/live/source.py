@@ -31,7 +31,8 @@ from stylize_video.pipeline.live.realtime import Pacer
 class LiveSource(FileSource):
     """Decode a camera / network / stdin input (``parse_input``) with PyAV.
 
-    ``--duration`` counts from the first frame (live timestamps rarely start at 0). Silence longer than
+    ``--duration`` counts from the first frame (live timestamps rarely start at 0), or from ``--start`` (a file
+    opened with ``--input-format``/``--input-option``: a time in the input, as for ``FileSource``). Silence longer than
     ``read_timeout`` ends the input (UDP/MPEG-TS has no end-of-stream); silence before the first frame is
     an error. NVDEC is not used here: live inputs are decoded on the CPU.
     """
@@ -69,8 +70,8 @@ class LiveSource(FileSource):
     def _in_window(self, t: float | None) -> tuple[bool, bool]:
         if t is None:
             return True, False
-        if self._t0 is None:
-            self._t0 = t
+        if self._t0 is None:  # --start (files only) is a time in the input, as for FileSource
+            self._t0 = 0.0 if self.options.start else t
         return super()._in_window(t - self._t0)
 
     def _demux(self) -> Iterator[av.Packet]:
@@ -90,10 +91,19 @@ class LiveSource(FileSource):
                 if self._stop:
                     return
                 if self.stats.decoded == 0:
-                    raise StylizeError(f"reading {self.path} failed: {getattr(exc, 'strerror', None) or exc}") \
-                        from None
+                    raise StylizeError(f"reading {self.path} failed: {getattr(exc, 'strerror', None) or exc}"
+                                       f"{self._pipe_hint()}") from None
                 self.stats.corrupt += 1  # a broken stream after frames arrived: end like a file does
                 return
+
+
+    def _pipe_hint(self) -> str:
+        """Why an MP4/MOV read from a pipe fails: its index (moov) is usually written after the media (no
+        ``faststart``), and the demuxer cannot go back from it to the samples on a pipe."""
+        if self.spec.kind != "stdin" or "mov" not in self.container.format.name.split(","):
+            return ""
+        return ("; an MP4/MOV whose index (moov) comes after the media cannot be read from a pipe: give the file "
+                "itself, or remux it (ffmpeg -i IN -c copy -movflags faststart OUT.mp4, or to .mkv/.ts)")
 
 
 class PacedSource:

@@ -51,6 +51,12 @@ def test_sr_random_weights_model_only(tmp_path: Path) -> None:
     (["--random-weights", "style", "--model", "x.pth"], "not allowed with"),
     (["--random-weights", "cubism"], "invalid choice"),
     (["--random-weights", "style", "--device", "gpu"], "argument --device: expected auto, cpu, cuda or cuda:N"),
+    (["--random-weights", "style", "--sizes", "720i"], "argument --sizes: bad size"),
+    (["--random-weights", "style", "--sizes", "0x0"], "both sides must be at least 1 pixel\n"),
+    (["--random-weights", "style", "--iters", "0"], "argument --iters: must be >= 1, got '0'"),
+    (["--random-weights", "style", "--warmup", "-1"], "argument --warmup: must be >= 0, got '-1'"),
+    (["--random-weights", "style", "--batch", "0"], "argument --batch: must be >= 1, got '0'"),
+    (["--random-weights", "style", "--throughput-streams", "0"], "argument --throughput-streams: values must be"),
 ])
 def test_usage_errors_exit_2(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:  # argparse's convention, as every stylize-* script: usage + one line
@@ -64,12 +70,7 @@ def test_usage_errors_exit_2(argv: list[str], fragment: str, capsys: pytest.Capt
     (["--model", "missing.pth"], "file not found"),
     (["--model", "model.txt"], "unknown model type"),
     (["--random-weights", "style", "--backends", "torch-fp32,warp-drive"], "unknown backend 'warp-drive'"),
-    (["--random-weights", "style", "--sizes", "720i"], "bad size"),
-    (["--random-weights", "style", "--iters", "0"], "--iters must be >= 1"),
-    (["--random-weights", "style", "--warmup", "-1"], "--warmup must be >= 0"),
-    (["--random-weights", "style", "--batch", "0"], "--batch must be >= 1"),
     (["--random-weights", "style", "--plot", "chart.jpg"], "give a .png name"),
-    (["--random-weights", "style", "--throughput-streams", "0"], "--throughput-streams"),
     (["--random-weights", "style", "--video", "nope.mp4"], "--video nope.mp4: file not found"),
     (["--random-weights", "style", "--json", "model.txt/b.json"], "--json model.txt/b.json: folder does not exist"),
     (["--random-weights", "style", "--out-dir", "model.txt"], "--out-dir model.txt: cannot create it"),

@@ -43,5 +43,6 @@ def test_model_kind(tmp_path: Path) -> None:
     with pytest.raises(StylizeError, match="not found"):
         model_kind_of(tmp_path / "missing.onnx")
     (tmp_path / "a.txt").write_bytes(b"x")
-    with pytest.raises(StylizeError, match="unknown model type"):
+    with pytest.raises(StylizeError, match="unknown model type") as exc:
         model_kind_of(tmp_path / "a.txt")
+    assert "expected a PyTorch checkpoint (.pth, .pt, .ckpt" in str(exc.value)  # stylize-video's list

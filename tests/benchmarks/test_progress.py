@@ -75,7 +75,7 @@ def test_sigterm_writes_what_was_measured(tmp_path, monkeypatch, capsys, sample_
 
     def fake_run(cfg, argv, hooks):
         hooks.progress(partial)
-        signal.raise_signal(signal.SIGTERM)  # delivered to the handler stylize-bench installed
+        signal.raise_signal(signal.SIGTERM)  # delivered to the handler run_cli installed
         pytest.fail("SIGTERM did not stop the run")
 
     monkeypatch.setattr(suite, "run_benchmark", fake_run)
@@ -86,7 +86,7 @@ def test_sigterm_writes_what_was_measured(tmp_path, monkeypatch, capsys, sample_
     assert any(n.startswith("STOPPED by SIGTERM") for n in record["notes"])
     assert (tmp_path / "r.md").read_text().startswith("# stylize-bench")
     assert "stopped by SIGTERM; partial reports:" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGTERM) is not cli._raise_stopped  # restored
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
 
 
 def test_identity_model_is_a_valid_do_nothing_onnx(tmp_path):

@@ -1,5 +1,6 @@
 """What holds for every console script: float options parse with ``cliargs.number`` (finite, in range, exit 2),
-``--help`` and ``stylize-export list`` load neither torch nor onnx, and Ctrl-C during the heavy imports exits 130."""
+``--help``, ``--version`` and ``stylize-export list`` load neither torch nor onnx, every script has ``--version``,
+and Ctrl-C during the heavy imports exits 130."""
 
 from __future__ import annotations
 
@@ -42,6 +43,27 @@ def test_every_float_option_is_a_checked_number() -> None:
             "stylize-video --speed", "stylize-bench --budget-s", "stylize-batch --segment-seconds"} <= numbers
 
 
+def test_every_integer_option_is_a_checked_integer() -> None:
+    plain = [f"{prog} {a.option_strings[0]}" for prog, p in _parsers().items() for a in p._actions
+             if a.type is int and not a.choices]
+    assert plain == []  # type=int takes 0 and -5 where a count is meant: exit 1 later, or worse, a hang
+    integers = {f"{prog} {a.option_strings[0]}" for prog, p in _parsers().items() for a in p._actions
+                if getattr(a.type, "__name__", "") == "integer"}
+    assert {"stylize-video --max-frames", "stylize-video --queue-size", "stylize-video --gop", "stylize-video --crf",
+            "stylize-batch --workers", "stylize-bench --iters", "stylize-train style --iterations",
+            "stylize-export engine --workspace"} <= integers
+
+
+def test_integer() -> None:
+    assert cliargs.integer(ge=1)("3") == 3 and cliargs.integer()("-5") == -5
+    for parse, text, message in ((cliargs.integer(ge=1), "0", "must be >= 1, got '0'"),
+                                 (cliargs.integer(gt=0), "0", "must be > 0, got '0'"),
+                                 (cliargs.integer(ge=0, le=5), "9", "must be <= 5, got '9'"),
+                                 (cliargs.integer(), "1.5", "expected an integer, got '1.5'")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(text)
+
+
 def test_number() -> None:
     parse = cliargs.number(gt=0)
     assert parse("1e-3") == 0.001
@@ -64,6 +86,18 @@ def test_number() -> None:
     ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--read-timeout", "nan"], "--read-timeout: expected"),
     ("stylize-bench", ["--random-weights", "style", "--budget-s", "0"], "--budget-s: must be > 0, got '0'"),
     ("stylize-batch", ["in.mp4", "--out-dir", "o", "--onnx", "m", "--segment-seconds", "nan"], "expected a finite"),
+    # integers: a usage error, not an error after the model loaded
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--max-frames", "0"], "--max-frames: must be >= 1, got '0'"),
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--queue-size", "0"], "--queue-size: must be >= 1, got '0'"),
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--gop", "-5"], "argument --gop: must be >= 1, got '-5'"),
+    ("stylize-video", ["in.mp4", "o.mp4", "--onnx", "m", "--crf", "-1"], "argument --crf: must be >= 0, got '-1'"),
+    ("stylize-batch", ["in.mp4", "--out-dir", "o", "--onnx", "m", "--workers", "0"], "--workers: must be >= 1"),
+    ("stylize-bench", ["--random-weights", "style", "--iters", "0"], "argument --iters: must be >= 1, got '0'"),
+    ("stylize-bench", ["--random-weights", "style", "--sizes", "0x0"], "both sides must be at least 1 pixel"),
+    ("stylize-export", ["engine", "m.onnx", "m.plan", "--workspace", "0"], "--workspace: must be >= 1, got '0'"),
+    ("stylize-export", ["engine", "m.onnx", "m.plan", "--builder-optimization-level", "9"], "must be <= 5, got '9'"),
+    ("stylize-train", ["style", "--data", "d", "--out", "o", "--iterations", "0"], "--iterations: must be >= 1"),
+    ("stylize-train", ["style", "--data", "d", "--out", "o", "--style-size", "-3"], "--style-size: must be >= 0"),
 ])
 def test_bad_numbers_are_usage_errors(prog, argv, message, capsys) -> None:
     import importlib
@@ -91,11 +125,24 @@ def _python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
                           cwd=tmp_path, check=False)
 
 
+@pytest.mark.parametrize("prog", CLIS)
+def test_version(prog, capsys) -> None:
+    import importlib
+
+    import stylize_video
+
+    with pytest.raises(SystemExit) as exc:  # (before the required arguments are looked for)
+        importlib.import_module(CLIS[prog]).main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"{prog} {stylize_video.__version__}\n"
+    assert stylize_video.__version__[0].isdigit()  # the installed package's, from its metadata
+
+
 def test_help_and_export_list_load_neither_torch_nor_onnx(tmp_path: Path) -> None:
     # One interpreter for all: each --help runs main() as the console script does, then the modules are listed.
     code = f"""
 import contextlib, importlib, io, sys
-for module, argv in {[(m, ["--help"]) for m in CLIS.values()] + [("stylize_video.export.cli", ["list"])]!r}:
+for module, argv in {[(m, [flag]) for m in CLIS.values() for flag in ("--help", "--version")]
+                     + [("stylize_video.export.cli", ["list"])]!r}:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         importlib.import_module(module).main(argv)
 print(sorted(m for m in ("torch", "onnx", "onnxruntime") if m in sys.modules))

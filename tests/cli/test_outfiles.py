@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 from stylize_video.errors import StylizeError
-from stylize_video.outfiles import check_distinct, check_output, fit_name, write_atomic, writes_in_place
+from stylize_video.outfiles import (
+    check_distinct,
+    check_output,
+    fit_name,
+    partial_name,
+    rename_partial,
+    write_atomic,
+    writes_in_place,
+)
 
 NAME_MAX = 255
 
@@ -107,3 +115,25 @@ def test_a_file_behind_dev_stdout_is_written_in_place(tmp_path: Path) -> None:
         check_output(fd_link, overwrite=False, flag="--json")
         write_atomic(fd_link, b"{}\n")
     assert log.read_bytes() == b"{}\n" and os.listdir(tmp_path) == ["log.txt"]
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links (FAT)"])
+def test_rename_partial_never_replaces_a_file(tmp_path: Path, monkeypatch, links: bool) -> None:
+    if not links:
+        def no_link(src, dst):
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    out = tmp_path / "out.mp4"
+    (tmp_path / "out.partial.mp4").write_bytes(b"mine")
+    kept = []
+    for data in (b"first", b"second"):
+        tmp = tmp_path / ".tmp"
+        tmp.write_bytes(data)
+        kept.append(rename_partial(tmp, out))
+        assert not tmp.exists()
+    assert [p.name for p in kept] == ["out.partial-2.mp4", "out.partial-3.mp4"]
+    assert [p.read_bytes() for p in kept] == [b"first", b"second"]
+    assert (tmp_path / "out.partial.mp4").read_bytes() == b"mine"
+    tmp.write_bytes(b"third")
+    assert rename_partial(tmp, out, overwrite=True).read_bytes() == b"third"  # --overwrite: the first name
+    assert partial_name(out, 1).name == "out.partial.mp4"

@@ -20,6 +20,7 @@ def test_smoke_onnx_bare_pytorch_examples_pth(styled_net, tmp_path, capsys):
     assert main(["onnx", str(bare), str(out)]) == 0
     text = capsys.readouterr().out
     assert "parity 1x3x45x67: max abs error" in text and f"wrote {out}" in text
+    assert text.startswith(f"{out} (fp32 graph):\n")
     meta = read_metadata(out)
     assert meta.source == "pytorch-examples" and meta.precision == "fp32"
     assert main(["verify", str(out), "--checkpoint", str(bare)]) == 0
@@ -31,6 +32,10 @@ def test_onnx_fp16_prints_psnr(style_ckpt, tmp_path, capsys):
     assert main(["onnx", str(style_ckpt), str(out), "--fp16"]) == 0
     text = capsys.readouterr().out
     assert "no FP16 InstanceNormalization" in text and "x8: PSNR" in text and "naive fp16" in text
+    # the blocks name what they check: the file holds the fp16 graph, the fp32 one is where it comes from
+    heads = [line for line in text.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert heads == [f"fp32 graph (exported first; {out} gets the fp16 mixed graph below):",
+                     f"{out} (fp16 mixed graph):"]
     assert read_metadata(out).precision == "fp16-mixed"
     assert main(["verify", str(out)]) == 0  # no reference: structure + graph assert only
 
@@ -82,8 +87,6 @@ def test_engine_from_a_checkpoint_names_the_export_step(style_ckpt, tmp_path, ca
     (["--min-shape", "512x512", "--opt-shape", "256x256"], "min <= opt <= max"),
     (["--static", "64x64", "--max-shape", "128x128"], "cannot be combined"),
     (["--max-shape", "huge"], "HEIGHTxWIDTH"),
-    (["--workspace", "0"], "--workspace must be a positive"),
-    (["--builder-optimization-level", "9"], "0..5"),
     (["--fp16-io"], "--fp16-io needs --fp16"),
 ])
 def test_exception_engine_args_checked_before_tensorrt(fp32_onnx_file, tmp_path, extra, message, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import av
@@ -48,10 +49,15 @@ def test_plan_defaults(flat_clip):
     (["udp://127.0.0.1:5000", "-", "--start", "1"], "--start needs a seekable file"),
     (["{clip}", "{clip}", "--overwrite"], "would overwrite the input"),
     (["{clip}", "ftp://x/y"], "unsupported output URL scheme"),
+    (["{clip}", "{folder}"], "^{folder} is a folder; give the output a file name, e.g. {folder}/out.mp4$"),
+    (["{clip}", "{folder}.mp4"], "^{folder}.mp4 is a folder; give"),  # (before: no extension / is a directory)
 ])
-def test_plan_exception(flat_clip, argv, match):
-    with pytest.raises(StylizeError, match=match):
-        _plan(*[a.format(clip=flat_clip) for a in argv])
+def test_plan_exception(flat_clip, tmp_path, argv, match):
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f.mp4").mkdir()
+    names = {"clip": flat_clip, "folder": tmp_path / "f"}
+    with pytest.raises(StylizeError, match=match.format(**{k: re.escape(str(v)) for k, v in names.items()})):
+        _plan(*[a.format(**names) for a in argv])
 
 
 def test_end_to_end_paced_realtime_file(flat_clip, tmp_path, capsys, ckpt):

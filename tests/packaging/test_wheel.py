@@ -62,7 +62,7 @@ def test_wheel_holds_only_the_namespace(built: tuple[Path, Path]) -> None:
     expected = {f"stylize_video/{p.relative_to(ROOT).as_posix()}"
                 for stage in STAGES for p in (ROOT / stage).rglob("*.py") if "__pycache__" not in p.parts}
     expected |= {"stylize_video/__init__.py", "stylize_video/errors.py", "stylize_video/cliargs.py",
-                 "stylize_video/outfiles.py", "stylize_video/sizerules.py", "stylize_video/benchmarks/schema.json",
+                 "stylize_video/outfiles.py", "stylize_video/sizerules.py", "stylize_video/modelfiles.py", "stylize_video/benchmarks/schema.json",
                  "stylize_video-0.1.0.dist-info/licenses/LICENSE"}
     assert expected <= set(names), sorted(expected - set(names))
     # The sdist's extras (tests, READMEs: MANIFEST.in) are not package data.

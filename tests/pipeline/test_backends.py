@@ -82,8 +82,14 @@ def test_wrong_kinds_and_missing(tmp_path, checkpoints, onnx_models):
         load_backend(tmp_path / "nope.pth")
     junk = tmp_path / "junk.bin"
     junk.write_text("hello")
-    with pytest.raises(StylizeError, match="unknown model file kind"):
+    with pytest.raises(StylizeError, match="unknown model file kind") as exc:
         load_backend(junk)
+    assert str(exc.value).endswith("(expected a PyTorch checkpoint (.pth, .pt, .ckpt, .model, .safetensors), an "
+                                   "ONNX model (.onnx) or a TensorRT engine (.plan, .engine, .trt))")
+    pt = tmp_path / "style.pt"  # every suffix offered loads: .pt too
+    pt.write_bytes(checkpoints["style"].read_bytes())
+    with load_backend(pt, device="cpu", precision="fp32") as backend:
+        assert backend.scale == 1
     with pytest.raises(StylizeError, match="cannot run"):
         load_backend(checkpoints["style"], backend="onnxruntime")
     with pytest.raises(StylizeError, match="cannot run"):

@@ -84,7 +84,7 @@ def _bad(tmp_path, clip, checkpoints):
         "wrong kind": ([str(clip), str(tmp_path / "o.mp4"), "--onnx", ck], "--onnx expects an ONNX model"),
         "bad checkpoint": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", str(tmp_path / "text.mp4")],
                            "unknown model file kind"),
-        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "-1"], "--crf must be >= 0"),
+        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
         "bad codec": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--codec", "nope264"],
                       "not available"),
         "unwritable stats": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--stats-json",
@@ -111,7 +111,9 @@ def test_bad_input_one_line_and_no_complete_file(tmp_path, clip, checkpoints, ca
     assert (tmp_path / "exists.mp4").read_bytes() == b"old" and (tmp_path / "exists.json").read_bytes() == b"old"
 
 
-def test_ctrl_c_keeps_a_playable_partial_output(tmp_path, checkpoints):
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])  # timeout, docker stop
+def test_ctrl_c_and_sigterm_keep_a_playable_partial_output(tmp_path, checkpoints, sig, code, word):
     # CPU and long enough that even a many-core machine is still busy when the signal arrives.
     src = make_test_clip(tmp_path / "long.mp4", width=128, height=96, frames=500, audio=True)
     out = tmp_path / "out.mp4"
@@ -126,14 +128,14 @@ def test_ctrl_c_keeps_a_playable_partial_output(tmp_path, checkpoints):
             time.sleep(0.05)
         time.sleep(1.0)
         assert proc.poll() is None, "finished before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     partial = tmp_path / "out.partial.mp4"
-    assert "partial output kept" in err and str(partial) in err
+    assert err.strip().splitlines()[-1] == f"stylize-video: {word}; partial output kept: {partial}"
     assert not out.exists() and not list(tmp_path.glob("*.inprogress"))
     with av.open(str(partial)) as c:
         n = sum(1 for _ in c.decode(video=0))

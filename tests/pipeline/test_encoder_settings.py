@@ -101,6 +101,10 @@ def test_webm_defaults_to_vp9_and_opus(tmp_path, capsys, negate_onnx):
     ("out.mov", ["--codec", "libvpx-vp9"], ("{out}: mov cannot hold vp9 (from --codec libvpx-vp9; FFmpeg: [mov] vp9 "
                                            "only supported in MP4.); use --codec libx264 or libx265")),
     ("out.mp4", ["--preset", "bogus"], "--preset 'bogus' is not a libx264 preset; use one of ultrafast, superfast,"),
+    # x264 clamps a crf past 51 silently; x265 and VP9 refuse it only when they open, after the model loaded
+    ("out.mp4", ["--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
+    ("out.mkv", ["--codec", "libx265", "--crf", "60"], "--crf 60 is out of libx265's range 0-51"),
+    ("out.webm", ["--crf", "64"], "--crf 64 is out of libvpx-vp9's range 0-63"),
 ])
 def test_a_codec_or_preset_the_output_cannot_take_is_one_line_before_work(tmp_path, capsys, negate_onnx, out, extra,
                                                                          message):

@@ -71,8 +71,9 @@ def test_eval_errors(tmp_path, hr_folder, capsys) -> None:
     junk.write_bytes(np.arange(10, dtype=np.uint8).tobytes())
     assert main(["eval-sr", "--checkpoint", str(junk), "--data", str(hr_folder)]) == 1
     assert "is not a PyTorch checkpoint" in capsys.readouterr().err
-    assert main(["eval-sr", "--method", "bicubic", "--scale", "1", "--data", str(hr_folder)]) == 1
-    assert "--scale must be an integer of at least 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a usage error (cliargs.integer)
+        main(["eval-sr", "--method", "bicubic", "--scale", "1", "--data", str(hr_folder)])
+    assert exc.value.code == 2 and "argument --scale: must be >= 2, got '1'" in capsys.readouterr().err
     assert main(["eval-sr", "--data", str(hr_folder), "--method", "model"]) == 1
     assert "--checkpoint is required" in capsys.readouterr().err
 

@@ -172,7 +172,7 @@ def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path,
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--workers", "0"], "--workers must be >= 1, got 0"),
+    (["--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
     (["--ext", "avi"], "--ext avi: not a container we write"),
     (["--codec", "nope264"], "encoder 'nope264' is not available"),
     (["--json", "/nonexistent-dir/s.json"], "--json /nonexistent-dir/s.json: folder does not exist: /nonexistent-dir"),
