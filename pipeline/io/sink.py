@@ -26,6 +26,7 @@ from stylize_video.pipeline.colorinfo import ColourInfo
 from stylize_video.pipeline.io.containers import (
     FALLBACK_VIDEO_CODEC,
     check_codec_fits,
+    check_crf,
     check_pix_fmt_name,
     check_preset,
     codec_defaults,
@@ -314,6 +315,7 @@ class FileSink(EncodingSink):
         self.overwrite = overwrite
         check_codec_fits(self.encoder.codec, self.format, self.label)
         check_preset(self.encoder.codec, self.encoder.preset)
+        check_crf(self.encoder.codec, self.encoder.crf)
         if self.encoder.pix_fmt:
             check_pix_fmt_name(self.encoder.pix_fmt)
         folder = self.path.parent if str(self.path.parent) else Path(".")

@@ -34,6 +34,7 @@ from stylize_video.pipeline.io.items import (
 )
 from stylize_video.pipeline.io.nvdec import dlpack_planes, make_hwaccel, nvdec_available, use_torch_context
 from stylize_video.pipeline.io.paths import ffmpeg_path
+from stylize_video.pipeline.io.seek import seek_before
 from stylize_video.pipeline.io.streams import OtherVideo, attached_pictures, choose_video_stream, describe_video
 
 # the protocol and its items live in stylize_video.pipeline.io.items; importable from here as before
@@ -167,7 +168,7 @@ class FileSource:
         self._format = FormatKeeper(str(self.path), self.video.codec_context)  # a format change mid-stream
         self._others = OtherVideo(self.video, str(self.path))
         if self.options.start:
-            # Seek to the keyframe before start; frames before start are decoded and dropped.
+            # Seek to a keyframe before start; frames before start are decoded and dropped.
             self._seek(int(self.options.start / self.video.time_base), f"--start {self.options.start:g}")
         elif self.options.seek_pts is not None:
             self._seek(self.options.seek_pts, "the segment start")
@@ -211,13 +212,13 @@ class FileSource:
         )
 
     def _seek(self, pts: int, what: str) -> None:
-        """Seek to the keyframe at or before ``pts`` (video time base). An input that cannot seek (a raw H.264
-        stream) is decoded from its start instead (``Unseekable``: opened again without seeking): the frames
-        before ``pts`` are dropped all the same."""
+        """Seek to a keyframe at or before ``pts`` (video time base; ``seek_before`` checks where MPEG-TS lands).
+        An input that cannot seek (a raw H.264 stream) is decoded from its start instead (``Unseekable``: opened
+        again without seeking): the frames before ``pts`` are dropped all the same."""
         if not self._seekable:
             return
         try:
-            self.container.seek(pts, stream=self.video, backward=True)
+            seek_before(self.container, self.video, pts)
         except av.error.FFmpegError as exc:
             warnings.warn(f"{self.path} cannot seek ({exc.strerror or exc}): decoding from its start up to {what}",
                           stacklevel=4)

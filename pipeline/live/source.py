@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import av
@@ -31,7 +32,8 @@ from stylize_video.pipeline.live.realtime import Pacer
 class LiveSource(FileSource):
     """Decode a camera / network / stdin input (``parse_input``) with PyAV.
 
-    ``--duration`` counts from the first frame (live timestamps rarely start at 0). Silence longer than
+    ``--duration`` (and ``--start`` on stdin, read from its start) count from the input's first timestamp
+    (live timestamps rarely start at 0). Silence longer than
     ``read_timeout`` ends the input (UDP/MPEG-TS has no end-of-stream); silence before the first frame is
     an error. NVDEC is not used here: live inputs are decoded on the CPU.
     """
@@ -45,6 +47,10 @@ class LiveSource(FileSource):
         self.stats = SourceStats()
         self._stop = False
         self._t0: float | None = None
+        if spec.kind == "stdin" and self.options.start:  # a pipe cannot seek, nor be opened again
+            self._seekable = False
+            warnings.warn(f"stdin cannot seek: decoding from its start up to --start {self.options.start:g} "
+                          "(counted from its first timestamp)", stacklevel=2)
         self._open("cpu", None)
 
     @property
@@ -69,8 +75,9 @@ class LiveSource(FileSource):
     def _in_window(self, t: float | None) -> tuple[bool, bool]:
         if t is None:
             return True, False
-        if self._t0 is None:
-            self._t0 = t
+        if self._t0 is None:  # the input's start (FFmpeg's, from the probed packets), else this first timestamp
+            start = self.container.start_time
+            self._t0 = min(t, start / 1e6) if start is not None else t
         return super()._in_window(t - self._t0)
 
     def _demux(self) -> Iterator[av.Packet]:
