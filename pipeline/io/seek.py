@@ -53,8 +53,10 @@ def seek_before(container: av.container.InputContainer, stream: av.video.stream.
     Raises ``av.error.FFmpegError`` when the input cannot seek at all (a raw H.264 stream, a pipe).
     """
     tb = stream.time_base
-    floor = min(stream.start_time or 0, pts)
-    target, back = pts, max(1, round(1 / tb))  # 1 s before the target, then 2 s, 4 s, ...
+    second = max(1, round(1 / tb))
+    # before the first packet: the stream's start is its first PTS; with B-frames its first DTS is earlier
+    floor = min(stream.start_time or 0, pts) - second
+    target, back = pts, second  # 1 s before the target, then 2 s, 4 s, ...
     limit = pts + round(_LOOK_S / tb)
     for _ in range(_TRIES):
         container.seek(target, stream=stream, backward=True)

@@ -167,9 +167,13 @@ class FileSource:
         self._discontinuities = Discontinuities(c, str(self.path), self.stats.damage)
         self._format = FormatKeeper(str(self.path), self.video.codec_context)  # a format change mid-stream
         self._others = OtherVideo(self.video, str(self.path))
+        # --start/--duration count from the input's start (FFmpeg's start_time, as `ffmpeg -ss/-t` do: MPEG-TS
+        # starts at 1.4 s when ffmpeg wrote it, a broadcast recording anywhere), else from its first timestamp
+        self._t0 = c.start_time / 1e6 if c.start_time is not None else None
         if self.options.start:
             # Seek to a keyframe before start; frames before start are decoded and dropped.
-            self._seek(int(self.options.start / self.video.time_base), f"--start {self.options.start:g}")
+            at = self.options.start + (self._t0 or 0.0)
+            self._seek(int(at / self.video.time_base), f"--start {self.options.start:g}")
         elif self.options.seek_pts is not None:
             self._seek(self.options.seek_pts, "the segment start")
         self._it = self._items()
@@ -232,8 +236,8 @@ class FileSource:
         times = [first.pts * first.time_base]
         for s in self.passthrough:
             if s.start_time is not None and s.time_base is not None and not s.disposition & av.stream.Disposition.attached_pic:
-                times.append(max(s.start_time * s.time_base, Fraction(self.options.start or 0)) if self.options.start
-                             else s.start_time * s.time_base)
+                begin = Fraction(self.options.start or 0) + Fraction(self._t0 or 0)
+                times.append(max(s.start_time * s.time_base, begin) if self.options.start else s.start_time * s.time_base)
         return min(times)
 
     def _no_frames(self) -> str:
@@ -263,10 +267,13 @@ class FileSource:
         return (lo is None or pts >= lo), (hi is not None and pts >= hi)
 
     def _in_window(self, t: float | None) -> tuple[bool, bool]:
-        """(keep, past_end) for a time in seconds."""
+        """(keep, past_end) for a time in seconds (the input's; the window counts from its start, ``_t0``)."""
         o = self.options
         if t is None:
             return True, False
+        if self._t0 is None:  # a start FFmpeg did not know (a raw stream): the first timestamp
+            self._t0 = t
+        t -= self._t0
         if o.start and t < o.start - 1e-9:
             return False, False
         if o.duration is not None and t >= (o.start or 0.0) + o.duration - 1e-9:

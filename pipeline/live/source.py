@@ -32,7 +32,7 @@ from stylize_video.pipeline.live.realtime import Pacer
 class LiveSource(FileSource):
     """Decode a camera / network / stdin input (``parse_input``) with PyAV.
 
-    ``--duration`` (and ``--start`` on stdin, read from its start) count from the input's first timestamp
+    ``--duration`` (and ``--start`` on stdin, read from its start) count from the input's start, as for files
     (live timestamps rarely start at 0). Silence longer than
     ``read_timeout`` ends the input (UDP/MPEG-TS has no end-of-stream); silence before the first frame is
     an error. NVDEC is not used here: live inputs are decoded on the CPU.
@@ -46,11 +46,10 @@ class LiveSource(FileSource):
         self.options = options or FileSourceOptions(thread_type="SLICE")
         self.stats = SourceStats()
         self._stop = False
-        self._t0: float | None = None
         if spec.kind == "stdin" and self.options.start:  # a pipe cannot seek, nor be opened again
             self._seekable = False
-            warnings.warn(f"stdin cannot seek: decoding from its start up to --start {self.options.start:g} "
-                          "(counted from its first timestamp)", stacklevel=2)
+            warnings.warn(f"stdin cannot seek: decoding from its start up to --start {self.options.start:g}",
+                          stacklevel=2)
         self._open("cpu", None)
 
     @property
@@ -71,14 +70,6 @@ class LiveSource(FileSource):
             raise
         if self.spec.live:
             self.info.frames = None  # no end known, whatever the demuxer guessed
-
-    def _in_window(self, t: float | None) -> tuple[bool, bool]:
-        if t is None:
-            return True, False
-        if self._t0 is None:  # the input's start (FFmpeg's, from the probed packets), else this first timestamp
-            start = self.container.start_time
-            self._t0 = min(t, start / 1e6) if start is not None else t
-        return super()._in_window(t - self._t0)
 
     def _demux(self) -> Iterator[av.Packet]:
         """Packets until the end, the read timeout or ``stop()``; devices answering EAGAIN are polled again."""

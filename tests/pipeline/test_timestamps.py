@@ -266,13 +266,33 @@ def test_start_where_keyframes_are_far_apart_keeps_every_frame_from_it(tmp_path,
     # --start and the frames up to the next keyframe were lost without a word. Matroska seeks by its index.
     src = make_test_clip(tmp_path / f"c.{ext}", frames=60, fps=5, gop=50)
     assert sum(f.key_frame for f in vid.reference(src)) == 2
-    want = [t for t in _times(src) if t >= start]
+    origin = _start(src)
+    want = [t for t in _times(src) if t - origin >= start]
     rc, err, stats = _run(capsys, src, tmp_path / "out.mkv", negate_onnx, "--start", str(start))
     assert rc == 0, err
     got = _times(tmp_path / "out.mkv")
     assert len(got) == stats["frames"] == len(want) and got[0] - want[0] == got[-1] - want[-1]
     audio = _times(tmp_path / "out.mkv", "audio")  # audio packets starting from --start on
-    assert len(audio) == sum(1 for t in _times(src, "audio") if t >= start)
+    assert len(audio) == sum(1 for t in _times(src, "audio") if t - origin >= start)
+
+
+def _start(path) -> Fraction:
+    """The input's start (FFmpeg's start_time), seconds: where --start and --duration count from."""
+    with av.open(str(path)) as c:
+        return Fraction(c.start_time, 1_000_000)
+
+
+def test_start_and_duration_count_from_the_input_start(tmp_path, capsys, negate_onnx, clip_ts):
+    # A broadcast recording starts anywhere (here at 1000 s): --duration 0.4 gave "no decodable video frames" and
+    # --start 0.2 kept every frame, both counted from 0. `ffmpeg -ss/-t` count from the input's start.
+    late = tmp_path / "late.ts"
+    _ts_shifted(clip_ts, late, 1000)
+    origin = _start(late)
+    want = [t for t in _times(late) if Fraction(1, 5) <= t - origin < Fraction(3, 5)]
+    rc, err, stats = _run(capsys, late, tmp_path / "out.mkv", negate_onnx, "--start", "0.2", "--duration", "0.4")
+    assert rc == 0, err
+    got = _times(tmp_path / "out.mkv")
+    assert len(got) == stats["frames"] == len(want) == 10 and got[-1] - got[0] == want[-1] - want[0]
 
 
 def test_start_on_stdin_decodes_from_its_start(tmp_path, capsys, vid, negate_onnx, clip_ts):
@@ -286,8 +306,6 @@ def test_start_on_stdin_decodes_from_its_start(tmp_path, capsys, vid, negate_onn
         os.dup2(saved, 0)
         os.close(saved)
     assert rc == 0 and "stdin cannot seek: decoding from its start up to --start 0.5" in err, err
-    with av.open(str(clip_ts)) as c:  # --start counts from the input's first timestamp (FFmpeg's start_time)
-        origin = Fraction(c.start_time, 1_000_000)
-    want = [t for t in _times(clip_ts) if t - origin >= Fraction(1, 2)]
+    want = [t for t in _times(clip_ts) if t - _start(clip_ts) >= Fraction(1, 2)]
     got = _times(tmp_path / "out.mkv")
     assert len(got) == stats["frames"] == len(want) >= 10 and got[-1] - got[0] == want[-1] - want[0]
