@@ -258,8 +258,7 @@ def test_several_damaged_pes_timestamps_in_a_row_are_repaired_in_step(tmp_path, 
     assert stats["damage"] == {"#0 video": counts}
 
 
-@pytest.mark.parametrize("ext", ["ts", "mkv"])
-@pytest.mark.parametrize("start", [0.5, 3])
+@pytest.mark.parametrize(("ext", "start"), [("ts", 0.5), ("ts", 3), ("mkv", 3)])
 def test_start_where_keyframes_are_far_apart_keeps_every_frame_from_it(tmp_path, capsys, vid, negate_onnx, ext,
                                                                       start):
     # Keyframes 10 s apart (12 s at 5 fps; screen recordings): an MPEG-TS seek lands after the keyframe before
