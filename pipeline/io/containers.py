@@ -18,8 +18,10 @@ format (4:2:0, 4:2:2) at a size it cannot have (odd width / height).
 from __future__ import annotations
 
 import io
+import warnings
 
 import av
+from av.codec.context import CodecOption, OptionType
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.io.fflog import ffmpeg_errors
 
@@ -37,13 +39,8 @@ _LISTING_MUXERS = ("mp4", "mov", "matroska", "webm")
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
 _X26X = ("libx264", "libx264rgb", "libx265")
-# --crf range of each constant-quality encoder. PyAV does not expose FFmpeg's AVOption ranges, and they would not
-# do: libx264's crf AVOption takes any float and x264 clamps it to 51 without a word; libx265 refuses past 51
-# only when it opens (after the model has loaded); libvpx, libvpx-vp9, libsvtav1 and libaom-av1 declare 0..63
-# (libvpxenc.c, libsvtav1.c, libaomenc.c), refused at open with "Numerical result out of range".
-CRF_RANGES: dict[str, tuple[int, int]] = {"libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51),
-                                          "libvpx": (0, 63), "libvpx-vp9": (0, 63), "libsvtav1": (0, 63),
-                                          "libaom-av1": (0, 63)}
+# CRF ranges the libraries clamp to (x264/x265: 51 for 8-bit; FFmpeg's option says 'up to FLT_MAX')
+_CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
 # what to suggest instead of a codec the container refuses
 _SUGGESTED = {"webm": "libvpx-vp9 or libsvtav1", "mov": "libx264 or libx265"}
 # encoders whose libraries print to stderr by themselves when opened (not silenced by FFmpeg's log level)
@@ -122,19 +119,54 @@ def _header_refuses(codec: av.Codec, muxer: str) -> str | None:
     return None
 
 
+def _private_option(codec: str, name: str) -> CodecOption | None:
+    """The encoder's own AVOption ``name`` (e.g. libx264's ``crf``), None where it has none."""
+    try:
+        options = av.CodecContext.create(codec, "w").supported_options.private
+    except (ValueError, av.error.FFmpegError):
+        return None
+    return next((o for o in options if o.name == name), None)
+
+
 def check_preset(codec: str, preset: str | None) -> None:
-    """Refuse an unknown ``--preset`` of libx264/libx265 before any work (x264 prints its own error line to the
-    terminal when it opens with one, which FFmpeg's log level does not silence)."""
-    if preset is None or codec not in _X26X or preset in X26X_PRESETS:
+    """Refuse an unknown ``--preset`` before any work: x264/x265 names (x264 prints its own error line to the
+    terminal when it opens with one, which FFmpeg's log level does not silence), or, for encoders whose
+    ``preset`` option is a number (SVT-AV1, NVENC), one of its named values or a number in its range. An
+    encoder without a ``preset`` option (VP9, FFV1) would ignore it: warned."""
+    if preset is None:
         return
-    raise StylizeError(f"--preset {preset!r} is not a {codec} preset; use one of {', '.join(X26X_PRESETS)}")
+    if codec in _X26X:
+        if preset not in X26X_PRESETS:
+            raise StylizeError(f"--preset {preset!r} is not a {codec} preset; use one of {', '.join(X26X_PRESETS)}")
+        return
+    option = _private_option(codec, "preset")
+    if option is None:
+        warnings.warn(f"--preset {preset}: encoder {codec} has no presets; ignored", stacklevel=3)
+        return
+    if option.type != OptionType.INT:
+        return  # (a string: the encoder's own names, checked when it opens)
+    names = [c.name for c in option.choices]
+    number = preset.lstrip("-").isdigit() and option.min <= int(preset) <= option.max
+    if preset not in names and not number:
+        named = f"one of {', '.join(names)} or " if names else ""
+        raise StylizeError(f"--preset {preset!r} is not a {codec} preset; use {named}a number from "
+                           f"{option.min:g} to {option.max:g}")
 
 
 def check_crf(codec: str, crf: int | None) -> None:
-    """Refuse, before any work, a ``--crf`` outside ``codec``'s range (``CRF_RANGES``; other encoders: unchecked)."""
-    low, high = CRF_RANGES.get(codec, (None, None))
-    if crf is not None and low is not None and not low <= crf <= high:
-        raise StylizeError(f"--crf {crf} is out of {codec}'s range {low}-{high}")
+    """Refuse a ``--crf`` outside the encoder's range before any work (libx264/libx265 would clamp 99 to 51 in
+    silence: FFmpeg's option takes any number); warn where the encoder has no ``crf`` (FFV1, MJPEG, NVENC:
+    it would be ignored)."""
+    if crf is None:
+        return
+    option = _private_option(codec, "crf")
+    if option is None:
+        warnings.warn(f"--crf {crf}: encoder {codec} has no constant-quality (crf) setting; ignored "
+                      "(--bitrate sets its rate)", stacklevel=3)
+        return
+    low, high = max(0, int(option.min)), _CRF_MAX.get(codec, int(option.max))
+    if not low <= crf <= high:
+        raise StylizeError(f"--crf {crf} is out of range for {codec}: {low} to {high} (lower is better quality)")
 
 
 def subsampling(pix_fmt: str) -> tuple[int, int]:

@@ -19,6 +19,8 @@ import av
 import av.logging
 from stylize_video.pipeline.io.damage import DamageLog, FrameTimeline
 from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions, Deinterlacer
+from stylize_video.pipeline.io.discontinuity import nominal_rate
+from stylize_video.pipeline.io.fflog import restore_level
 
 
 class _Stats(Protocol):  # stylize_video.pipeline.io.source.SourceStats
@@ -37,7 +39,7 @@ class VideoDecoder:
                  name: str) -> None:
         self.stream, self.stats, self.name = stream, stats, name
         self.damage = stats.damage.of(stream)
-        self.timeline = FrameTimeline(self.damage, stream.average_rate or stream.guessed_rate, name)
+        self.timeline = FrameTimeline(self.damage, nominal_rate(stream), name)
         self.deinterlacer = Deinterlacer(deinterlace)
         self.interlaced_seen = False
         self._gpu_warned = False
@@ -121,5 +123,5 @@ def streams_added(container: av.container.InputContainer) -> int:
         try:
             dump = container.dumps_format()
         finally:
-            av.logging.set_level(previous)
+            restore_level(previous)
     return max(0, len(set(_STREAM_LINE.findall(dump))) - len(container.streams))

@@ -5,7 +5,7 @@ while FFmpeg said why (``[mov] vp9 only supported in MP4.``, ``[mp4] unsupported
 ``ffmpeg_errors()`` turns FFmpeg's log on at error level for the calling thread while a block runs and
 collects what it says (nothing is printed); ``FFmpegErrors.reason(exc)`` picks the line for the message.
 Log lines of other threads are not collected (``av.logging.Capture(local=True)``); the previous level is
-restored at the end.
+restored at the end (``restore_level``: PANIC in place of None, see there).
 """
 
 from __future__ import annotations
@@ -45,5 +45,13 @@ def ffmpeg_errors() -> Iterator[FFmpegErrors]:
         try:
             yield FFmpegErrors(logs)
         finally:
-            av.logging.set_level(previous)
+            restore_level(previous)
             av.logging.set_skip_repeated(repeats)
+
+
+def restore_level(previous: int | None) -> None:
+    """Set PyAV's log level back to ``previous``, but never to None: ``set_level(None)`` sets the threshold to
+    None before it takes PyAV's callback out, so a decoder or encoder thread already inside the callback
+    compares a level with None and prints a traceback (seen under load in the fuzz tests). PANIC prints
+    nothing either (FFmpeg's error lines only reach PyAV's error bookkeeping)."""
+    av.logging.set_level(av.logging.PANIC if previous is None else previous)

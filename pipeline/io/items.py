@@ -87,7 +87,7 @@ class Source(Protocol):
 
 @dataclass
 class FileSourceOptions:
-    start: float | None = None  # seconds
+    start: float | None = None  # seconds from the input's start (FFmpeg's start_time), as `ffmpeg -ss`
     duration: float | None = None  # seconds
     max_frames: int | None = None
     hwdec: bool = False  # NVDEC through PyAV's HWAccel

@@ -20,13 +20,16 @@ Stream metadata (language, title, handler) and disposition (default, forced, ...
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
 from stylize_video.pipeline.io.audio import named_layout, recode_audio
+from stylize_video.pipeline.io.containers import AUDIO_TARGETS
 from stylize_video.pipeline.io.damage import DamageLog
+from stylize_video.pipeline.io.fflog import ffmpeg_errors
 from stylize_video.pipeline.io.streams import is_attached_picture
 
 # text subtitle encoders, in order of preference where the container has no default one that fits
@@ -150,7 +153,12 @@ class Route:
 def _carry(template: av.stream.Stream, out: av.stream.Stream) -> None:
     out.metadata.update(stream_metadata(template))
     out.disposition = template.disposition
-    if out.type == "audio":  # a copy with an unnamed layout ("2 channels") gets FFmpeg's default one
+    _name_layout(out)
+
+
+def _name_layout(out: av.stream.Stream) -> None:
+    """A copied audio stream with an unnamed layout ("2 channels") gets FFmpeg's default one."""
+    if out.type == "audio":
         cc = out.codec_context
         layout = named_layout(cc.layout, cc.channels)
         if layout is not None and layout.name != cc.layout.name:
@@ -187,15 +195,35 @@ def _recode(container: av.container.OutputContainer, template: av.stream.Stream)
     return None
 
 
+class _TrailerRefused(Exception):
+    """The muxer takes the stream in its header and refuses it in its trailer (FFmpeg's reason)."""
+
+
 def _check_header(container: av.container.OutputContainer, template: av.stream.Stream) -> None:
     """Raise where the muxer would refuse ``template``'s codec only when it writes the header (FLAC and Opus
     in MOV, 24-bit PCM in MP4: ``add_stream_from_template`` takes them), which would fail the whole output.
-    Tried on a header of its own in memory; muxers that write no file (RTSP) are not tried."""
+    Tried on a header of its own in memory; muxers that write no file (RTSP) are not tried. PCM is tried
+    with one silent packet and the trailer too: MP4 checks its channel layout only there, after all the work
+    ("unsupported channel layout 12 channels": more channels than any layout FFmpeg names) —
+    ``_TrailerRefused``."""
     if container.format.no_file:
         return
     with av.open(io.BytesIO(), "w", format=container.format.name) as probe:
-        probe.add_stream_from_template(template)
+        out = probe.add_stream_from_template(template)
+        _name_layout(out)
         probe.start_encoding()
+        cc = template.codec_context
+        if not cc.codec.name.startswith("pcm_"):
+            return
+        bits = int(re.search(r"\d+", cc.codec.name).group()) if re.search(r"\d+", cc.codec.name) else 8  # s24le: 24
+        packet = av.Packet(bytes(max(1, cc.channels) * max(1, bits // 8)))  # one sample per channel
+        packet.stream, packet.pts, packet.dts, packet.duration = out, 0, 0, 1
+        probe.mux(packet)
+        with ffmpeg_errors() as log:
+            try:
+                probe.close()
+            except av.error.FFmpegError as exc:
+                raise _TrailerRefused(log.reason(exc)) from None
 
 
 def route_stream(container: av.container.OutputContainer, template: av.stream.Stream,
@@ -214,6 +242,9 @@ def route_stream(container: av.container.OutputContainer, template: av.stream.St
             raise ValueError("no cover art")
         _check_header(container, template)
         out = container.add_stream_from_template(template)
+    except _TrailerRefused as exc:
+        reason = f"{container.format.name} cannot hold {codec_name(template)} in {template.codec_context.channels} " \
+                 f"channels (FFmpeg: {exc})"
     except (ValueError, av.error.FFmpegError):
         reason = f"{container.format.name} cannot hold {codec_name(template)}"
     else:
@@ -228,7 +259,7 @@ def route_stream(container: av.container.OutputContainer, template: av.stream.St
             out, recoder = recoded
             _carry(template, out)
             return Route(out, recoder)
-        reason += "; no audio encoder for it here"
+        reason += f", and {'/'.join(AUDIO_TARGETS.get(container.format.name, ('aac',)))} cannot encode it"
     elif template.type == "subtitle" and codec is not None and codec.text_sub and not ts_private:
         route = _recode(container, template)
         if route is not None:
@@ -238,5 +269,7 @@ def route_stream(container: av.container.OutputContainer, template: av.stream.St
         reason += "; bitmap subtitles cannot be converted to text"
     flag, noun = SILENCE_FLAG.get(template.type, (None, None))
     hint = f"; pass {flag} to leave {noun} out" if flag else ""
+    if template.type == "audio" and container.format.name != "matroska":
+        hint = f"; write .mkv to keep it{hint.replace('; pass', ', or pass')}"
     warnings.warn(f"{describe(template)} cannot go into {label}: dropped ({reason}){hint}", stacklevel=2)
     return None

@@ -312,7 +312,7 @@ class FileSink(EncodingSink):
         self.label = str(self.path)
         self.overwrite = overwrite
         check_codec_fits(self.encoder.codec, self.format, self.label)
-        check_preset(self.encoder.codec, self.encoder.preset)
+        check_preset(self.encoder.codec, self.encoder.preset)  # (--crf: checked by EncodingSink for every sink)
         if self.encoder.pix_fmt:
             check_pix_fmt_name(self.encoder.pix_fmt)
         folder = self.path.parent if str(self.path.parent) else Path(".")

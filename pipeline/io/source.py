@@ -34,6 +34,7 @@ from stylize_video.pipeline.io.items import (
 )
 from stylize_video.pipeline.io.nvdec import dlpack_planes, make_hwaccel, nvdec_available, use_torch_context
 from stylize_video.pipeline.io.paths import ffmpeg_path
+from stylize_video.pipeline.io.seek import seek_before
 from stylize_video.pipeline.io.streams import OtherVideo, attached_pictures, choose_video_stream, describe_video
 
 # the protocol and its items live in stylize_video.pipeline.io.items; importable from here as before
@@ -71,13 +72,17 @@ def _field_order(interlaced: bool, coded: int) -> int:
     return coded if coded in (2, 3, 4, 5) else 2
 
 
-def start_origin(start: float | None) -> Fraction | None:
+def start_origin(start: float | None, input_start: float | None = None) -> Fraction | None:
     """The input time written as 0 on output for ``--start`` seconds (None without it: timestamps kept).
 
-    As ``ffmpeg -ss START -i IN`` does: every stream moves by the same ``START``, so the first kept frame lands at
-    0 (or at its distance past ``START``) and A/V sync and frame spacing are kept. Through ``str``: ``0.12``
-    is the decimal 3/25 the user typed, not the nearest binary float, so whole ticks stay whole."""
-    return Fraction(str(start)) if start else None
+    As ``ffmpeg -ss START -i IN`` does: every stream moves by the same amount, the input's own start
+    (``input_start``, seconds: FFmpeg's ``start_time``, or the first timestamp where FFmpeg has none) plus
+    ``START``, so the first kept frame lands at 0 (or at its distance past ``START``) and A/V sync and frame spacing
+    are kept. Through ``str``: ``0.12`` is the decimal 3/25 the user typed, not the nearest binary float, so whole
+    ticks stay whole; ``input_start`` (microseconds from FFmpeg) likewise to the microsecond."""
+    if not start:
+        return None
+    return Fraction(str(start)) + (Fraction(input_start).limit_denominator(1_000_000) if input_start else 0)
 
 
 def _end_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float | None:
@@ -175,9 +180,13 @@ class FileSource:
         self._discontinuities = Discontinuities(c, str(self.path), self.stats.damage)
         self._format = FormatKeeper(str(self.path), self.video.codec_context)  # a format change mid-stream
         self._others = OtherVideo(self.video, str(self.path))
+        # --start/--duration count from the input's start (FFmpeg's start_time, as `ffmpeg -ss/-t` do: MPEG-TS
+        # starts at 1.4 s when ffmpeg wrote it, a broadcast recording anywhere), else from its first timestamp
+        self._t0 = c.start_time / 1e6 if c.start_time is not None else None
         if self.options.start:
-            # Seek to the keyframe before start; frames before start are decoded and dropped.
-            self._seek(int(self.options.start / self.video.time_base), f"--start {self.options.start:g}")
+            # Seek to a keyframe before start; frames before start are decoded and dropped.
+            at = self.options.start + (self._t0 or 0.0)
+            self._seek(int(at / self.video.time_base), f"--start {self.options.start:g}")
         elif self.options.seek_pts is not None:
             self._seek(self.options.seek_pts, "the segment start")
         self._it = self._items()
@@ -213,7 +222,7 @@ class FileSource:
             width=first.width, height=first.height, pix_fmt=fmt, time_base=time_base,
             rate=rate, colour=colour_info_of(first, cc), rotation=round(first.rotation or 0),
             interlaced=interlaced, frames=frames, start_pts=first.pts, start=self._start_time(first),
-            origin=start_origin(self.options.start),
+            origin=start_origin(self.options.start, self._t0),
             codec=cc.name, decode_path=decode_path,
             stream=describe_video(self.video), field_order=_field_order(interlaced, cc.field_order),
             deinterlace=f"{deint.filter} ({deint.rate} rate)" if deint.filter and (interlaced or self._decoder.deinterlacer.used)
@@ -221,13 +230,13 @@ class FileSource:
         )
 
     def _seek(self, pts: int, what: str) -> None:
-        """Seek to the keyframe at or before ``pts`` (video time base). An input that cannot seek (a raw H.264
-        stream) is decoded from its start instead (``Unseekable``: opened again without seeking): the frames
-        before ``pts`` are dropped all the same."""
+        """Seek to a keyframe at or before ``pts`` (video time base; ``seek_before`` checks where MPEG-TS lands).
+        An input that cannot seek (a raw H.264 stream) is decoded from its start instead (``Unseekable``: opened
+        again without seeking): the frames before ``pts`` are dropped all the same."""
         if not self._seekable:
             return
         try:
-            self.container.seek(pts, stream=self.video, backward=True)
+            seek_before(self.container, self.video, pts)
         except av.error.FFmpegError as exc:
             warnings.warn(f"{self.path} cannot seek ({exc.strerror or exc}): decoding from its start up to {what}",
                           stacklevel=4)
@@ -241,8 +250,8 @@ class FileSource:
         times = [first.pts * first.time_base]
         for s in self.passthrough:
             if s.start_time is not None and s.time_base is not None and not s.disposition & av.stream.Disposition.attached_pic:
-                times.append(max(s.start_time * s.time_base, Fraction(self.options.start or 0)) if self.options.start
-                             else s.start_time * s.time_base)
+                begin = Fraction(self.options.start or 0) + Fraction(self._t0 or 0)
+                times.append(max(s.start_time * s.time_base, begin) if self.options.start else s.start_time * s.time_base)
         return min(times)
 
     def _no_frames(self) -> str:
@@ -272,10 +281,13 @@ class FileSource:
         return (lo is None or pts >= lo), (hi is not None and pts >= hi)
 
     def _in_window(self, t: float | None) -> tuple[bool, bool]:
-        """(keep, past_end) for a time in seconds."""
+        """(keep, past_end) for a time in seconds (the input's; the window counts from its start, ``_t0``)."""
         o = self.options
         if t is None:
             return True, False
+        if self._t0 is None:  # a start FFmpeg did not know (a raw stream): the first timestamp
+            self._t0 = t
+        t -= self._t0
         if o.start and t < o.start - 1e-9:
             return False, False
         if o.duration is not None and t >= (o.start or 0.0) + o.duration - 1e-9:

@@ -47,8 +47,9 @@ def plan_io(args: argparse.Namespace) -> IOPlan:
         raise StylizeError("no output: give OUTPUT (a file, a stream URL or -) and/or --vcam")
     if spec.live and args.pace:
         raise StylizeError("--pace is for files; live inputs already arrive in real time")
-    if spec.kind != "file" and args.start:
-        raise StylizeError("--start needs a seekable file input")
+    if spec.kind not in ("file", "stdin") and args.start:  # (stdin is read from its start: LiveSource)
+        raise StylizeError(f"--start needs a file or stdin input; {args.input} is a live {spec.kind} input, which "
+                           "starts where it is now (use --duration or --max-frames to end it)")
     # an output that is an input (the video, a model file) or that another output names (--json): refused now
     check_distinct(inputs=[("", spec.target if spec.kind == "file" else None),
                            *((f"--{flag}", getattr(args, flag, None)) for flag in ("engine", "onnx", "checkpoint"))],

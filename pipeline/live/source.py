@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import av
@@ -31,8 +32,8 @@ from stylize_video.pipeline.live.realtime import Pacer
 class LiveSource(FileSource):
     """Decode a camera / network / stdin input (``parse_input``) with PyAV.
 
-    ``--duration`` counts from the first frame (live timestamps rarely start at 0), or from ``--start`` (a file
-    opened with ``--input-format``/``--input-option``: a time in the input, as for ``FileSource``). Silence longer than
+    ``--duration`` (and ``--start`` on stdin, read from its start) count from the input's start, as for files
+    (live timestamps rarely start at 0). Silence longer than
     ``read_timeout`` ends the input (UDP/MPEG-TS has no end-of-stream); silence before the first frame is
     an error. NVDEC is not used here: live inputs are decoded on the CPU.
     """
@@ -45,7 +46,10 @@ class LiveSource(FileSource):
         self.options = options or FileSourceOptions(thread_type="SLICE")
         self.stats = SourceStats()
         self._stop = False
-        self._t0: float | None = None
+        if spec.kind == "stdin" and self.options.start:  # a pipe cannot seek, nor be opened again
+            self._seekable = False
+            warnings.warn(f"stdin cannot seek: decoding from its start up to --start {self.options.start:g}",
+                          stacklevel=2)
         self._open("cpu", None)
 
     @property
@@ -66,13 +70,6 @@ class LiveSource(FileSource):
             raise
         if self.spec.live:
             self.info.frames = None  # no end known, whatever the demuxer guessed
-
-    def _in_window(self, t: float | None) -> tuple[bool, bool]:
-        if t is None:
-            return True, False
-        if self._t0 is None:  # --start (files only) is a time in the input, as for FileSource
-            self._t0 = 0.0 if self.options.start else t
-        return super()._in_window(t - self._t0)
 
     def _demux(self) -> Iterator[av.Packet]:
         """Packets until the end, the read timeout or ``stop()``; devices answering EAGAIN are polled again."""

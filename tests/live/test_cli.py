@@ -46,7 +46,7 @@ def test_plan_defaults(flat_clip):
 @pytest.mark.parametrize(("argv", "match"), [
     (["{clip}"], "no output"),
     (["udp://127.0.0.1:5000", "-", "--pace"], "--pace is for files"),
-    (["udp://127.0.0.1:5000", "-", "--start", "1"], "--start needs a seekable file"),
+    (["udp://127.0.0.1:5000", "-", "--start", "1"], "--start needs a file or stdin input"),
     (["{clip}", "{clip}", "--overwrite"], "would overwrite the input"),
     (["{clip}", "ftp://x/y"], "unsupported output URL scheme"),
     (["{clip}", "{folder}"], "^{folder} is a folder; give the output a file name, e.g. {folder}/out.mp4$"),

@@ -84,7 +84,7 @@ def _bad(tmp_path, clip, checkpoints):
         "wrong kind": ([str(clip), str(tmp_path / "o.mp4"), "--onnx", ck], "--onnx expects an ONNX model"),
         "bad checkpoint": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", str(tmp_path / "text.mp4")],
                            "unknown model file kind"),
-        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
+        "bad number": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--crf", "52"], "--crf 52 is out of range for libx264: 0 to 51 (lower is better quality)"),
         "bad codec": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--codec", "nope264"],
                       "not available"),
         "unwritable stats": ([str(clip), str(tmp_path / "o.mp4"), "--checkpoint", ck, "--stats-json",

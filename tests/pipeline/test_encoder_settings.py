@@ -18,7 +18,8 @@ def odd(tmp_path):
 
 
 def _run(capsys, *args) -> tuple[int, list[str]]:
-    rc = main([*map(str, args), "--preset", "ultrafast"])
+    fast = [] if "--codec" in args else ["--preset", "ultrafast"]  # (an x264 preset: other encoders warn)
+    rc = main([*map(str, args), *fast])
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return rc, err.splitlines()
@@ -101,10 +102,10 @@ def test_webm_defaults_to_vp9_and_opus(tmp_path, capsys, negate_onnx):
     ("out.mov", ["--codec", "libvpx-vp9"], ("{out}: mov cannot hold vp9 (from --codec libvpx-vp9; FFmpeg: [mov] vp9 "
                                            "only supported in MP4.); use --codec libx264 or libx265")),
     ("out.mp4", ["--preset", "bogus"], "--preset 'bogus' is not a libx264 preset; use one of ultrafast, superfast,"),
-    # x264 clamps a crf past 51 silently; x265 and VP9 refuse it only when they open, after the model loaded
-    ("out.mp4", ["--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
-    ("out.mkv", ["--codec", "libx265", "--crf", "60"], "--crf 60 is out of libx265's range 0-51"),
-    ("out.webm", ["--crf", "64"], "--crf 64 is out of libvpx-vp9's range 0-63"),
+    # x264 would clamp it to 51 in silence (FFmpeg's crf option takes any number); libvpx's range is 0-63
+    ("out.mp4", ["--crf", "99"], "--crf 99 is out of range for libx264: 0 to 51 (lower is better quality)"),
+    ("out.webm", ["--crf", "64"], "--crf 64 is out of range for libvpx-vp9: 0 to 63 (lower is better quality)"),
+    ("out.mkv", ["--codec", "libx265", "--crf", "60"], "--crf 60 is out of range for libx265: 0 to 51 (lower is better quality)"),
 ])
 def test_a_codec_or_preset_the_output_cannot_take_is_one_line_before_work(tmp_path, capsys, negate_onnx, out, extra,
                                                                          message):
@@ -115,6 +116,18 @@ def test_a_codec_or_preset_the_output_cannot_take_is_one_line_before_work(tmp_pa
     # one line: no traceback, no x264 line of its own, the model never loaded
     assert rc == 1 and len(err) == 1 and err[0].startswith("stylize-video: error: " + message.format(out=out)), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_preset_or_crf_the_encoder_has_not_is_warned_about(tmp_path, capsys, negate_onnx):
+    # FFV1 (lossless) has neither: both would be ignored in silence.
+    src = make_test_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    rc = main([str(src), str(tmp_path / "out.mkv"), "--onnx", str(negate_onnx), "--codec", "ffv1", "--preset", "slow",
+               "--crf", "10"])
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert rc == 0 and warned == [
+        "stylize-video: warning: --preset slow: encoder ffv1 has no presets; ignored",
+        ("stylize-video: warning: --crf 10: encoder ffv1 has no constant-quality (crf) setting; ignored (--bitrate "
+         "sets its rate)")], warned
 
 
 def test_a_header_the_muxer_refuses_fails_at_open_with_its_reason(tmp_path, capsys, negate_onnx, monkeypatch):

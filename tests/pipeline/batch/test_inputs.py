@@ -172,7 +172,7 @@ def test_bad_inputs_do_not_stop_the_batch(clips, checkpoints, singles, tmp_path,
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--crf", "52"], "--crf 52 is out of libx264's range 0-51"),
+    (["--crf", "52"], "--crf 52 is out of range for libx264: 0 to 51 (lower is better quality)"),
     (["--ext", "avi"], "--ext avi: not a container we write"),
     (["--codec", "nope264"], "encoder 'nope264' is not available"),
     (["--json", "/nonexistent-dir/s.json"], "--json /nonexistent-dir/s.json: folder does not exist: /nonexistent-dir"),
