@@ -292,6 +292,8 @@ def test_start_and_duration_count_from_the_input_start(tmp_path, capsys, negate_
     assert rc == 0, err
     got = _times(tmp_path / "out.mkv")
     assert len(got) == stats["frames"] == len(want) == 10 and got[-1] - got[0] == want[-1] - want[0]
+    # and the output starts at 0 from there (as `ffmpeg -ss`): the input's time origin + 0.2 s is written as 0
+    assert abs(got[0] - (want[0] - origin - Fraction(1, 5))) <= Fraction(1, 1000), (got[0], want[0], origin)
 
 
 def test_start_on_stdin_decodes_from_its_start(tmp_path, capsys, vid, negate_onnx, clip_ts):
