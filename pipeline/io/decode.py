@@ -20,7 +20,7 @@ import av.logging
 from stylize_video.pipeline.io.damage import DamageLog, FrameTimeline
 from stylize_video.pipeline.io.deinterlace import DeinterlaceOptions, Deinterlacer
 from stylize_video.pipeline.io.discontinuity import nominal_rate
-from stylize_video.pipeline.io.fflog import restore_level
+from stylize_video.pipeline.io.fflog import ffmpeg_log
 
 
 class _Stats(Protocol):  # stylize_video.pipeline.io.source.SourceStats
@@ -117,11 +117,6 @@ _STREAM_LINE = re.compile(r"^\s*Stream #\d+:(\d+)", re.MULTILINE)
 def streams_added(container: av.container.InputContainer) -> int:
     """How many streams the demuxer added after the header (PyAV's ``streams`` is fixed at open; FFmpeg's own
     list, as ``av_dump_format`` prints it, has them all). Logged at info level, collected, not printed."""
-    previous = av.logging.get_level()
-    with av.logging.Capture(local=True):
-        av.logging.set_level(av.logging.INFO)
-        try:
-            dump = container.dumps_format()
-        finally:
-            restore_level(previous)
+    with ffmpeg_log(av.logging.INFO):
+        dump = container.dumps_format()
     return max(0, len(set(_STREAM_LINE.findall(dump))) - len(container.streams))
