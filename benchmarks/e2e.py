@@ -23,6 +23,7 @@ from stylize_video.benchmarks.timing import summarize, time_calls
 from stylize_video.errors import StylizeError
 from stylize_video.outfiles import fit_name
 from stylize_video.pipeline.backends.base import Backend
+from stylize_video.pipeline.io.decode import park_frame_threads
 
 # The encode ceiling keeps at most this many distinct decoded frames in memory and cycles them.
 _ENCODE_FRAME_POOL = 30
@@ -127,6 +128,7 @@ def decode_ceiling(clip: Path, max_frames: int) -> StageResult:
             n += 1
             if n >= max_frames:
                 break
+        park_frame_threads(container)  # stopped early: frames in flight (see the pipeline's decode module)
     return StageResult.timed("decode", n, time.perf_counter() - t0, includes="demux, decode, YUV planes to host")
 
 
@@ -208,6 +210,7 @@ def plain_transcode(clip: Path, scale: int, max_frames: int, work_dir: Path, set
                 n += 1
                 if n >= max_frames:
                     break
+            park_frame_threads(src)
             dst.mux(stream.encode(None))
         seconds = time.perf_counter() - t0
     finally:

@@ -111,6 +111,20 @@ def demux_packets(container: av.container.InputContainer, streams: list[av.strea
         warnings.warn(f"{name}: a stream appeared after the start of the file; it is ignored", stacklevel=2)
 
 
+def park_frame_threads(container: av.container.InputContainer) -> None:
+    """Let every open video decoder's frame threads finish before the container is closed and freed.
+
+    A frame-threaded decoder left with frames in flight (``thread_type`` AUTO/FRAME, decoding stopped early)
+    is freed by PyAV with the GIL held, joining its threads; one of them logging an error then needs the GIL
+    while an ``ffmpeg_log`` window is open anywhere in the process: a deadlock (see ``fflog``).
+    ``flush_buffers`` (``avcodec_flush_buffers``) runs without the GIL and waits for the threads, so the free
+    that follows has nothing left to log. Only call it when no other thread decodes from ``container``."""
+    for stream in container.streams.video:
+        codec = stream.codec_context
+        if codec is not None and codec.is_open:
+            codec.flush_buffers()
+
+
 _STREAM_LINE = re.compile(r"^\s*Stream #\d+:(\d+)", re.MULTILINE)
 
 

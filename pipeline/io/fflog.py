@@ -13,8 +13,18 @@ for it: a deadlock (PyAV-Org/PyAV#1849; seen here as a CI run that hung in the b
 So the callback is in only while at least one block runs, in any thread (the blocks are counted), and the
 last block to end takes it out. Restoring "no log" does not use ``set_level(None)``: that sets PyAV's
 threshold to None before it takes the callback out, so a thread already inside the callback compares a
-level with None and prints a traceback (seen under load in the fuzz tests). FFmpeg's own callback with
-FFmpeg's level at QUIET is put back instead: it prints nothing and never touches Python.
+level with None and prints a traceback (seen under load in the fuzz tests). PyAV's level goes to QUIET
+(-8, still a number) and FFmpeg's own callback, with FFmpeg's level at QUIET, goes back in instead: it
+prints nothing and never touches Python; ``av.logging.get_level()`` reads -8 afterwards.
+
+What a window cannot prevent: another thread freeing a frame-threaded decoder with frames in flight while
+a window is open. Our own sources park their decoders' threads before closing (``decode.park_frame_threads``);
+an application that decodes with ``thread_type="AUTO"``/``"FRAME"`` beside the library should do the same
+(``codec_context.flush_buffers()`` before the container is closed) or run the library in its own process.
+While the application has PyAV's log off (PyAV's default), FFmpeg lines of threads without a window of their
+own are dropped during a window instead of reaching Python's ``logging``. An application printing FFmpeg's
+log through ``av.logging.restore_default_callback()`` gets nothing after a window: FFmpeg's level is left at
+QUIET (PyAV cannot read FFmpeg's level back to restore it).
 """
 
 from __future__ import annotations
@@ -77,14 +87,18 @@ class _LogWindows:
         self._open: Counter[int] = Counter()  # level -> blocks open at it
         self._before: int | None = None  # the application's level before the first block; None: no log
         self._repeats = True
-        self._quiet_at: int | None = None  # get_level() right after this module turned the log off
+        self._others: av.logging.Capture | None = None  # other threads' lines while the application's log is off
 
     def open(self, level: int) -> None:
         with self._lock:
             if not self._open:
-                self._before = self._application_level()
+                level_before = av.logging.get_level()
+                self._before = None if level_before in (None, _AV_LOG_QUIET) else level_before
                 self._repeats = av.logging.get_skip_repeated()
                 av.logging.set_skip_repeated(False)  # an earlier probe's equal line would be dropped
+                if self._before is None:
+                    self._others = av.logging.Capture(local=False)
+                    self._others.__enter__()
             self._open[level] += 1
             self._apply()
 
@@ -97,23 +111,19 @@ class _LogWindows:
                 self._apply()
                 return
             av.logging.set_skip_repeated(self._repeats)
+            if self._others is not None:
+                self._others.__exit__(None, None, None)
+                self._others = None
             if self._before is None:
+                av.logging.set_level(_AV_LOG_QUIET)  # a number, so a thread inside the callback still compares
                 av.logging.set_libav_level(_AV_LOG_QUIET)
                 av.logging.restore_default_callback()  # PyAV's callback out; FFmpeg's prints nothing
-                self._quiet_at = av.logging.get_level()
             else:
                 av.logging.set_level(self._before)
-                self._quiet_at = None
 
     def _apply(self) -> None:
         levels = [*self._open, *([] if self._before is None else [self._before])]
         av.logging.set_level(max(levels))  # FFmpeg's levels grow with verbosity
-
-    def _application_level(self) -> int | None:
-        """PyAV's level as the application left it: None for PyAV's default and for this module's own
-        "off" (PyAV still reports the last level then), unless the application set one since."""
-        level = av.logging.get_level()
-        return None if level is None or level == self._quiet_at else level
 
 
 _LOG = _LogWindows()

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 from stylize_video.errors import StylizeError
 from stylize_video.pipeline.colorinfo import colour_info_of
-from stylize_video.pipeline.io.decode import VideoDecoder, demux_packets
+from stylize_video.pipeline.io.decode import VideoDecoder, demux_packets, park_frame_threads
 from stylize_video.pipeline.io.discontinuity import Discontinuities
 from stylize_video.pipeline.io.ending import ended_early, header_end
 from stylize_video.pipeline.io.formatchange import FormatKeeper
@@ -141,7 +141,7 @@ class FileSource:
             return
         except Exception as exc:  # noqa: BLE001 - any failure means: use the download path
             reason = f"DLPack export failed ({type(exc).__name__}: {exc})"
-        self.container.close()
+        self._close_container()
         self.stats = SourceStats()
         warnings.warn(f"--hwdec: {reason}; NVDEC frames are downloaded instead", stacklevel=3)
         self._open("nvdec-download", make_hwaccel(False, index))
@@ -150,7 +150,7 @@ class FileSource:
         """Interlaced input to deinterlace: reopened for CPU decoding (bwdif/yadif take CPU frames)."""
         if not (self.info.interlaced and self.options.deinterlace.filter):
             return False
-        self.container.close()
+        self._close_container()
         self.stats = SourceStats()
         warnings.warn("--hwdec: interlaced input is decoded on the CPU so that it can be deinterlaced "
                       "(pass --deinterlace off to decode it with NVDEC)", stacklevel=3)
@@ -162,11 +162,11 @@ class FileSource:
         try:
             self._setup(decode_path)
         except Unseekable:  # (the failed seek left the demuxer at its end) read it again from the start
-            self.container.close()
+            self._close_container()
             self._seekable = False
             self._open(decode_path, hwaccel)
         except BaseException:
-            self.container.close()
+            self._close_container()
             raise
 
     def _setup(self, decode_path: str) -> None:
@@ -389,4 +389,9 @@ class FileSource:
         self._stop = True
 
     def close(self) -> None:
+        """Close the input (after the run: no thread decodes from it any more)."""
+        self._close_container()
+
+    def _close_container(self) -> None:
+        park_frame_threads(self.container)  # frames in flight at a stop or a reopen: see decode.park_frame_threads
         self.container.close()
