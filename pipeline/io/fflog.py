@@ -88,6 +88,7 @@ class _LogWindows:
         self._before: int | None = None  # the application's level before the first block; None: no log
         self._repeats = True
         self._others: av.logging.Capture | None = None  # other threads' lines while the application's log is off
+        self._applied: int | None = None  # the level the windows set last
 
     def open(self, level: int) -> None:
         with self._lock:
@@ -107,6 +108,9 @@ class _LogWindows:
             self._open[level] -= 1
             if self._open[level] <= 0:
                 del self._open[level]
+            level_now = av.logging.get_level()
+            if level_now != self._applied:  # the application set its own level while a window was open
+                self._before = None if level_now in (None, _AV_LOG_QUIET) else level_now
             if self._open:
                 self._apply()
                 return
@@ -123,7 +127,8 @@ class _LogWindows:
 
     def _apply(self) -> None:
         levels = [*self._open, *([] if self._before is None else [self._before])]
-        av.logging.set_level(max(levels))  # FFmpeg's levels grow with verbosity
+        self._applied = max(levels)  # FFmpeg's levels grow with verbosity
+        av.logging.set_level(self._applied)
 
 
 _LOG = _LogWindows()

@@ -53,6 +53,15 @@ def test_application_level_kept_and_restored() -> None:
         av.logging.set_level(None)  # PyAV's default (no FFmpeg thread runs here, so no race with its callback)
 
 
+def test_application_level_set_during_a_window_kept() -> None:
+    try:
+        with ffmpeg_errors():
+            av.logging.set_level(av.logging.WARNING)
+        assert av.logging.get_level() == av.logging.WARNING
+    finally:
+        av.logging.set_level(None)
+
+
 def test_log_off_again_after_a_window_and_a_later_application_level_kept(caplog: pytest.LogCaptureFixture) -> None:
     """Off (PyAV's default) before a window: QUIET (-8) after it, nothing reaches ``logging``. An application
     that then turns the log on at the very level a window used (ERROR) keeps it through the next window."""
