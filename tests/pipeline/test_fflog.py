@@ -14,6 +14,7 @@ import av.logging
 import pytest
 from stylize_video.pipeline.io import fflog
 from stylize_video.pipeline.io.fflog import ffmpeg_errors, ffmpeg_log
+from stylize_video.pipeline.synth import make_test_clip
 
 VP9_IN_MOV = "vp9 only supported in MP4"
 
@@ -187,19 +188,8 @@ _EARLY_STOP = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    clip = tmp_path_factory.mktemp("fflog") / "clip.mp4"
-    with av.open(str(clip), "w") as out:
-        s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i in range(30):  # long enough for frames to be in flight at the stop (8 were not, with our source)
-            frame = av.VideoFrame(64, 48, "yuv420p")
-            for plane in frame.planes:
-                plane.update(bytes([(16 + 20 * i) % 235]) * plane.buffer_size)
-            for packet in s.encode(frame):
-                out.mux(packet)
-        for packet in s.encode():
-            out.mux(packet)
-    return clip
+    # 30 frames: long enough for frames to be in flight at the stop (with 8, our source had none left)
+    return make_test_clip(tmp_path_factory.mktemp("fflog") / "clip.mp4", frames=30, audio=False)
 
 
 @pytest.mark.parametrize("mode", ["after-a-window", "window-elsewhere"])
